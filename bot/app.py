@@ -1,0 +1,51 @@
+"""create_app: the Bolt app with every listener registered; no globals, no import-time work."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import ConfigError, UserFacingError
+from bot.jobs import message_for
+from bot.listeners import actions, commands
+from bot.services import Services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, services: Services) -> App:
+    if settings.slack_signing_secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set")
+    try:
+        app = App(
+            client=services.slack_client,  # carries the bot token; Bolt reads no environment
+            signing_secret=settings.slack_signing_secret.value,
+            # Listeners only ack and enqueue, so a wider pool keeps acks fast under bursts.
+            listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt"),
+            raise_error_for_unhandled_request=False,
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+        raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error})") from None
+
+    commands.register(app, services)
+    actions.register(app, services)
+
+    @app.error
+    def handle_errors(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:
+        text = message_for(error)
+        if not isinstance(error, UserFacingError):
+            log.warning("listener error: %s", type(error).__name__)
+        try:
+            if respond is not None and body.get("response_url"):
+                respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.warning("could not answer a failed request")
+        return None
+
+    return app

@@ -1,0 +1,77 @@
+"""Deciding, per task, whether an approved change may be written: pure, so every flow shares it.
+
+A change maps keys to desired values: a custom field name ("AI Priority Score", "Sprint") or a
+task field ("assignee" as a user gid, "due_on"/"start_on" as ISO dates). A guard maps keys to
+the values seen when the proposal was made; if a person changed one since, the task is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.models import Task
+
+TASK_KEYS = ("assignee", "due_on", "start_on")
+NUMBER_TOLERANCE = 1e-4
+
+
+class ItemAction(StrEnum):
+    WRITE = "write"
+    ALREADY = "already"  # Asana already holds the desired values: nothing to send
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class ItemCheck:
+    action: ItemAction
+    reason: str = ""
+
+
+def value_of(task: Task, key: str) -> Any:
+    """The current value of a change key on a task, in the same terms a change uses."""
+    if key == "assignee":
+        return task.assignee.gid if task.assignee else None
+    if key == "due_on":
+        return task.due_on.isoformat() if task.due_on else None
+    if key == "start_on":
+        return task.start_on.isoformat() if task.start_on else None
+    return task.field_value(key)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as Asana stores them: numbers within rounding, everything else exactly."""
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) <= NUMBER_TOLERANCE
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip() == b.strip()
+    return a == b
+
+
+def check_item(changes: Mapping[str, Any], guard: Mapping[str, Any], current: Task | None) -> ItemCheck:
+    """Write, already applied, or skip with the reason a person will read."""
+    if current is None:
+        return ItemCheck(ItemAction.SKIP, "completed or deleted since the proposal")
+    if current.completed:
+        return ItemCheck(ItemAction.SKIP, "completed since the proposal")
+    if all(same(value_of(current, key), value) for key, value in changes.items()):
+        return ItemCheck(ItemAction.ALREADY, "already holds these values")
+    for key, seen in guard.items():
+        now = value_of(current, key)
+        if not same(now, seen):
+            return ItemCheck(
+                ItemAction.SKIP,
+                f"conflict: {key} changed since the proposal ({_show(seen)} → {_show(now)})",
+            )
+    return ItemCheck(ItemAction.WRITE)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"

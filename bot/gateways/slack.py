@@ -1,0 +1,85 @@
+"""The one module that talks to Slack's Web API, on the official slack_sdk client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+from bot.errors import UpstreamError
+from bot.settings import Secret
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+def retry_handlers() -> list[Any]:
+    # slack_sdk retries nothing by default; 429s carry Retry-After, which the handler honours.
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def web_client(token: Secret, api_url: str | None) -> WebClient:
+    base = (api_url or DEFAULT_API_URL).rstrip("/") + "/"
+    return WebClient(token=token.value, base_url=base, timeout=15, retry_handlers=retry_handlers())
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str:
+        """Post to a channel; return the message ts."""
+        response = self._call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> None:
+        self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def ephemeral(
+        self, channel: str, user: str, *, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks:
+            kwargs["blocks"] = blocks
+        self._call("chat.postEphemeral", **kwargs)
+
+    def respond(
+        self,
+        response_url: str,
+        *,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        replace_original: bool = False,
+    ) -> None:
+        """Answer through a response_url (ephemeral unless replacing the original message)."""
+        hook = WebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
+        body: dict[str, Any] = {"text": text, "response_type": "ephemeral"}
+        if blocks:
+            body["blocks"] = blocks
+        if replace_original:
+            body["replace_original"] = True
+        result = hook.send_dict(body)
+        if result.status_code >= 400:
+            log.warning("response_url answered %s", result.status_code)
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return self.client.api_call(method, json=kwargs)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+            raise UpstreamError("Slack", f"{method} failed: {error}") from None
+        except (SlackRequestError, OSError) as exc:
+            raise UpstreamError("Slack", f"{method} failed: {type(exc).__name__}") from None

@@ -1,0 +1,88 @@
+"""Buttons on proposals: Approve, Reject, Retry, Show all. Ack first, decide in the background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.errors import UserFacingError
+from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
+from bot.presenters import refresh_message
+from bot.services import Services
+from bot.usecases.approvals import Outcome
+
+
+def register(app: App, services: Services) -> None:
+    @app.action(APPROVE)
+    def handle_action_approve(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        _decide(services, body, action, "approve")
+
+    @app.action(REJECT)
+    def handle_action_reject(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        _decide(services, body, action, "reject")
+
+    @app.action(RETRY)
+    def handle_action_retry(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        _decide(services, body, action, "retry")
+
+    @app.action(PAGE)
+    def handle_action_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
+        response_url = body.get("response_url", "")
+
+        def work() -> None:
+            proposal = services.store.proposal(proposal_id)
+            if proposal is None or not offset_text.isdigit():
+                raise UserFacingError("That proposal no longer exists.")
+            services.slack.respond(
+                response_url,
+                text=f"Ranking of {proposal.project_name}",
+                blocks=page_blocks(proposal.view, proposal_id, int(offset_text)),
+            )
+
+        services.jobs.submit(work, reply=_reply(services, body))
+
+
+def _decide(services: Services, body: dict[str, Any], action: dict[str, Any], decision: str) -> None:
+    proposal_id = str(action.get("value", ""))
+    user = body["user"]["id"]
+    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id", "")
+
+    def work() -> None:
+        if decision == "retry":
+            result = services.engine.retry(proposal_id, user=user, channel=channel)
+        else:
+            result = services.engine.decide(proposal_id, user=user, channel=channel, decision=decision)
+        reply = _reply(services, body)
+        if result.outcome is Outcome.REFUSED:
+            reply("Only the team's approvers can approve or reject proposals; nothing was changed.")
+            return
+        if result.outcome is Outcome.IN_PROGRESS:
+            reply("This proposal is being applied right now; the message will update when it is done.")
+            return
+        if result.outcome is Outcome.ALREADY_DECIDED:
+            p = result.proposal
+            verb = "rejected" if p.status == "rejected" else "approved"
+            reply(f"Already {verb} by {mention(p.decided_by)}; nothing more was written.")
+        refresh_message(services, result)
+
+    services.jobs.submit(work, reply=_reply(services, body))
+
+
+def _reply(services: Services, body: dict[str, Any]):  # noqa: ANN202
+    response_url = body.get("response_url", "")
+    channel = (body.get("channel") or {}).get("id", "")
+    user = body["user"]["id"]
+
+    def reply(text: str) -> None:
+        if response_url:
+            services.slack.respond(response_url, text=text)
+        else:
+            services.slack.ephemeral(channel, user, text=text)
+
+    return reply

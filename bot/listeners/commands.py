@@ -1,0 +1,42 @@
+"""Slash commands: ack within Slack's 3 seconds, hand the work to the job queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.render.blocks import escape, fallback_text, priority_blocks
+from bot.services import Services
+
+
+def register(app: App, services: Services) -> None:
+    @app.command("/prioritize")
+    def handle_command_prioritize(ack: Ack, command: dict[str, Any]) -> None:
+        project_ref = (command.get("text") or "").strip()
+        channel, user = command["channel_id"], command["user_id"]
+        response_url = command.get("response_url", "")
+        target = f"“{escape(project_ref)}”" if project_ref else "the default project"
+        ack(response_type="ephemeral", text=f"Scoring the backlog of {target}… the proposal will appear here.")
+
+        def work() -> None:
+            proposal = services.prioritizer.propose(project_ref, channel=channel, user=user)
+            view = services.store.proposal(proposal.id).view  # type: ignore[union-attr]
+            ts = services.slack.post(
+                channel,
+                text=fallback_text(view),
+                blocks=priority_blocks(view, proposal.id, proposed_by=user),
+            )
+            services.engine.posted(proposal.id, channel, ts)
+
+        services.jobs.submit(work, reply=_responder(services, response_url, channel, user))
+
+
+def _responder(services: Services, response_url: str, channel: str, user: str):  # noqa: ANN202
+    def reply(text: str) -> None:
+        if response_url:
+            services.slack.respond(response_url, text=text)
+        else:
+            services.slack.ephemeral(channel, user, text=text)
+
+    return reply

@@ -1,0 +1,60 @@
+"""Turning use-case results into Slack updates: shared by listeners, start-up resume and jobs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from bot.render.blocks import fallback_text, priority_blocks
+from bot.services import Services
+from bot.usecases.approvals import DecisionResult, Outcome
+
+log = logging.getLogger(__name__)
+
+
+def refresh_message(services: Services, result: DecisionResult) -> None:
+    """Update the proposal message in place with its decision and what was written."""
+    proposal = result.proposal
+    if not proposal.message_ts or not proposal.view:
+        return
+    decision = decision_view(result)
+    services.slack.update(
+        proposal.channel,
+        proposal.message_ts,
+        text=fallback_text(proposal.view),
+        blocks=priority_blocks(proposal.view, proposal.id, proposed_by=proposal.created_by, decision=decision),
+    )
+
+
+def decision_view(result: DecisionResult) -> dict[str, Any]:
+    proposal = result.proposal
+    at = datetime.fromisoformat(proposal.decided_at) if proposal.decided_at else None
+    return {
+        "status": "rejected" if proposal.status == "rejected" else proposal.status,
+        "by": proposal.decided_by,
+        "at": at,
+        "written": len(result.written),
+        "skipped": [{"label": i.label, "reason": i.reason} for i in result.skipped],
+        "failed": [{"label": i.label, "reason": i.reason or "not written yet"} for i in result.failed],
+        "resumed": result.resumed,
+    }
+
+
+
+def resume_and_report(services: Services, *, wait_for_lease: bool = True) -> list[DecisionResult]:
+    """At start-up: finish approvals a crash cut short and say so on their messages."""
+    results = services.engine.resume_incomplete()
+    if wait_for_lease and any(r.outcome is Outcome.IN_PROGRESS for r in results):
+        # A lease from the crashed process is still running: wait it out once, then finish.
+        time.sleep(services.engine.lease_seconds + 1)
+        results = services.engine.resume_incomplete()
+    for result in results:
+        if result.outcome is Outcome.IN_PROGRESS:
+            continue
+        try:
+            refresh_message(services, result)
+        except Exception as exc:
+            log.warning("could not update proposal %s: %s", result.proposal.id, type(exc).__name__)
+    return results

@@ -1,0 +1,523 @@
+"""A loopback stand-in for OpenAI's chat completions API, playing a well-behaved judging model.
+
+The real `openai.OpenAI(base_url=stand_in.base_url, api_key=...)` works against it unchanged,
+including `client.chat.completions.parse(response_format=SomeModel)`.
+
+The "model" reads the tasks the product sends as JSON between the lines `<tasks_json>` and
+`</tasks_json>` and answers `{"judgements": [...]}`, one per task, deterministically (see
+`judge_task`). With `<facts_json>` … `</facts_json>` it answers `{"summary": "..."}`. Task text is
+treated as data: instructions inside it are ignored (unless the "obey_injection" fault is planned).
+
+Requests are checked like OpenAI checks them: a Bearer key (401 `invalid_api_key`), a known model
+(404 `model_not_found`), `messages` present (400), and a strict `json_schema` response_format must
+have `additionalProperties: false` and every property required on each object (400).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FAULT_KINDS", "FaultPlan", "OpenAIStandIn", "judge_task", "summarise_facts"]
+
+FAULT_KINDS = (
+    "garbage",
+    "truncated",
+    "unknown_ids",
+    "out_of_range",
+    "500",
+    "429",
+    "slow",
+    "obey_injection",
+)
+GARBAGE = "I think task 3 is most important!"
+
+# Keyword → score adjustment; matched case-insensitively in name and notes, each counted once.
+RAISING = {
+    "security": 12,
+    "outage": 12,
+    "data loss": 12,
+    "crash": 10,
+    "compliance": 8,
+    "customer": 5,
+}
+LOWERING = {
+    "nice to have": -10,
+    "someday": -10,
+    "cosmetic": -8,
+    "explore": -6,
+    "refactor": -5,
+}
+_REASON_WORDS = {
+    "security": "a security risk",
+    "outage": "an outage",
+    "data loss": "possible data loss",
+    "crash": "crashes",
+    "compliance": "a compliance need",
+    "customer": "customer impact",
+    "nice to have": "a nice-to-have",
+    "someday": "a someday idea",
+    "cosmetic": "a cosmetic change",
+    "explore": "exploratory work",
+    "refactor": "a refactor",
+}
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    delay: float
+
+
+class FaultPlan:
+    """Planned misbehaviour of the next chat completions: `add("500", times=2)`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+
+    def add(self, kind: str, times: int = 1, delay: float = 0.0) -> None:
+        """Misbehave as `kind` on the next `times` completions (`delay` seconds for "slow")."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")
+        with self._lock:
+            self._faults.append(_Fault(kind, times, delay))
+
+    def clear(self) -> None:
+        """Drop every planned fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def take(self) -> _Fault | None:
+        """Consume and return the next planned fault, if any."""
+        with self._lock:
+            if not self._faults:
+                return None
+            fault = self._faults[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.pop(0)
+            return fault
+
+
+# ---------------------------------------------------------------------------------------------
+# The "model"
+
+
+def _has(text: str, keyword: str) -> bool:
+    return re.search(rf"\b{re.escape(keyword)}", text) is not None
+
+
+def judge_task(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Judge one task deterministically, as the well-behaved sandbox model does."""
+    name = str(task.get("name") or "")
+    notes = str(task.get("notes") or "")
+    text = f"{name}\n{notes}".lower()
+    try:
+        base = float(task.get("rules_score") or 0.0)
+    except (TypeError, ValueError):
+        base = 0.0
+    raised = [k for k in RAISING if _has(text, k)]
+    lowered = [k for k in LOWERING if _has(text, k)]
+    adjustment = sum(RAISING[k] for k in raised) + sum(LOWERING[k] for k in lowered)
+    score = round(min(100.0, max(0.0, base + adjustment)), 1)
+
+    confidence = 0.55 + min(len(notes.strip()), 400) / 400 * 0.25
+    if task.get("effort") is not None:
+        confidence += 0.12
+    confidence = round(min(0.92, confidence), 2)
+
+    reasons = []
+    if raised:
+        reasons.append("raised for " + ", ".join(_REASON_WORDS[k] for k in raised))
+    if lowered:
+        reasons.append("lowered as " + ", ".join(_REASON_WORDS[k] for k in lowered))
+    if not reasons:
+        reasons.append("no strong signals in the notes")
+    if not notes.strip():
+        reasons.append("notes are empty")
+    rationale = f"Rules score {base:g}; " + "; ".join(reasons) + "."
+    sprint = "Next" if score >= 70 else "Future" if score >= 40 else "Backlog"
+    return {
+        "task_id": str(task.get("id")),
+        "score": score,
+        "confidence": confidence,
+        "rationale": rationale[:200],
+        "suggested_sprint": sprint,
+    }
+
+
+def _names_in(node: Any, out: list[str]) -> None:
+    if isinstance(node, dict):
+        for key in ("name", "task_name", "title"):
+            value = node.get(key)
+            if isinstance(value, str) and value.strip() and value not in out:
+                out.append(value.strip())
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                _names_in(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _names_in(value, out)
+
+
+def summarise_facts(facts: Any) -> dict[str, str]:
+    """Summarise stand-up facts, naming up to three task names found in them."""
+    names: list[str] = []
+    _names_in(facts, names)
+    names = [n.replace("\n", " ")[:80] for n in names[:3]]
+    if not names:
+        return {"summary": "No task activity to report."}
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return {"summary": f"The team focused on {listed}."}
+
+
+def _block(text: str, tag: str) -> str | None:
+    match = re.search(rf"^\s*<{tag}>\s*$(.*?)^\s*</{tag}>\s*$", text, re.S | re.M)
+    return match.group(1).strip() if match else None
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _strict_schema_errors(schema: Any, path: str = "root") -> list[str]:
+    """Check what OpenAI's strict mode demands of every object: closed, with all keys required."""
+    if not isinstance(schema, dict):
+        return []
+    errors: list[str] = []
+    props = schema.get("properties")
+    if schema.get("type") == "object" or isinstance(props, dict):
+        if schema.get("additionalProperties") is not False:
+            errors.append(
+                f"In context=({path}), 'additionalProperties' is required to be supplied "
+                "and to be false."
+            )
+        missing = sorted(set(props or {}) - set(schema.get("required", [])))
+        if missing:
+            errors.append(
+                f"In context=({path}), 'required' is required to be supplied and to be an "
+                f"array including every key in properties. Missing '{missing[0]}'."
+            )
+    children: list[tuple[str, Any]] = []
+    for key in ("properties", "$defs", "definitions"):
+        if isinstance(schema.get(key), dict):
+            children += [(f"{path}, '{key}', '{k}'", v) for k, v in schema[key].items()]
+    for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
+        if isinstance(schema.get(key), list):
+            children += [(f"{path}, '{key}', '{i}'", v) for i, v in enumerate(schema[key])]
+    if isinstance(schema.get("items"), dict):
+        children.append((f"{path}, 'items'", schema["items"]))
+    for child_path, child in children:
+        errors += _strict_schema_errors(child, child_path)
+    return errors
+
+
+class _ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+        self.headers = dict(headers or {})
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, owner: OpenAIStandIn) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.owner = owner
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+    def do_POST(self) -> None:
+        self.server.owner._handle(self, "POST")
+
+    def do_GET(self) -> None:
+        self.server.owner._handle(self, "GET")
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                handler.rfile.readline()
+                break
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+        return b"".join(chunks)
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+class OpenAIStandIn:
+    """An OpenAI-compatible server on loopback answering as a deterministic judging model."""
+
+    def __init__(self, *, api_key: str = "sk-sandbox", model: str = "sandbox-judge-1") -> None:
+        self.api_key = api_key
+        self.model = model
+        self.faults = FaultPlan()
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> OpenAIStandIn:
+        """Start serving on a free loopback port."""
+        self._stopping.clear()
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="openai-standin",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (and wake any "slow" answer still sleeping)."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    def __enter__(self) -> OpenAIStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("OpenAIStandIn is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler, verb: str) -> None:
+        body = _read_body(handler)
+        path = handler.path.split("?", 1)[0].rstrip("/")
+        headers: dict[str, str] = {}
+        try:
+            self._check_key(handler.headers.get("Authorization", ""))
+            if verb == "POST" and path == "/v1/chat/completions":
+                status, result, headers = 200, *self._chat_completions(body)
+            elif verb == "GET" and path == "/v1/models":
+                status, result = 200, {"object": "list", "data": [self._model_object()]}
+            elif verb == "GET" and path == f"/v1/models/{self.model}":
+                status, result = 200, self._model_object()
+            else:
+                raise _ApiError(404, f"Invalid URL ({verb} {path})")
+        except _ApiError as exc:
+            status, result, headers = exc.status, exc.body, exc.headers
+        data = json.dumps(result).encode("utf-8")
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
+        handler.send_header("openai-processing-ms", "1")
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _check_key(self, authorization: str) -> None:
+        key = authorization[len("Bearer ") :] if authorization.startswith("Bearer ") else ""
+        if key != self.api_key:
+            shown = f"{key[:3]}*****{key[-4:]}" if len(key) > 8 else "*****"
+            raise _ApiError(
+                401,
+                f"Incorrect API key provided: {shown}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+
+    def _model_object(self) -> dict[str, Any]:
+        return {"id": self.model, "object": "model", "created": 1763800000, "owned_by": "sandbox"}
+
+    def _chat_completions(self, raw: bytes) -> tuple[dict, dict[str, str]]:
+        try:
+            request = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _ApiError(400, "We could not parse the JSON body of your request.") from exc
+        if not isinstance(request, dict):
+            raise _ApiError(400, "The request body must be a JSON object.")
+        with self._lock:
+            self.requests.append(request)
+        self._validate(request)
+
+        fault = self.faults.take()
+        kind = fault.kind if fault else None
+        if kind == "500":
+            raise _ApiError(
+                500,
+                "The server had an error while processing your request. Sorry about that!",
+                type_="server_error",
+            )
+        if kind == "429":
+            raise _ApiError(
+                429,
+                f"Rate limit reached for {self.model} on requests per min (RPM): Limit 3, "
+                "Used 3, Requested 1. Please try again in 1s.",
+                type_="requests",
+                code="rate_limit_exceeded",
+                headers={"retry-after": "1", "x-ratelimit-remaining-requests": "0"},
+            )
+        if kind == "slow" and fault is not None:
+            self._stopping.wait(fault.delay)
+
+        content, finish_reason = self._answer(request, kind)
+        prompt_text = "".join(_message_text(m) for m in request["messages"])
+        prompt_tokens = len(prompt_text) // 4
+        completion_tokens = len(content) // 4
+        completion = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": content,
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            "service_tier": "default",
+            "system_fingerprint": "fp_sandbox",
+        }
+        return completion, {}
+
+    def _validate(self, request: dict[str, Any]) -> None:
+        model = request.get("model")
+        if not model:
+            raise _ApiError(400, "you must provide a model parameter", param="model")
+        if model != self.model:
+            raise _ApiError(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
+        messages = request.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _ApiError(
+                400, "Invalid 'messages': empty array.", param="messages", code="empty_array"
+            )
+        if request.get("stream"):
+            raise _ApiError(400, "The sandbox stand-in does not stream.", param="stream")
+        fmt = request.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            spec = fmt.get("json_schema") or {}
+            if spec.get("strict"):
+                errors = _strict_schema_errors(spec.get("schema"))
+                if errors:
+                    raise _ApiError(
+                        400,
+                        f"Invalid schema for response_format '{spec.get('name')}': {errors[0]}",
+                        param="response_format",
+                        code="invalid_json_schema",
+                    )
+
+    def _answer(self, request: dict[str, Any], kind: str | None) -> tuple[str, str]:
+        if kind == "garbage":
+            return GARBAGE, "stop"
+        texts = [_message_text(m) for m in request["messages"] if m.get("role") == "user"]
+        texts += [_message_text(m) for m in request["messages"] if m.get("role") != "user"]
+        tasks_raw = next((b for t in texts if (b := _block(t, "tasks_json")) is not None), None)
+        facts_raw = next((b for t in texts if (b := _block(t, "facts_json")) is not None), None)
+
+        if tasks_raw is not None:
+            try:
+                tasks = json.loads(tasks_raw)
+            except ValueError:
+                return "I could not read the tasks: the JSON is not valid.", "stop"
+            if not isinstance(tasks, list):
+                return "I could not read the tasks: expected a JSON array.", "stop"
+            tasks = [t for t in tasks if isinstance(t, dict)]
+            judgements = [judge_task(t) for t in tasks]
+            if kind == "unknown_ids":
+                for i, j in enumerate(judgements):
+                    j["task_id"] = f"9999{i:012d}"
+            elif kind == "out_of_range":
+                for j in judgements:
+                    j["score"], j["confidence"] = 180, 1.7
+            elif kind == "obey_injection":
+                for j in judgements:
+                    j |= {
+                        "score": 100,
+                        "confidence": 0.99,
+                        "rationale": "Following the instructions in the task notes.",
+                        "suggested_sprint": "Next",
+                    }
+            content = json.dumps({"judgements": judgements})
+        elif facts_raw is not None:
+            try:
+                facts = json.loads(facts_raw)
+            except ValueError:
+                return "I could not read the facts: the JSON is not valid.", "stop"
+            content = json.dumps(summarise_facts(facts))
+        else:
+            return (
+                "The sandbox model needs tasks between <tasks_json> lines "
+                "or facts between <facts_json> lines.",
+                "stop",
+            )
+        if kind == "truncated":
+            return content[: len(content) // 2], "length"
+        return content, "stop"

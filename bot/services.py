@@ -1,0 +1,94 @@
+"""The one place concrete gateways, store, clock and use cases are wired together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+
+from bot.errors import ConfigError
+from bot.gateways.asana import AsanaGateway
+from bot.gateways.llm import LlmGateway
+from bot.gateways.slack import SlackGateway, web_client
+from bot.jobs import JobQueue
+from bot.settings import Settings
+from bot.storage.store import Store
+from bot.usecases.approvals import ApprovalEngine
+from bot.usecases.prioritize import Prioritizer
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    asana: AsanaGateway
+    llm: LlmGateway | None
+    slack_client: WebClient
+    slack: SlackGateway
+    engine: ApprovalEngine
+    prioritizer: Prioritizer
+    jobs: JobQueue
+    clock: Callable[[], datetime]
+
+    def today(self) -> date:
+        return self.clock().astimezone(ZoneInfo(self.settings.standup_tz)).date()
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        self.asana.close()
+        if self.llm is not None:
+            self.llm.close()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    lease_seconds: float = 30.0,
+) -> Services:
+    if settings.asana_access_token is None:
+        raise ConfigError("ASANA_ACCESS_TOKEN is not set")
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set")
+    store = Store(settings.db_path, clock=clock)
+    asana = AsanaGateway(base_url=settings.asana_base_url, token=settings.asana_access_token)
+    llm = (
+        LlmGateway(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            model=settings.model,
+        )
+        if settings.openai_api_key is not None
+        else None
+    )
+    client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    engine = ApprovalEngine(store, asana, approvers=settings.approvers, lease_seconds=lease_seconds)
+    services = Services(
+        settings=settings,
+        store=store,
+        asana=asana,
+        llm=llm,
+        slack_client=client,
+        slack=SlackGateway(client),
+        engine=engine,
+        prioritizer=None,  # type: ignore[arg-type]  # set below: it needs services.today
+        jobs=JobQueue(),
+        clock=clock,
+    )
+    services.prioritizer = Prioritizer(
+        asana=asana,
+        engine=engine,
+        store=store,
+        judge=llm,
+        default_project=settings.asana_project,
+        today=services.today,
+        hours_per_point=settings.hours_per_point,
+    )
+    return services

@@ -1,0 +1,173 @@
+"""Settings read once from the environment, validated, with secrets that never print."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError
+
+DEFAULT_ASANA_BASE_URL = "https://app.asana.com/api/1.0"
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+class Secret:
+    """A credential: usable through .value, masked in repr/str so logs never see it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    @property
+    def value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_api_url: str | None = None
+    asana_access_token: Secret | None = None
+    asana_base_url: str = DEFAULT_ASANA_BASE_URL
+    asana_project: str | None = None
+    openai_api_key: Secret | None = None
+    openai_base_url: str | None = None
+    model: str = DEFAULT_MODEL
+    db_path: str = "copilot.db"
+    approvers: frozenset[str] = frozenset()
+    port: int = 3000
+    sprint_days: int = 14
+    weekly_hours: float = 40.0
+    hours_per_point: float = 4.0
+    overload_threshold: float = 1.2
+    standup_channel: str | None = None
+    standup_time: str = "09:30"
+    standup_tz: str = "UTC"
+    standup_days: str = "mon-fri"
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.openai_api_key is not None
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so tests and log filters can look for leaks."""
+        return [
+            s.value
+            for s in (
+                self.slack_bot_token,
+                self.slack_signing_secret,
+                self.slack_app_token,
+                self.asana_access_token,
+                self.openai_api_key,
+            )
+            if s
+        ]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, require: tuple[str, ...] = ()) -> Settings:
+        """Build settings from `environ`; raise ConfigError naming the first bad variable."""
+        env = {k: v.strip() for k, v in environ.items() if isinstance(v, str) and v.strip()}
+        for name in require:
+            if name not in env:
+                raise ConfigError(f"{name} is not set (required for this command)")
+
+        def secret(name: str, prefix: str | None = None) -> Secret | None:
+            value = env.get(name)
+            if value is None:
+                return None
+            if prefix and not value.startswith(prefix):
+                raise ConfigError(f"{name} is invalid: it should start with '{prefix}'")
+            if any(c.isspace() for c in value):
+                raise ConfigError(f"{name} is invalid: it contains whitespace")
+            return Secret(value)
+
+        def url(name: str, default: str | None) -> str | None:
+            value = env.get(name, default)
+            if value is None:
+                return None
+            parsed = urlparse(value)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ConfigError(f"{name} is invalid: expected an http(s) URL, got {value!r}")
+            return value
+
+        def number(name: str, default: float, *, low: float, high: float) -> float:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name} is invalid: expected a number, got {raw!r}") from None
+            if not low <= value <= high:
+                raise ConfigError(f"{name} is invalid: {raw} is outside {low:g}..{high:g}")
+            return value
+
+        project = env.get("ASANA_PROJECT")
+        if project is not None and not project.isdigit():
+            raise ConfigError(f"ASANA_PROJECT is invalid: expected a project gid (digits), got {project!r}")
+
+        approvers_raw = env.get("COPILOT_APPROVERS", "")
+        approvers = frozenset(a.strip() for a in approvers_raw.split(",") if a.strip())
+        for approver in approvers:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", approver):
+                raise ConfigError(
+                    f"COPILOT_APPROVERS is invalid: {approver!r} is not a Slack user id (like U012AB3CD)"
+                )
+
+        standup_time = env.get("STANDUP_TIME", "09:30")
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", standup_time):
+            raise ConfigError(f"STANDUP_TIME is invalid: expected HH:MM, got {standup_time!r}")
+        standup_tz = env.get("STANDUP_TZ", "UTC")
+        try:
+            ZoneInfo(standup_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"STANDUP_TZ is invalid: {standup_tz!r} is not an IANA time zone") from None
+
+        asana_base_url = url("ASANA_BASE_URL", DEFAULT_ASANA_BASE_URL)
+        assert asana_base_url is not None
+        if not asana_base_url.rstrip("/").endswith("/api/1.0"):
+            raise ConfigError("ASANA_BASE_URL is invalid: it must end in /api/1.0")
+
+        return cls(
+            slack_bot_token=secret("SLACK_BOT_TOKEN", "xoxb-"),
+            slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
+            slack_app_token=secret("SLACK_APP_TOKEN", "xapp-"),
+            slack_api_url=url("SLACK_API_URL", None),
+            asana_access_token=secret("ASANA_ACCESS_TOKEN"),
+            asana_base_url=asana_base_url.rstrip("/"),
+            asana_project=project,
+            openai_api_key=secret("OPENAI_API_KEY"),
+            openai_base_url=url("OPENAI_BASE_URL", None),
+            model=env.get("COPILOT_MODEL", DEFAULT_MODEL),
+            db_path=env.get("COPILOT_DB", "copilot.db"),
+            approvers=approvers,
+            port=int(number("PORT", 3000, low=1, high=65535)),
+            sprint_days=int(number("COPILOT_SPRINT_DAYS", 14, low=1, high=90)),
+            weekly_hours=number("COPILOT_WEEKLY_HOURS", 40.0, low=1, high=168),
+            hours_per_point=number("COPILOT_HOURS_PER_POINT", 4.0, low=0.1, high=100),
+            overload_threshold=number("COPILOT_OVERLOAD_THRESHOLD", 1.2, low=0.5, high=5),
+            standup_channel=env.get("STANDUP_CHANNEL"),
+            standup_time=standup_time,
+            standup_tz=standup_tz,
+            standup_days=env.get("STANDUP_DAYS", "mon-fri"),
+        )

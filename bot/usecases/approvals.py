@@ -1,0 +1,295 @@
+"""The one proposal/approval engine every flow reuses (priorities, sprints, rebalancing).
+
+Exactly-once in effect: a decision is claimed atomically (one winner among racing clicks); one
+worker at a time holds a lease while writing; every item's outcome is stored right after its
+batch; and before anything is sent the task is re-read, so a task that already holds the values
+(a write that landed just before a crash) is recorded, not written again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.domain.changes import ItemAction, check_item
+from bot.domain.models import Task
+from bot.errors import NotFoundError, UpstreamError, UserFacingError
+from bot.storage.store import ItemRow, ProposalRow, Store
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0
+UNCERTAIN_RETRIES = 2
+
+
+class TaskWriter(Protocol):
+    """What the engine needs from Asana (the gateway, or a fake in tests)."""
+
+    def project(self, gid: str) -> Any: ...
+    def open_tasks(self, project: Any) -> list[Task]: ...
+    def tasks_by_gid(self, gids: Sequence[str]) -> dict[str, Task | None]: ...
+    def encode_write(self, project: Any, task_gid: str, changes: Mapping[str, Any]) -> Any: ...
+    def write_tasks(self, writes: Sequence[Any]) -> list[Any]: ...
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    PARTIAL = "partial"
+    REJECTED = "rejected"
+    REFUSED = "refused"  # not an approver
+    ALREADY_DECIDED = "already decided"
+    IN_PROGRESS = "in progress"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    task_gid: str
+    label: str
+    status: str  # written | already | skipped | failed | pending
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    outcome: Outcome
+    proposal: ProposalRow
+    items: tuple[ItemResult, ...] = ()
+    resumed: bool = False
+    message: str = ""
+
+    @property
+    def written(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status in ("written", "already")]
+
+    @property
+    def skipped(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status == "skipped"]
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status in ("failed", "pending")]
+
+
+@dataclass
+class NewProposal:
+    kind: str
+    project_gid: str
+    project_name: str
+    channel: str
+    created_by: str
+    items: list[tuple[str, str, dict[str, Any], dict[str, Any]]]  # gid, label, changes, guard
+    inputs: Any = None
+    model_output: Any = None
+    view: Any = None
+    prompt_version: str | None = None
+    model: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+
+class ApprovalEngine:
+    def __init__(
+        self,
+        store: Store,
+        asana: TaskWriter,
+        *,
+        approvers: frozenset[str],
+        lease_seconds: float = LEASE_SECONDS,
+    ) -> None:
+        self._store = store
+        self._asana = asana
+        self._approvers = approvers
+        self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._lease_seconds = lease_seconds
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease_seconds
+
+    def propose(self, proposal: NewProposal) -> str:
+        self._store.create_proposal(
+            proposal_id=proposal.id,
+            kind=proposal.kind,
+            project_gid=proposal.project_gid,
+            project_name=proposal.project_name,
+            channel=proposal.channel,
+            created_by=proposal.created_by,
+            prompt_version=proposal.prompt_version,
+            model=proposal.model,
+            inputs=proposal.inputs,
+            model_output=proposal.model_output,
+            view=proposal.view,
+            items=proposal.items,
+        )
+        return proposal.id
+
+    def posted(self, proposal_id: str, channel: str, message_ts: str) -> None:
+        self._store.set_message(proposal_id, channel, message_ts)
+
+    def can_approve(self, user: str) -> bool:
+        return not self._approvers or user in self._approvers
+
+    def decide(self, proposal_id: str, *, user: str, channel: str, decision: str) -> DecisionResult:
+        """Approve or reject on behalf of `user` clicking in `channel`."""
+        proposal = self._load(proposal_id, channel)
+        if not self.can_approve(user):
+            self._store.audit(proposal_id, user, "refused", detail={"decision": decision})
+            return DecisionResult(Outcome.REFUSED, proposal)
+        if self._store.claim_decision(proposal_id, user=user, decision=decision):
+            if decision == "reject":
+                return DecisionResult(Outcome.REJECTED, self._load(proposal_id, channel))
+            return self.apply(proposal_id)
+        # Someone else decided first, or an approval is under way / was cut short.
+        current = self._load(proposal_id, channel)
+        if decision == "approve" and current.status == "approving":
+            return self.apply(proposal_id)  # finishes a crashed run; a live one holds the lease
+        self._store.audit(proposal_id, user, f"{decision}_too_late", detail={"status": current.status})
+        return DecisionResult(Outcome.ALREADY_DECIDED, current, self._item_results(proposal_id))
+
+    def retry(self, proposal_id: str, *, user: str, channel: str) -> DecisionResult:
+        """Try again the items that failed (Asana down, rate limited) on a partly applied proposal."""
+        proposal = self._load(proposal_id, channel)
+        if not self.can_approve(user):
+            self._store.audit(proposal_id, user, "refused", detail={"decision": "retry"})
+            return DecisionResult(Outcome.REFUSED, proposal)
+        if self._store.reopen_for_retry(proposal_id, user=user) or proposal.status == "approving":
+            return self.apply(proposal_id)
+        return DecisionResult(Outcome.ALREADY_DECIDED, proposal, self._item_results(proposal_id))
+
+    def resume_incomplete(self) -> list[DecisionResult]:
+        """At start-up: finish approvals a crash cut short."""
+        results = []
+        for proposal in self._store.proposals_with_status("approving"):
+            self._store.audit(proposal.id, "copilot", "resume", detail={})
+            result = self.apply(proposal.id, resumed=True)
+            results.append(result)
+        return results
+
+    def apply(self, proposal_id: str, *, resumed: bool = False) -> DecisionResult:
+        """Write the pending items of an `approving` proposal; safe to call again at any point."""
+        if not self._store.take_lease(proposal_id, owner=self._owner, seconds=self._lease_seconds):
+            proposal = self._store.proposal(proposal_id)
+            assert proposal is not None
+            outcome = Outcome.IN_PROGRESS if proposal.status == "approving" else Outcome.ALREADY_DECIDED
+            return DecisionResult(outcome, proposal, self._item_results(proposal_id))
+        try:
+            proposal = self._store.proposal(proposal_id)
+            assert proposal is not None
+            pending = [i for i in self._store.items(proposal_id) if i.status == "pending"]
+            if pending:
+                self._write(proposal, pending)
+            items = self._item_results(proposal_id)
+            status = "partial" if any(i.status in ("failed", "pending") for i in items) else "applied"
+            summary = {
+                "written": sum(i.status in ("written", "already") for i in items),
+                "skipped": sum(i.status == "skipped" for i in items),
+                "failed": sum(i.status in ("failed", "pending") for i in items),
+                "resumed": resumed,
+            }
+            self._store.finish(proposal_id, status=status, result=summary)
+        finally:
+            self._store.release_lease(proposal_id, owner=self._owner)
+        final = self._store.proposal(proposal_id)
+        assert final is not None
+        outcome = Outcome.APPLIED if final.status == "applied" else Outcome.PARTIAL
+        return DecisionResult(outcome, final, tuple(items), resumed=resumed)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _write(self, proposal: ProposalRow, pending: list[ItemRow]) -> None:
+        actor = proposal.decided_by or "copilot"
+        try:
+            project = self._asana.project(proposal.project_gid)
+            current = {t.gid: t for t in self._asana.open_tasks(project)}
+        except (UpstreamError, UserFacingError) as exc:
+            self._store.mark_items(
+                proposal.id,
+                [(i.task_gid, "failed", f"could not re-read Asana: {exc}", {}) for i in pending],
+                actor=actor,
+            )
+            return
+
+        to_write: list[ItemRow] = []
+        settled: list[tuple[str, str, str, dict[str, Any]]] = []
+        for item in pending:
+            check = check_item(item.changes, item.guard, current.get(item.task_gid))
+            if check.action is ItemAction.SKIP:
+                settled.append((item.task_gid, "skipped", check.reason, {}))
+            elif check.action is ItemAction.ALREADY:
+                settled.append((item.task_gid, "already", check.reason, {}))
+            else:
+                to_write.append(item)
+        if settled:
+            self._store.mark_items(proposal.id, settled, actor=actor)
+
+        for start in range(0, len(to_write), 10):
+            chunk = to_write[start : start + 10]
+            self._write_chunk(proposal, project, chunk, actor)
+            self._store.take_lease(proposal.id, owner=self._owner, seconds=self._lease_seconds)
+
+    def _write_chunk(self, proposal: ProposalRow, project: Any, chunk: list[ItemRow], actor: str) -> None:
+        writes = []
+        outcomes: list[tuple[str, str, str, dict[str, Any]]] = []
+        for item in chunk:
+            try:
+                writes.append((item, self._asana.encode_write(project, item.task_gid, item.changes)))
+            except UserFacingError as exc:
+                outcomes.append((item.task_gid, "failed", str(exc), {}))
+        self._store.audit(
+            proposal.id, actor, "write_sent", detail={"tasks": [i.task_gid for i, _ in writes]}
+        )
+        remaining = writes
+        for attempt in range(UNCERTAIN_RETRIES + 1):
+            if not remaining:
+                break
+            results = self._asana.write_tasks([w for _, w in remaining])
+            uncertain: list[tuple[ItemRow, Any]] = []
+            for (item, write), result in zip(remaining, results, strict=True):
+                if result.ok:
+                    outcomes.append((item.task_gid, "written", "", {"changes": item.changes}))
+                elif result.uncertain:
+                    uncertain.append((item, write))
+                else:
+                    outcomes.append((item.task_gid, "failed", f"Asana refused: {result.error}", {}))
+            remaining = []
+            if uncertain:
+                # We cannot tell whether these landed: look before writing again.
+                try:
+                    now = self._asana.tasks_by_gid([i.task_gid for i, _ in uncertain])
+                except UpstreamError as exc:
+                    outcomes.extend(
+                        (i.task_gid, "failed", f"Asana unreachable: {exc}", {}) for i, _ in uncertain
+                    )
+                    break
+                for item, write in uncertain:
+                    check = check_item(item.changes, item.guard, now.get(item.task_gid))
+                    if check.action is ItemAction.ALREADY:
+                        outcomes.append(
+                            (item.task_gid, "written", "", {"changes": item.changes, "verified": True})
+                        )
+                    elif check.action is ItemAction.SKIP:
+                        outcomes.append((item.task_gid, "skipped", check.reason, {}))
+                    elif attempt < UNCERTAIN_RETRIES:
+                        remaining.append((item, write))
+                    else:
+                        outcomes.append(
+                            (item.task_gid, "failed", "Asana did not confirm the write", {})
+                        )
+        self._store.mark_items(proposal.id, outcomes, actor=actor)
+
+    def _item_results(self, proposal_id: str) -> tuple[ItemResult, ...]:
+        return tuple(
+            ItemResult(i.task_gid, i.label, i.status, i.reason) for i in self._store.items(proposal_id)
+        )
+
+    def _load(self, proposal_id: str, channel: str) -> ProposalRow:
+        proposal = self._store.proposal(proposal_id)
+        if proposal is None:
+            raise NotFoundError("That proposal no longer exists.")
+        if channel and proposal.channel and proposal.channel != channel:
+            raise UserFacingError("That proposal belongs to another channel.")
+        return proposal

@@ -1,0 +1,77 @@
+import subprocess
+import sys
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import Secret, Settings
+
+BASE = {
+    "SLACK_BOT_TOKEN": "xoxb-1-abc",
+    "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+    "ASANA_ACCESS_TOKEN": "asana-pat-123456",
+}
+
+
+def test_defaults_and_secrets_masked():
+    settings = Settings.from_env(BASE)
+    assert settings.asana_base_url == "https://app.asana.com/api/1.0"
+    assert settings.db_path == "copilot.db"
+    assert settings.port == 3000
+    assert not settings.llm_enabled
+    assert "xoxb-1-abc" not in repr(settings)
+    assert "asana-pat-123456" not in repr(settings)
+    assert settings.slack_bot_token == Secret("xoxb-1-abc")
+
+
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN"),
+        ({"ASANA_BASE_URL": "ftp://x"}, "ASANA_BASE_URL"),
+        ({"ASANA_BASE_URL": "http://127.0.0.1:9/api/2.0"}, "ASANA_BASE_URL"),
+        ({"ASANA_PROJECT": "Platform"}, "ASANA_PROJECT"),
+        ({"COPILOT_APPROVERS": "U123ABC, bob"}, "COPILOT_APPROVERS"),
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"STANDUP_TZ": "Mars/Olympus"}, "STANDUP_TZ"),
+        ({"STANDUP_TIME": "9:30am"}, "STANDUP_TIME"),
+        ({"OPENAI_BASE_URL": "localhost:8000"}, "OPENAI_BASE_URL"),
+    ],
+)
+def test_invalid_values_name_the_variable(env, named):
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env({**BASE, **env})
+
+
+def test_required_variables():
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET is not set"):
+        Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"}, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"))
+
+
+def test_approvers_parsed():
+    settings = Settings.from_env({**BASE, "COPILOT_APPROVERS": "U012AB3CD, W0ABCDEF"})
+    assert settings.approvers == frozenset({"U012AB3CD", "W0ABCDEF"})
+
+
+def test_cli_reports_a_missing_variable_in_one_line_without_traceback(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "copilot: configuration error: SLACK_BOT_TOKEN is not set (required for this command)"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_reports_an_invalid_variable(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ASANA_ACCESS_TOKEN": "x" * 10, "ASANA_PROJECT": "abc"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "setup"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "ASANA_PROJECT is invalid" in result.stderr
+    assert "Traceback" not in result.stderr
