@@ -43,10 +43,10 @@ def configure_logging(secrets: Sequence[str], level: str = "INFO") -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
+    from bot.presenters import resume_and_report
     from bot.server import HttpServer
     from bot.services import build_services
     from bot.settings import Settings
-    from bot.presenters import resume_and_report
 
     settings = Settings.from_env(
         os.environ, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ASANA_ACCESS_TOKEN")
@@ -62,7 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         SocketModeHandler(app, settings.slack_app_token.value).start()
         return 0
     server = HttpServer(app, host=args.host, port=settings.port)
-    log.info("serving HTTP on %s:%s, Slack requests at POST /slack/events", args.host, settings.port)
+    log.info(
+        "serving HTTP on %s:%s, Slack requests at POST /slack/events", args.host, settings.port
+    )
     server.serve_forever()
     return 0
 
@@ -101,9 +103,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="copilot", description="AI copilot for Asana + Slack teams")
+    parser = argparse.ArgumentParser(
+        prog="copilot", description="AI copilot for Asana + Slack teams"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    serve = sub.add_parser(
+        "serve", help="run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
+    )
     serve.add_argument("--host", default="0.0.0.0")
     serve.set_defaults(func=cmd_serve)
     setup = sub.add_parser("setup", help="create and attach the AI custom fields to a project")

@@ -26,7 +26,7 @@ def create_app(settings: Settings, services: Services) -> App:
             client=services.slack_client,  # carries the bot token; Bolt reads no environment
             signing_secret=settings.slack_signing_secret.value,
             # Listeners only ack and enqueue, so a wider pool keeps acks fast under bursts.
-            listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt"),
+            listener_executor=ThreadPoolExecutor(max_workers=48, thread_name_prefix="bolt"),
             raise_error_for_unhandled_request=False,
         )
     except SlackApiError as exc:

@@ -96,19 +96,25 @@ def running_sandbox(
     lease_seconds: float = 30.0,
     store: AsanaStore | None = None,
     seed: SeedInfo | None = None,
+    asana: Any = None,
 ) -> Iterator[Sandbox]:
-    """Start the stand-ins and the app on loopback; stop everything on exit."""
+    """Start the stand-ins and the app on loopback; stop everything on exit.
+
+    `asana` may be an Asana sandbox already running elsewhere (e.g. in another process, so a
+    benchmark measures the app and not the sandbox); it needs `base_url` and `token`.
+    """
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="copilot-")))
         signing_secret = secrets.token_hex(16)
         today = datetime.now(UTC).date()
-        if store is None:
+        if store is None and seed is None:
             store = AsanaStore()
             seed = seed_team(store, tasks=tasks, today=today)
         assert seed is not None
-        asana = stack.enter_context(
-            AsanaSandbox(store, rate_limit_per_minute=rate_limit_per_minute)
-        )
+        if asana is None:
+            asana = stack.enter_context(
+                AsanaSandbox(store, rate_limit_per_minute=rate_limit_per_minute)
+            )
         slack = stack.enter_context(SlackStandIn(signing_secret=signing_secret))
         openai = stack.enter_context(OpenAIStandIn()) if use_model else None
         settings = Settings.from_env(
@@ -136,7 +142,10 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
 
     with running_sandbox(tasks=tasks, use_model=use_model) as box:
         say("== Sandbox ==")
-        say(f"Asana sandbox   {box.asana.base_url}  ({tasks} open tasks, project {box.seed.project_name})")
+        say(
+            f"Asana sandbox   {box.asana.base_url}  ({tasks} open tasks, "
+            f"project {box.seed.project_name})"
+        )
         say(f"Slack stand-in  {box.slack.api_url}")
         if box.openai:
             say(f"Model stand-in  {box.openai.base_url}  (model {box.openai.model})")
@@ -148,7 +157,9 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         say()
 
         say(f"== {LEAD} types /prioritize in #{CHANNEL} ==")
-        answer = box.slack.slash_command(box.app_url, "/prioritize", "", user_id=LEAD, channel_id=CHANNEL)
+        answer = box.slack.slash_command(
+            box.app_url, "/prioritize", "", user_id=LEAD, channel_id=CHANNEL
+        )
         say(f"  ack: HTTP {answer.status} in {answer.elapsed_ms:.0f} ms")
         if not box.slack.wait_for(lambda: bool(box.channel_messages()), timeout=60):
             say("  no proposal arrived: " + _last_ephemeral(box))
@@ -182,11 +193,16 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         say()
         say("== Asana after ==")
         say(_field_table(box, gids[:8]))
-        written = sum(1 for g in gids if box.asana.store.field_value(g, "AI Priority Score") is not None)
+        written = sum(
+            1 for g in gids if box.asana.store.field_value(g, "AI Priority Score") is not None
+        )
         say(f"  {written} of {len(gids)} open tasks now carry an AI Priority Score.")
         say()
         say("== Requests made ==")
-        say(f"  Asana: {box.asana.count()} HTTP requests ({box.asana.count('POST', '/batch')} batch writes)")
+        say(
+            f"  Asana: {box.asana.count()} HTTP requests "
+            f"({box.asana.count('POST', '/batch')} batch writes)"
+        )
         if box.openai:
             say(f"  Model: {len(box.openai.requests)} requests")
     return 0

@@ -24,7 +24,9 @@ def refresh_message(services: Services, result: DecisionResult) -> None:
         proposal.channel,
         proposal.message_ts,
         text=fallback_text(proposal.view),
-        blocks=priority_blocks(proposal.view, proposal.id, proposed_by=proposal.created_by, decision=decision),
+        blocks=priority_blocks(
+            proposal.view, proposal.id, proposed_by=proposal.created_by, decision=decision
+        ),
     )
 
 
@@ -37,10 +39,11 @@ def decision_view(result: DecisionResult) -> dict[str, Any]:
         "at": at,
         "written": len(result.written),
         "skipped": [{"label": i.label, "reason": i.reason} for i in result.skipped],
-        "failed": [{"label": i.label, "reason": i.reason or "not written yet"} for i in result.failed],
+        "failed": [
+            {"label": i.label, "reason": i.reason or "not written yet"} for i in result.failed
+        ],
         "resumed": result.resumed,
     }
-
 
 
 def resume_and_report(services: Services, *, wait_for_lease: bool = True) -> list[DecisionResult]:

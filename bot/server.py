@@ -1,4 +1,4 @@
-"""HTTP mode: Bolt behind waitress (a real multi-threaded WSGI server), every request at /slack/events."""
+"""HTTP mode: Bolt behind waitress (a multi-threaded WSGI server); requests at /slack/events."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from waitress.server import create_server
 
 
 class HttpServer:
-    def __init__(self, app: App, *, host: str = "0.0.0.0", port: int = 3000, threads: int = 16) -> None:
-        self._server = create_server(SlackRequestHandler(app), host=host, port=port, threads=threads)
+    def __init__(
+        self, app: App, *, host: str = "0.0.0.0", port: int = 3000, threads: int = 48
+    ) -> None:
+        self._server = create_server(
+            SlackRequestHandler(app), host=host, port=port, threads=threads
+        )
         self._thread: threading.Thread | None = None
 
     @property

@@ -124,14 +124,17 @@ class Settings:
 
         project = env.get("ASANA_PROJECT")
         if project is not None and not project.isdigit():
-            raise ConfigError(f"ASANA_PROJECT is invalid: expected a project gid (digits), got {project!r}")
+            raise ConfigError(
+                f"ASANA_PROJECT is invalid: expected a project gid (digits), got {project!r}"
+            )
 
         approvers_raw = env.get("COPILOT_APPROVERS", "")
         approvers = frozenset(a.strip() for a in approvers_raw.split(",") if a.strip())
         for approver in approvers:
             if not re.fullmatch(r"[UW][A-Z0-9]{2,}", approver):
                 raise ConfigError(
-                    f"COPILOT_APPROVERS is invalid: {approver!r} is not a Slack user id (like U012AB3CD)"
+                    f"COPILOT_APPROVERS is invalid: {approver!r} is not a Slack user id "
+                    "(like U012AB3CD)"
                 )
 
         standup_time = env.get("STANDUP_TIME", "09:30")
@@ -141,7 +144,9 @@ class Settings:
         try:
             ZoneInfo(standup_tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"STANDUP_TZ is invalid: {standup_tz!r} is not an IANA time zone") from None
+            raise ConfigError(
+                f"STANDUP_TZ is invalid: {standup_tz!r} is not an IANA time zone"
+            ) from None
 
         asana_base_url = url("ASANA_BASE_URL", DEFAULT_ASANA_BASE_URL)
         assert asana_base_url is not None

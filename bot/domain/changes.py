@@ -50,7 +50,9 @@ def same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def check_item(changes: Mapping[str, Any], guard: Mapping[str, Any], current: Task | None) -> ItemCheck:
+def check_item(
+    changes: Mapping[str, Any], guard: Mapping[str, Any], current: Task | None
+) -> ItemCheck:
     """Write, already applied, or skip with the reason a person will read."""
     if current is None:
         return ItemCheck(ItemAction.SKIP, "completed or deleted since the proposal")

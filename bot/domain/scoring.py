@@ -4,7 +4,7 @@ Rules score (0-100), every factor in 0..1:
     40 x business value (Business Value / 10; unknown counts as 0.5)
   + 25 x urgency        (overdue = 1; due in d days = 1 - d/30, floor 0; no due date = 0)
   + 15 x unblocking     (open dependents, 4 or more = 1)
-  + 20 x small effort   (1 - points/13, floor 0; hours count as points via hours_per_point; unknown 0.5)
+  + 20 x small effort   (1 - points/13, floor 0; hours become points; unknown 0.5)
   - 10 per incomplete dependency that blocks it (at most 30)
 """
 
@@ -208,7 +208,7 @@ _INJECTION = re.compile(
 
 
 def looks_like_injection(task: Task) -> bool:
-    """Spot text that addresses the model; such a task is judged alone so it can sway only itself."""
+    """Spot text that addresses the model; judged alone, it can sway only itself."""
     return bool(_INJECTION.search(task.name) or _INJECTION.search(task.notes))
 
 

@@ -283,7 +283,10 @@ class AsanaGateway:
                 {
                     "relative_path": f"/tasks/{w.task_gid}",
                     "method": "put",
-                    "data": {**w.fields, **({"custom_fields": dict(w.custom_fields)} if w.custom_fields else {})},
+                    "data": {
+                        **w.fields,
+                        **({"custom_fields": dict(w.custom_fields)} if w.custom_fields else {}),
+                    },
                     "options": {"fields": ["modified_at"]},
                 }
                 for w in chunk
@@ -292,7 +295,9 @@ class AsanaGateway:
                 answers = self._post_batch(actions)
             except UpstreamError as exc:
                 results.extend(
-                    WriteResult(w.task_gid, ok=False, status=exc.status, error=str(exc), uncertain=True)
+                    WriteResult(
+                        w.task_gid, ok=False, status=exc.status, error=str(exc), uncertain=True
+                    )
                     for w in chunk
                 )
                 continue
@@ -312,7 +317,9 @@ class AsanaGateway:
                     )
         return results
 
-    def encode_write(self, project: Project, task_gid: str, changes: Mapping[str, Any]) -> TaskWrite:
+    def encode_write(
+        self, project: Project, task_gid: str, changes: Mapping[str, Any]
+    ) -> TaskWrite:
         """Turn name-keyed changes into Asana's terms (field gids, enum option gids)."""
         custom: dict[str, Any] = {}
         plain: dict[str, Any] = {}
@@ -417,7 +424,9 @@ class AsanaGateway:
                     "Asana", f"batch request failed ({exc.status})", status=exc.status
                 ) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise UpstreamError("Asana", f"batch request failed: {type(exc).__name__}") from None
+                raise UpstreamError(
+                    "Asana", f"batch request failed: {type(exc).__name__}"
+                ) from None
         raise AssertionError("unreachable")
 
     def _list(self, what: str, make: Callable[[], Any]) -> list[dict[str, Any]]:
@@ -438,9 +447,13 @@ class AsanaGateway:
                 raise UserFacingError(
                     f"Asana rejected {what}: {_error_message(_json(exc.body))}"
                 ) from None
-            raise UpstreamError("Asana", f"{what} failed ({exc.status})", status=exc.status) from None
+            raise UpstreamError(
+                "Asana", f"{what} failed ({exc.status})", status=exc.status
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise UpstreamError("Asana", f"unreachable while reading {what} ({type(exc).__name__})") from None
+            raise UpstreamError(
+                "Asana", f"unreachable while reading {what} ({type(exc).__name__})"
+            ) from None
 
 
 # -- mapping Asana dicts to domain records --------------------------------------------------

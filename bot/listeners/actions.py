@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
-from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
 from bot.presenters import refresh_message
+from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
 from bot.services import Services
 from bot.usecases.approvals import Outcome
 
@@ -16,22 +16,21 @@ from bot.usecases.approvals import Outcome
 def register(app: App, services: Services) -> None:
     @app.action(APPROVE)
     def handle_action_approve(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
         _decide(services, body, action, "approve")
+        ack()
 
     @app.action(REJECT)
     def handle_action_reject(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
         _decide(services, body, action, "reject")
+        ack()
 
     @app.action(RETRY)
     def handle_action_retry(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
         _decide(services, body, action, "retry")
+        ack()
 
     @app.action(PAGE)
     def handle_action_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
         proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
         response_url = body.get("response_url", "")
 
@@ -46,24 +45,34 @@ def register(app: App, services: Services) -> None:
             )
 
         services.jobs.submit(work, reply=_reply(services, body))
+        ack()
 
 
-def _decide(services: Services, body: dict[str, Any], action: dict[str, Any], decision: str) -> None:
+def _decide(
+    services: Services, body: dict[str, Any], action: dict[str, Any], decision: str
+) -> None:
+    """Enqueue the decision (the caller acks right after, so the work is queued first)."""
     proposal_id = str(action.get("value", ""))
     user = body["user"]["id"]
-    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id", "")
+    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get(
+        "channel_id", ""
+    )
 
     def work() -> None:
         if decision == "retry":
             result = services.engine.retry(proposal_id, user=user, channel=channel)
         else:
-            result = services.engine.decide(proposal_id, user=user, channel=channel, decision=decision)
+            result = services.engine.decide(
+                proposal_id, user=user, channel=channel, decision=decision
+            )
         reply = _reply(services, body)
         if result.outcome is Outcome.REFUSED:
             reply("Only the team's approvers can approve or reject proposals; nothing was changed.")
             return
         if result.outcome is Outcome.IN_PROGRESS:
-            reply("This proposal is being applied right now; the message will update when it is done.")
+            reply(
+                "This proposal is being applied right now; the message will update when it is done."
+            )
             return
         if result.outcome is Outcome.ALREADY_DECIDED:
             p = result.proposal
@@ -74,7 +83,7 @@ def _decide(services: Services, body: dict[str, Any], action: dict[str, Any], de
     services.jobs.submit(work, reply=_reply(services, body))
 
 
-def _reply(services: Services, body: dict[str, Any]):  # noqa: ANN202
+def _reply(services: Services, body: dict[str, Any]):
     response_url = body.get("response_url", "")
     channel = (body.get("channel") or {}).get("id", "")
     user = body["user"]["id"]

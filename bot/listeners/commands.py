@@ -17,7 +17,6 @@ def register(app: App, services: Services) -> None:
         channel, user = command["channel_id"], command["user_id"]
         response_url = command.get("response_url", "")
         target = f"“{escape(project_ref)}”" if project_ref else "the default project"
-        ack(response_type="ephemeral", text=f"Scoring the backlog of {target}… the proposal will appear here.")
 
         def work() -> None:
             proposal = services.prioritizer.propose(project_ref, channel=channel, user=user)
@@ -29,10 +28,15 @@ def register(app: App, services: Services) -> None:
             )
             services.engine.posted(proposal.id, channel, ts)
 
+        # Enqueue before acking, so once Slack has its answer the work is already queued.
         services.jobs.submit(work, reply=_responder(services, response_url, channel, user))
+        ack(
+            response_type="ephemeral",
+            text=f"Scoring the backlog of {target}… the proposal will appear here.",
+        )
 
 
-def _responder(services: Services, response_url: str, channel: str, user: str):  # noqa: ANN202
+def _responder(services: Services, response_url: str, channel: str, user: str):
     def reply(text: str) -> None:
         if response_url:
             services.slack.respond(response_url, text=text)

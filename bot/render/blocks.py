@@ -182,17 +182,25 @@ def decision_text(decision: Mapping[str, Any]) -> str:
     written = decision.get("written", 0)
     skipped: Sequence[Mapping[str, str]] = decision.get("skipped", [])
     failed: Sequence[Mapping[str, str]] = decision.get("failed", [])
-    icon, label = (":white_check_mark:", "Approved") if status == "applied" else (
-        ":warning:",
-        "Approved, partly applied",
+    icon, label = (
+        (":white_check_mark:", "Approved")
+        if status == "applied"
+        else (
+            ":warning:",
+            "Approved, partly applied",
+        )
     )
-    lines = [f"{icon} *{label}* by {who} {when}: {written} task{'s' if written != 1 else ''} written to Asana."]
+    lines = [
+        f"{icon} *{label}* by {who} {when}: "
+        f"{written} task{'s' if written != 1 else ''} written to Asana."
+    ]
     if decision.get("resumed"):
         lines.append("_Finished after a restart: no write was repeated._")
     for title, entries in (("Skipped", skipped), ("Not written yet", failed)):
         if entries:
             shown = "\n".join(
-                f"• {escape(clip(e['label'], 80))}: {escape(clip(e['reason'], 160))}" for e in entries[:8]
+                f"• {escape(clip(e['label'], 80))}: {escape(clip(e['reason'], 160))}"
+                for e in entries[:8]
             )
             extra = f"\n…and {len(entries) - 8} more" if len(entries) > 8 else ""
             lines.append(f"*{title} ({len(entries)}):*\n{shown}{extra}")
@@ -224,7 +232,10 @@ def page_blocks(view: Mapping[str, Any], proposal_id: str, offset: int) -> list[
 
 def fallback_text(view: Mapping[str, Any]) -> str:
     """The notification text (no markup from Asana survives)."""
-    return clip(f"AI priorities for {escape(view['project']['name'])}: {len(view['rows'])} tasks ranked", 300)
+    return clip(
+        f"AI priorities for {escape(view['project']['name'])}: {len(view['rows'])} tasks ranked",
+        300,
+    )
 
 
 def notice_blocks(text: str) -> list[dict[str, Any]]:

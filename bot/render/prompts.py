@@ -29,7 +29,9 @@ def prompt_version(name: str, directory: Path = PROMPTS_DIR) -> str:
     return f"{name}@{hashlib.sha256(source).hexdigest()[:12]}"
 
 
-def render_messages(name: str, directory: Path = PROMPTS_DIR, **context: Any) -> list[dict[str, str]]:
+def render_messages(
+    name: str, directory: Path = PROMPTS_DIR, **context: Any
+) -> list[dict[str, str]]:
     """Render the template's `system` and `user` blocks as chat messages."""
     template = _environment(str(directory)).get_template(f"{name}.j2")
     ctx = template.new_context(context)

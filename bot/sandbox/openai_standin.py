@@ -25,6 +25,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+
+def _has_injection(tasks: list[dict[str, Any]]) -> bool:
+    text = " ".join(f"{t.get('name', '')} {t.get('notes', '')}" for t in tasks).lower()
+    return "ignore previous instructions" in text or "ignore all previous instructions" in text
+
+
 __all__ = ["FAULT_KINDS", "FaultPlan", "OpenAIStandIn", "judge_task", "summarise_facts"]
 
 FAULT_KINDS = (
@@ -85,7 +91,7 @@ class FaultPlan:
         self._faults: list[_Fault] = []
 
     def add(self, kind: str, times: int = 1, delay: float = 0.0) -> None:
-        """Misbehave as `kind` on the next `times` completions (`delay` seconds for "slow")."""
+        """Misbehave as `kind` on the next `times` completions (-1: on every one)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")
         with self._lock:
@@ -102,6 +108,8 @@ class FaultPlan:
             if not self._faults:
                 return None
             fault = self._faults[0]
+            if fault.remaining < 0:  # forever
+                return fault
             fault.remaining -= 1
             if fault.remaining <= 0:
                 self._faults.pop(0)
@@ -497,7 +505,9 @@ class OpenAIStandIn:
             elif kind == "out_of_range":
                 for j in judgements:
                     j["score"], j["confidence"] = 180, 1.7
-            elif kind == "obey_injection":
+            elif kind == "obey_injection" and _has_injection(tasks):
+                # Like a model that follows what it reads: instructions in one task's text
+                # sway every task of the same request.
                 for j in judgements:
                     j |= {
                         "score": 100,

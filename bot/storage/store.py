@@ -128,20 +128,41 @@ class Store:
     def __init__(self, path: str, *, clock: Any = utc_now) -> None:
         self.path = path
         self._clock = clock
-        with self.connect() as db:
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once per database file
+        finally:
+            conn.close()
+        with self.write() as db:
             migrations.apply(db)
 
     @contextmanager
     def connect(self) -> Iterator[Database]:
-        """One connection for one unit of work."""
+        """One connection for one unit of work (reads, or a single write statement)."""
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
             yield Database(conn, execute_plugins=False)
         finally:
             conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """A write transaction that takes the write lock up front.
+
+        A deferred transaction that reads first and writes later can fail at once with
+        "database is locked" under concurrency (busy_timeout does not apply to that upgrade);
+        BEGIN IMMEDIATE waits for the lock instead.
+        """
+        with self.connect() as db:
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.conn.execute("ROLLBACK")
+                raise
+            db.conn.execute("COMMIT")
 
     def now(self) -> str:
         return iso(self._clock())
@@ -166,7 +187,7 @@ class Store:
     ) -> None:
         """Store a proposal and its items (gid, label, changes, guard) in one transaction."""
         now = self.now()
-        with self.connect() as db, db.atomic():
+        with self.write() as db:
             db["proposals"].insert(
                 {
                     "id": proposal_id,
@@ -223,7 +244,7 @@ class Store:
     def claim_decision(self, proposal_id: str, *, user: str, decision: str) -> bool:
         """Move an open proposal to `approving` or `rejected`; True only for the one winner."""
         status = "approving" if decision == "approve" else "rejected"
-        with self.connect() as db, db.atomic():
+        with self.write() as db:
             cursor = db.execute(
                 "update proposals set status = ?, decided_by = ?, decided_at = ?, decision = ? "
                 "where id = ? and status = 'open'",
@@ -236,7 +257,7 @@ class Store:
 
     def reopen_for_retry(self, proposal_id: str, *, user: str) -> bool:
         """Let a partly applied proposal retry its failed items; True for the one winner."""
-        with self.connect() as db, db.atomic():
+        with self.write() as db:
             cursor = db.execute(
                 "update proposals set status = 'approving' where id = ? and status = 'partial'",
                 [proposal_id],
@@ -255,7 +276,7 @@ class Store:
         """Become the one worker applying an `approving` proposal, unless a live lease exists."""
         now = self._clock()
         until = iso(now + timedelta(seconds=seconds))
-        with self.connect() as db, db.atomic():
+        with self.write() as db:
             cursor = db.execute(
                 "update proposals set lease_owner = ?, lease_until = ? where id = ? "
                 "and status = 'approving' and (lease_until is null or lease_until < ? "
@@ -273,7 +294,7 @@ class Store:
             )
 
     def finish(self, proposal_id: str, *, status: str, result: Any) -> None:
-        with self.connect() as db, db.atomic():
+        with self.write() as db:
             db.execute(
                 "update proposals set status = ?, result_json = ? where id = ?",
                 [status, _dump(result), proposal_id],
@@ -313,7 +334,7 @@ class Store:
     ) -> None:
         """Record item outcomes (gid, status, reason, detail) with their audit rows atomically."""
         now = self.now()
-        with self.connect() as db, db.atomic():
+        with self.write() as db:
             for gid, status, reason, detail in outcomes:
                 db.execute(
                     "update proposal_items set status = ?, reason = ?, updated_at = ? "
@@ -385,7 +406,7 @@ class Store:
 
     def cache_judgements(self, entries: dict[str, Any], *, model: str) -> None:
         now = self.now()
-        with self.connect() as db, db.atomic():
+        with self.write() as db:
             db["llm_cache"].upsert_all(
                 (
                     {"key": k, "value_json": _dump(v), "model": model, "created_at": now}

@@ -147,11 +147,13 @@ class ApprovalEngine:
         current = self._load(proposal_id, channel)
         if decision == "approve" and current.status == "approving":
             return self.apply(proposal_id)  # finishes a crashed run; a live one holds the lease
-        self._store.audit(proposal_id, user, f"{decision}_too_late", detail={"status": current.status})
+        self._store.audit(
+            proposal_id, user, f"{decision}_too_late", detail={"status": current.status}
+        )
         return DecisionResult(Outcome.ALREADY_DECIDED, current, self._item_results(proposal_id))
 
     def retry(self, proposal_id: str, *, user: str, channel: str) -> DecisionResult:
-        """Try again the items that failed (Asana down, rate limited) on a partly applied proposal."""
+        """Try again the items that failed (Asana down, rate limited) of a partial approval."""
         proposal = self._load(proposal_id, channel)
         if not self.can_approve(user):
             self._store.audit(proposal_id, user, "refused", detail={"decision": "retry"})
@@ -171,19 +173,25 @@ class ApprovalEngine:
 
     def apply(self, proposal_id: str, *, resumed: bool = False) -> DecisionResult:
         """Write the pending items of an `approving` proposal; safe to call again at any point."""
-        if not self._store.take_lease(proposal_id, owner=self._owner, seconds=self._lease_seconds):
+        # One lease token per call: threads of this process compete like separate processes.
+        worker = f"{self._owner}-{uuid.uuid4().hex[:8]}"
+        if not self._store.take_lease(proposal_id, owner=worker, seconds=self._lease_seconds):
             proposal = self._store.proposal(proposal_id)
             assert proposal is not None
-            outcome = Outcome.IN_PROGRESS if proposal.status == "approving" else Outcome.ALREADY_DECIDED
+            outcome = (
+                Outcome.IN_PROGRESS if proposal.status == "approving" else Outcome.ALREADY_DECIDED
+            )
             return DecisionResult(outcome, proposal, self._item_results(proposal_id))
         try:
             proposal = self._store.proposal(proposal_id)
             assert proposal is not None
             pending = [i for i in self._store.items(proposal_id) if i.status == "pending"]
             if pending:
-                self._write(proposal, pending)
+                self._write(proposal, pending, worker)
             items = self._item_results(proposal_id)
-            status = "partial" if any(i.status in ("failed", "pending") for i in items) else "applied"
+            status = (
+                "partial" if any(i.status in ("failed", "pending") for i in items) else "applied"
+            )
             summary = {
                 "written": sum(i.status in ("written", "already") for i in items),
                 "skipped": sum(i.status == "skipped" for i in items),
@@ -192,7 +200,7 @@ class ApprovalEngine:
             }
             self._store.finish(proposal_id, status=status, result=summary)
         finally:
-            self._store.release_lease(proposal_id, owner=self._owner)
+            self._store.release_lease(proposal_id, owner=worker)
         final = self._store.proposal(proposal_id)
         assert final is not None
         outcome = Outcome.APPLIED if final.status == "applied" else Outcome.PARTIAL
@@ -200,7 +208,7 @@ class ApprovalEngine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _write(self, proposal: ProposalRow, pending: list[ItemRow]) -> None:
+    def _write(self, proposal: ProposalRow, pending: list[ItemRow], worker: str) -> None:
         actor = proposal.decided_by or "copilot"
         try:
             project = self._asana.project(proposal.project_gid)
@@ -229,14 +237,18 @@ class ApprovalEngine:
         for start in range(0, len(to_write), 10):
             chunk = to_write[start : start + 10]
             self._write_chunk(proposal, project, chunk, actor)
-            self._store.take_lease(proposal.id, owner=self._owner, seconds=self._lease_seconds)
+            self._store.take_lease(proposal.id, owner=worker, seconds=self._lease_seconds)
 
-    def _write_chunk(self, proposal: ProposalRow, project: Any, chunk: list[ItemRow], actor: str) -> None:
+    def _write_chunk(
+        self, proposal: ProposalRow, project: Any, chunk: list[ItemRow], actor: str
+    ) -> None:
         writes = []
         outcomes: list[tuple[str, str, str, dict[str, Any]]] = []
         for item in chunk:
             try:
-                writes.append((item, self._asana.encode_write(project, item.task_gid, item.changes)))
+                writes.append(
+                    (item, self._asana.encode_write(project, item.task_gid, item.changes))
+                )
             except UserFacingError as exc:
                 outcomes.append((item.task_gid, "failed", str(exc), {}))
         self._store.audit(
@@ -262,14 +274,20 @@ class ApprovalEngine:
                     now = self._asana.tasks_by_gid([i.task_gid for i, _ in uncertain])
                 except UpstreamError as exc:
                     outcomes.extend(
-                        (i.task_gid, "failed", f"Asana unreachable: {exc}", {}) for i, _ in uncertain
+                        (i.task_gid, "failed", f"Asana unreachable: {exc}", {})
+                        for i, _ in uncertain
                     )
                     break
                 for item, write in uncertain:
                     check = check_item(item.changes, item.guard, now.get(item.task_gid))
                     if check.action is ItemAction.ALREADY:
                         outcomes.append(
-                            (item.task_gid, "written", "", {"changes": item.changes, "verified": True})
+                            (
+                                item.task_gid,
+                                "written",
+                                "",
+                                {"changes": item.changes, "verified": True},
+                            )
                         )
                     elif check.action is ItemAction.SKIP:
                         outcomes.append((item.task_gid, "skipped", check.reason, {}))
@@ -283,7 +301,8 @@ class ApprovalEngine:
 
     def _item_results(self, proposal_id: str) -> tuple[ItemResult, ...]:
         return tuple(
-            ItemResult(i.task_gid, i.label, i.status, i.reason) for i in self._store.items(proposal_id)
+            ItemResult(i.task_gid, i.label, i.status, i.reason)
+            for i in self._store.items(proposal_id)
         )
 
     def _load(self, proposal_id: str, channel: str) -> ProposalRow:

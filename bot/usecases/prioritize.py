@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from bot.domain.models import Task
+from bot.domain.models import SuggestedSprint, Task
 from bot.domain.scoring import (
     Judgement,
     ScoredTask,
@@ -162,7 +162,13 @@ class Prioritizer:
         for task in tasks:
             hit = cached.get(keys[task.gid])
             if hit is not None:
-                judgements[task.gid] = Judgement(**{**hit, "task_gid": task.gid})
+                judgements[task.gid] = Judgement(
+                    task_gid=task.gid,
+                    score=hit["score"],
+                    confidence=hit["confidence"],
+                    rationale=hit["rationale"],
+                    suggested_sprint=SuggestedSprint(hit["suggested_sprint"]),
+                )
                 stats.cached += 1
             else:
                 todo.append(task)

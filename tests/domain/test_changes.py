@@ -12,7 +12,9 @@ def task(**values) -> Task:
 
 
 def test_untouched_task_is_written():
-    current = task(**{"AI Priority Score": None, "AI Suggested Sprint": None, "Manual Override": None})
+    current = task(
+        **{"AI Priority Score": None, "AI Suggested Sprint": None, "Manual Override": None}
+    )
     assert check_item(CHANGES, GUARD, current).action is ItemAction.WRITE
 
 
@@ -22,7 +24,9 @@ def test_task_already_holding_values_is_not_written_again():
 
 
 def test_person_edit_since_proposal_is_a_conflict():
-    current = task(**{"AI Priority Score": None, "AI Suggested Sprint": None, "Manual Override": 40.0})
+    current = task(
+        **{"AI Priority Score": None, "AI Suggested Sprint": None, "Manual Override": 40.0}
+    )
     check = check_item(CHANGES, GUARD, current)
     assert check.action is ItemAction.SKIP
     assert "Manual Override changed" in check.reason and "empty → 40" in check.reason

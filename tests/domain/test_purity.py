@@ -5,8 +5,19 @@ from pathlib import Path
 
 DOMAIN = Path(__file__).resolve().parents[2] / "bot" / "domain"
 FORBIDDEN = {
-    "asana", "slack_sdk", "slack_bolt", "openai", "sqlite3", "sqlite_utils", "requests",
-    "urllib3", "httpx", "socket", "http", "jinja2", "apscheduler",
+    "asana",
+    "slack_sdk",
+    "slack_bolt",
+    "openai",
+    "sqlite3",
+    "sqlite_utils",
+    "requests",
+    "urllib3",
+    "httpx",
+    "socket",
+    "http",
+    "jinja2",
+    "apscheduler",
 }
 ALLOWED_OURS = "bot.domain"
 

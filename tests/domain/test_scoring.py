@@ -71,7 +71,13 @@ def test_hours_count_as_points():
 
 def test_check_judgements_accepts_exact_in_range_answers():
     answers = [
-        {"task_id": "1", "score": 80, "confidence": 0.7, "rationale": " Ship it\n now ", "suggested_sprint": "Next"},
+        {
+            "task_id": "1",
+            "score": 80,
+            "confidence": 0.7,
+            "rationale": " Ship it\n now ",
+            "suggested_sprint": "Next",
+        },
     ]
     result = check_judgements(["1"], answers)
     assert result["1"].rationale == "Ship it now"
@@ -81,12 +87,78 @@ def test_check_judgements_accepts_exact_in_range_answers():
 @pytest.mark.parametrize(
     "answers, reason",
     [
-        ([{"task_id": "9", "score": 5, "confidence": 0.5, "rationale": "x", "suggested_sprint": "Next"}], "not asked"),
-        ([{"task_id": "1", "score": 180, "confidence": 0.5, "rationale": "x", "suggested_sprint": "Next"}], "score out of range"),
-        ([{"task_id": "1", "score": 50, "confidence": 1.7, "rationale": "x", "suggested_sprint": "Next"}], "confidence out of range"),
-        ([{"task_id": "1", "score": True, "confidence": 0.5, "rationale": "x", "suggested_sprint": "Next"}], "score out of range"),
-        ([{"task_id": "1", "score": 50, "confidence": 0.5, "rationale": "", "suggested_sprint": "Next"}], "empty rationale"),
-        ([{"task_id": "1", "score": 50, "confidence": 0.5, "rationale": "x", "suggested_sprint": "Now"}], "unknown sprint"),
+        (
+            [
+                {
+                    "task_id": "9",
+                    "score": 5,
+                    "confidence": 0.5,
+                    "rationale": "x",
+                    "suggested_sprint": "Next",
+                }
+            ],
+            "not asked",
+        ),
+        (
+            [
+                {
+                    "task_id": "1",
+                    "score": 180,
+                    "confidence": 0.5,
+                    "rationale": "x",
+                    "suggested_sprint": "Next",
+                }
+            ],
+            "score out of range",
+        ),
+        (
+            [
+                {
+                    "task_id": "1",
+                    "score": 50,
+                    "confidence": 1.7,
+                    "rationale": "x",
+                    "suggested_sprint": "Next",
+                }
+            ],
+            "confidence out of range",
+        ),
+        (
+            [
+                {
+                    "task_id": "1",
+                    "score": True,
+                    "confidence": 0.5,
+                    "rationale": "x",
+                    "suggested_sprint": "Next",
+                }
+            ],
+            "score out of range",
+        ),
+        (
+            [
+                {
+                    "task_id": "1",
+                    "score": 50,
+                    "confidence": 0.5,
+                    "rationale": "",
+                    "suggested_sprint": "Next",
+                }
+            ],
+            "empty rationale",
+        ),
+        (
+            [
+                {
+                    "task_id": "1",
+                    "score": 50,
+                    "confidence": 0.5,
+                    "rationale": "x",
+                    "suggested_sprint": "Now",
+                }
+            ],
+            "unknown sprint",
+        ),
         ([], "missing"),
     ],
 )

@@ -15,7 +15,11 @@ from bot.render.blocks import (
 def view(n: int, name: str = "Task") -> dict:
     return {
         "kind": "prioritize",
-        "project": {"gid": "1", "name": "Platform <Backlog>", "permalink": "https://app.asana.com/0/1"},
+        "project": {
+            "gid": "1",
+            "name": "Platform <Backlog>",
+            "permalink": "https://app.asana.com/0/1",
+        },
         "model": "m",
         "counts": {"tasks": n, "by_source": {"model": n}},
         "refused": [],
@@ -63,7 +67,11 @@ def test_more_tasks_are_counted_and_reachable():
     raw = json.dumps(blocks)
     assert "and 480 more" in raw
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
-    assert [b["action_id"] for b in buttons] == ["proposal_approve", "proposal_reject", "proposal_page"]
+    assert [b["action_id"] for b in buttons] == [
+        "proposal_approve",
+        "proposal_reject",
+        "proposal_page",
+    ]
     assert buttons[2]["value"] == "p1:20"
 
 

@@ -47,7 +47,9 @@ def test_invalid_values_name_the_variable(env, named):
 
 def test_required_variables():
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET is not set"):
-        Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"}, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"))
+        Settings.from_env(
+            {"SLACK_BOT_TOKEN": "xoxb-1"}, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+        )
 
 
 def test_approvers_parsed():
@@ -68,7 +70,12 @@ def test_cli_reports_a_missing_variable_in_one_line_without_traceback(tmp_path):
 
 
 def test_cli_reports_an_invalid_variable(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ASANA_ACCESS_TOKEN": "x" * 10, "ASANA_PROJECT": "abc"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "ASANA_ACCESS_TOKEN": "x" * 10,
+        "ASANA_PROJECT": "abc",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "bot", "setup"], env=env, capture_output=True, text=True, timeout=60
     )

@@ -1,0 +1,708 @@
+"""Exact sprint planning: pick the backlog items worth the most that fit the sprint.
+
+The planner solves a 0/1 integer program with HiGHS (``scipy.optimize.milp``):
+
+    maximise   Σ v_i x_i + Σ w_g y_g
+    subject to Σ e_i x_i ≤ team capacity
+               Σ_{i assigned to p} e_i x_i ≤ capacity of p   (for each person with a capacity)
+               x_i ≤ x_d                                     (for each dependency d of i)
+               y_g ≤ x_i                                     (for each item i of group g)
+
+Items that need an estimate, or that (transitively) depend on something outside the plan or on
+an item that needs an estimate, are fixed at 0. A dependency cycle is rejected with ValueError:
+it means the backlog data is wrong, and silently leaving the whole cycle out would hide that.
+
+Within ``time_limit_s`` the full model gets the first 40%; if HiGHS has not proved optimality
+by then, the rest of the budget goes to a large-neighbourhood search that re-solves the model
+exactly with most variables fixed (see ``_improve``). Such a plan says "may not be optimal".
+
+Every result is checked in code before it is returned (capacities and dependency closure), is
+never worse than the value-per-effort baseline ``greedy_plan``, and has spare capacity filled:
+any item that still fits and whose dependencies are selected is added (values are >= 0, so this
+never lowers the value). Because of that fill, every left-out item has a concrete reason.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_array
+
+_TIME_LIMIT_NOTE = "time limit reached: feasible plan, may not be optimal"
+_FIRST_SOLVE_SHARE = 0.4
+_MAX_SHARE = 0.75
+_STEP_S = 1.0
+_FALLBACK_NOTE = "solver found no plan in time: greedy plan, may not be optimal"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """A backlog item; ``effort`` None means it needs an estimate and is never selected."""
+
+    id: str
+    value: float
+    effort: float | None
+    assignee: str | None = None
+    # Ids of incomplete dependencies; an id that is not an item blocks this item.
+    depends_on: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class PlanGroup:
+    """All-or-nothing value: counted only when every item in the group is selected."""
+
+    id: str
+    value: float
+    item_ids: tuple[str, ...]
+    label: str = ""
+
+
+class LeftOutReason(StrEnum):
+    OVER_CAPACITY = "over capacity"
+    PERSON_OVER_CAPACITY = "assignee over capacity"
+    BLOCKED = "blocked"
+    NEEDS_ESTIMATE = "needs estimate"
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    item_id: str
+    reason: LeftOutReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class SprintPlan:
+    selected: tuple[str, ...]
+    left_out: tuple[LeftOut, ...]
+    total_value: float
+    total_effort: float
+    effort_by_person: Mapping[str, float]
+    optimal: bool
+    method: str
+    seconds: float
+    note: str
+
+
+# --------------------------------------------------------------------------------------------
+# Input checking and the shared precomputation
+
+
+@dataclass(frozen=True)
+class _Problem:
+    items: tuple[PlanItem, ...]
+    by_id: Mapping[str, PlanItem]
+    groups: tuple[PlanGroup, ...]
+    team_capacity: float
+    person_capacity: Mapping[str, float]
+    # Items that can be selected at all: estimated, and every transitive dependency is too.
+    selectable: frozenset[str]
+    # Transitive dependency closure of each selectable item, the item included.
+    closure: Mapping[str, frozenset[str]]
+
+
+def _check_number(what: str, x: float) -> None:
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {x!r}")
+
+
+def _name(item: PlanItem) -> str:
+    return item.label or item.id
+
+
+def _find_cycle(by_id: Mapping[str, PlanItem]) -> list[str] | None:
+    """Return one dependency cycle as a list of ids (first id repeated at the end), or None."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(by_id, white)
+    for root in sorted(by_id):
+        if colour[root] != white:
+            continue
+        path: list[str] = [root]
+        stack = [iter(by_id[root].depends_on)]
+        colour[root] = grey
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                colour[path.pop()] = black
+                stack.pop()
+                continue
+            if nxt not in by_id:
+                continue
+            if colour[nxt] == grey:
+                return [*path[path.index(nxt) :], nxt]
+            if colour[nxt] == white:
+                colour[nxt] = grey
+                path.append(nxt)
+                stack.append(iter(by_id[nxt].depends_on))
+    return None
+
+
+def _prepare(
+    items: Sequence[PlanItem],
+    team_capacity: float,
+    person_capacity: Mapping[str, float] | None,
+    groups: Sequence[PlanGroup],
+) -> _Problem:
+    _check_number("team_capacity", team_capacity)
+    persons = dict(person_capacity or {})
+    for person, cap in persons.items():
+        _check_number(f"capacity of {person}", cap)
+    by_id: dict[str, PlanItem] = {}
+    for item in items:
+        if item.id in by_id:
+            raise ValueError(f"duplicate item id {item.id!r}")
+        _check_number(f"value of item {item.id}", item.value)
+        if item.effort is not None:
+            _check_number(f"effort of item {item.id}", item.effort)
+        by_id[item.id] = item
+    group_ids: set[str] = set()
+    for group in groups:
+        if group.id in group_ids:
+            raise ValueError(f"duplicate group id {group.id!r}")
+        group_ids.add(group.id)
+        _check_number(f"value of group {group.id}", group.value)
+        if not group.item_ids:
+            raise ValueError(f"group {group.id!r} has no items")
+        unknown = [i for i in group.item_ids if i not in by_id]
+        if unknown:
+            raise ValueError(f"group {group.id!r} refers to unknown items: {', '.join(unknown)}")
+    cycle = _find_cycle(by_id)
+    if cycle is not None:
+        raise ValueError("dependency cycle: " + " → ".join(cycle))
+
+    # No cycles, so a memoised depth-first walk terminates; done iteratively for deep chains.
+    closure: dict[str, frozenset[str] | None] = {}  # None = cannot be selected
+    for root in by_id:
+        stack = [root]
+        while stack:
+            cur = stack[-1]
+            if cur in closure:
+                stack.pop()
+                continue
+            pending = [d for d in by_id[cur].depends_on if d in by_id and d not in closure]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            item = by_id[cur]
+            ok = item.effort is not None and all(
+                d in by_id and closure[d] is not None for d in item.depends_on
+            )
+            if not ok:
+                closure[cur] = None
+                continue
+            acc = {cur}
+            for d in item.depends_on:
+                acc |= closure[d]  # type: ignore[operator]
+            closure[cur] = frozenset(acc)
+    selectable = frozenset(i for i, c in closure.items() if c is not None)
+    return _Problem(
+        items=tuple(items),
+        by_id=by_id,
+        groups=tuple(groups),
+        team_capacity=float(team_capacity),
+        person_capacity=persons,
+        selectable=selectable,
+        closure={i: c for i, c in closure.items() if c is not None},
+    )
+
+
+def _tol(cap: float) -> float:
+    return 1e-9 * max(1.0, abs(cap))
+
+
+def _effort(item: PlanItem) -> float:
+    assert item.effort is not None
+    return item.effort
+
+
+def _violations(p: _Problem, selected: set[str]) -> list[str]:
+    """Return what is wrong with a selection (empty when it is a valid plan)."""
+    problems: list[str] = []
+    total = 0.0
+    by_person: dict[str, float] = {}
+    for i in selected:
+        item = p.by_id.get(i)
+        if item is None or i not in p.selectable:
+            problems.append(f"{i} cannot be selected")
+            continue
+        total += _effort(item)
+        if item.assignee is not None:
+            by_person[item.assignee] = by_person.get(item.assignee, 0.0) + _effort(item)
+        problems += [f"{i} selected without {d}" for d in item.depends_on if d not in selected]
+    if total > p.team_capacity + _tol(p.team_capacity):
+        problems.append(f"team effort {total} over {p.team_capacity}")
+    for person, used in by_person.items():
+        cap = p.person_capacity.get(person)
+        if cap is not None and used > cap + _tol(cap):
+            problems.append(f"{person} effort {used} over {cap}")
+    return problems
+
+
+def _value(p: _Problem, selected: set[str]) -> float:
+    value = math.fsum(p.by_id[i].value for i in selected)
+    return value + math.fsum(g.value for g in p.groups if all(i in selected for i in g.item_ids))
+
+
+def _ratio_key(value: float, effort: float, key: str) -> tuple[float, str]:
+    ratio = math.inf if effort <= 0 else value / effort
+    if effort <= 0 and value <= 0:
+        ratio = 0.0
+    return (-ratio, key)
+
+
+class _Usage:
+    """Running team and per-person effort of a selection."""
+
+    def __init__(self, p: _Problem, selected: set[str]) -> None:
+        self.p = p
+        self.total = 0.0
+        self.person: dict[str, float] = {}
+        for i in selected:
+            self.add([i])
+
+    def fits(self, ids: Sequence[str]) -> bool:
+        p = self.p
+        extra = 0.0
+        per: dict[str, float] = {}
+        for i in ids:
+            item = p.by_id[i]
+            extra += _effort(item)
+            if item.assignee is not None and item.assignee in p.person_capacity:
+                per[item.assignee] = per.get(item.assignee, 0.0) + _effort(item)
+        if self.total + extra > p.team_capacity + _tol(p.team_capacity):
+            return False
+        for person, e in per.items():
+            cap = p.person_capacity[person]
+            if self.person.get(person, 0.0) + e > cap + _tol(cap):
+                return False
+        return True
+
+    def add(self, ids: Sequence[str]) -> None:
+        for i in ids:
+            item = self.p.by_id[i]
+            self.total += _effort(item)
+            if item.assignee is not None:
+                self.person[item.assignee] = self.person.get(item.assignee, 0.0) + _effort(item)
+
+
+def _fill(p: _Problem, selected: set[str]) -> set[str]:
+    """Add every item that still fits and whose dependencies are selected, best ratio first."""
+    selected = set(selected)
+    usage = _Usage(p, selected)
+    order = sorted(
+        (i for i in p.selectable if i not in selected),
+        key=lambda i: _ratio_key(p.by_id[i].value, _effort(p.by_id[i]), i),
+    )
+    changed = True
+    while changed:
+        changed = False
+        for i in order:
+            if i in selected:
+                continue
+            item = p.by_id[i]
+            if all(d in selected for d in item.depends_on) and usage.fits([i]):
+                selected.add(i)
+                usage.add([i])
+                changed = True
+    return selected
+
+
+# --------------------------------------------------------------------------------------------
+# The baseline
+
+
+def _greedy_selection(p: _Problem) -> set[str]:
+    """Value-per-effort greedy over bundles (see ``greedy_plan``)."""
+    selected: set[str] = set()
+    usage = _Usage(p, selected)
+    # A target is a valued item or a group; its bundle is whatever of its closure is missing.
+    targets: list[tuple[str, float, set[str]]] = []
+    for item in p.items:
+        if item.id in p.selectable and item.value > 0:
+            targets.append((item.id, item.value, set(p.closure[item.id])))
+    for g in p.groups:
+        if all(i in p.selectable for i in g.item_ids):
+            need: set[str] = set()
+            for i in g.item_ids:
+                need |= p.closure[i]
+            targets.append((g.id, g.value, need))
+    missing_effort = [math.fsum(_effort(p.by_id[i]) for i in need) for _, _, need in targets]
+    missing_value = [math.fsum(p.by_id[i].value for i in need) for _, _, need in targets]
+    containing: dict[str, list[int]] = {}
+    for t, (_, _, need) in enumerate(targets):
+        for i in need:
+            containing.setdefault(i, []).append(t)
+    alive = set(range(len(targets)))
+    while alive:
+        best: tuple[tuple[float, str], int] | None = None
+        for t in alive:
+            key, value, need = targets[t]
+            if not need:
+                continue
+            gain = value + missing_value[t]
+            cand = (_ratio_key(gain, missing_effort[t], key), t)
+            if best is None or cand < best:
+                best = cand
+        if best is None:
+            break
+        t = best[1]
+        _, _, need = targets[t]
+        if usage.fits(sorted(need)):
+            bundle = sorted(need)
+            usage.add(bundle)
+            selected.update(bundle)
+            for i in bundle:
+                item = p.by_id[i]
+                for u in containing[i]:
+                    targets[u][2].discard(i)
+                    missing_effort[u] -= _effort(item)
+                    missing_value[u] -= item.value
+        # A bundle that does not fit now never will: selection only grows.
+        alive.discard(t)
+        alive -= {u for u in alive if not targets[u][2]}
+    return selected
+
+
+# --------------------------------------------------------------------------------------------
+# The exact model
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The 0/1 program in scipy's form: minimise c·z subject to a·z ≤ upper, z binary."""
+
+    col: Mapping[str, int]  # item id -> column; groups follow the items
+    groups: tuple[PlanGroup, ...]
+    c: np.ndarray
+    constraints: LinearConstraint
+
+    @property
+    def n(self) -> int:
+        return len(self.c)
+
+    def vector(self, selected: set[str]) -> np.ndarray:
+        z = np.zeros(self.n)
+        for i, k in self.col.items():
+            z[k] = i in selected
+        for k, g in enumerate(self.groups, start=len(self.col)):
+            z[k] = all(i in selected for i in g.item_ids)
+        return z
+
+
+@dataclass(frozen=True)
+class _MilpResult:
+    selected: set[str] | None
+    proven_optimal: bool
+    hit_limit: bool
+
+
+def _build_model(p: _Problem) -> _Model:
+    cap = p.team_capacity
+    # Presolve: drop items whose own closure cannot fit, and groups that cannot complete.
+    candidates: list[str] = []
+    for item in p.items:
+        if item.id not in p.selectable:
+            continue
+        sub = [p.by_id[i] for i in p.closure[item.id]]
+        if math.fsum(_effort(s) for s in sub) > cap + _tol(cap):
+            continue
+        per: dict[str, float] = {}
+        for s in sub:
+            if s.assignee is not None and s.assignee in p.person_capacity:
+                per[s.assignee] = per.get(s.assignee, 0.0) + _effort(s)
+        if any(e > p.person_capacity[q] + _tol(p.person_capacity[q]) for q, e in per.items()):
+            continue
+        candidates.append(item.id)
+    col = {i: k for k, i in enumerate(candidates)}
+    groups = tuple(g for g in p.groups if all(i in col for i in g.item_ids))
+    n = len(candidates) + len(groups)
+
+    c = np.zeros(n)
+    for i, k in col.items():
+        c[k] = -p.by_id[i].value
+    for k, g in enumerate(groups, start=len(candidates)):
+        c[k] = -g.value
+
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    upper: list[float] = []
+
+    def row(entries: list[tuple[int, float]], ub: float) -> None:
+        r = len(upper)
+        for k, v in entries:
+            rows.append(r)
+            cols.append(k)
+            vals.append(v)
+        upper.append(ub)
+
+    row([(col[i], _effort(p.by_id[i])) for i in candidates], cap)
+    for person, pcap in sorted(p.person_capacity.items()):
+        mine = [(col[i], _effort(p.by_id[i])) for i in candidates if p.by_id[i].assignee == person]
+        if mine:
+            row(mine, pcap)
+    for i in candidates:
+        for d in dict.fromkeys(p.by_id[i].depends_on):
+            # Presolve keeps a dependency whenever it keeps the dependent (closure ⊆ closure).
+            row([(col[i], 1.0), (col[d], -1.0)], 0.0)
+    for k, g in enumerate(groups, start=len(candidates)):
+        for i in dict.fromkeys(g.item_ids):
+            row([(k, 1.0), (col[i], -1.0)], 0.0)
+
+    a = coo_array((vals, (rows, cols)), shape=(len(upper), n)).tocsr()
+    return _Model(col, groups, c, LinearConstraint(a, -np.inf, np.array(upper)))
+
+
+def _solve(
+    m: _Model, time_limit_s: float, lower: np.ndarray | float = 0, upper: np.ndarray | float = 1
+) -> _MilpResult:
+    if m.n == 0:
+        return _MilpResult(set(), proven_optimal=True, hit_limit=False)
+    res = milp(
+        m.c,
+        constraints=m.constraints,
+        integrality=np.ones(m.n),
+        bounds=Bounds(lower, upper),
+        options={"time_limit": max(time_limit_s, 1e-3), "disp": False, "mip_rel_gap": 0.0},
+    )
+    hit_limit = res.status == 1
+    if res.x is None:
+        return _MilpResult(None, proven_optimal=False, hit_limit=hit_limit)
+    chosen = {i for i, k in m.col.items() if res.x[k] > 0.5}
+    return _MilpResult(chosen, proven_optimal=res.status == 0, hit_limit=hit_limit)
+
+
+def _improve(
+    p: _Problem, m: _Model, incumbent: set[str], deadline: float, clock: Callable[[], float]
+) -> set[str]:
+    """Large-neighbourhood search: re-solve exactly with most variables fixed at the incumbent.
+
+    Used only after the full model ran out of time. A neighbourhood frees a random share of
+    the "targets" (groups and valued items) together with their dependency closures; every
+    other variable keeps its incumbent value, so the incumbent stays feasible and each step
+    can only improve. The share grows while sub-problems solve quickly and shrinks when they
+    do not. Seeded, so the same input gives the same plan when given the same time.
+    """
+    rng = random.Random(0)
+    targets: list[tuple[int | None, frozenset[str]]] = []
+    for k, g in enumerate(m.groups, start=len(m.col)):
+        need = frozenset().union(*(p.closure[i] for i in g.item_ids))
+        targets.append((k, need))
+    for i in m.col:
+        if p.by_id[i].value > 0 or not m.groups:
+            targets.append((None, p.closure[i]))
+    if not targets:
+        return incumbent
+    by_item: dict[str, list[int]] = {}
+    for t, (_, need) in enumerate(targets):
+        for i in need:
+            by_item.setdefault(i, []).append(t)
+
+    def related(size: int) -> list[int]:
+        """Targets that share items with a random seed target, breadth first."""
+        seed = rng.randrange(len(targets))
+        chosen, queue = {seed}, [seed]
+        while queue and len(chosen) < size:
+            t = queue.pop(0)
+            for i in sorted(targets[t][1]):
+                for u in by_item[i]:
+                    if u not in chosen and len(chosen) < size:
+                        chosen.add(u)
+                        queue.append(u)
+        if len(chosen) < size:  # A small component: top up at random.
+            rest = [t for t in range(len(targets)) if t not in chosen]
+            chosen.update(rng.sample(rest, min(len(rest), size - len(chosen))))
+        return sorted(chosen)
+
+    best, best_value = incumbent, _value(p, incumbent)
+    share = min(_MAX_SHARE, 30 / len(targets) + 0.05)
+    rounds = 0
+    while (left := deadline - clock()) > 0.1:
+        rounds += 1
+        z = m.vector(best)
+        lower, upper = z.copy(), z.copy()
+        size = max(1, round(share * len(targets)))
+        if rounds % 2:
+            picked = related(size)
+        else:
+            picked = rng.sample(range(len(targets)), size)
+        for t in picked:
+            k, need = targets[t]
+            if k is not None:
+                lower[k], upper[k] = 0, 1
+            for i in need:
+                lower[m.col[i]], upper[m.col[i]] = 0, 1
+        # HiGHS can overrun a limit on a big sub-problem, so keep steps short.
+        res = _solve(m, min(0.8 * left, _STEP_S), lower, upper)
+        if res.selected is not None and not _violations(p, res.selected):
+            cand = _fill(p, res.selected)
+            value = _value(p, cand)
+            if value > best_value + 1e-9 * max(1.0, abs(best_value)):
+                best, best_value = cand, value
+        if res.proven_optimal:
+            share = min(_MAX_SHARE, share * 1.25)
+        else:
+            share = max(1 / len(targets), share * 0.7)
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+def _left_out(p: _Problem, selected: set[str]) -> tuple[LeftOut, ...]:
+    usage = _Usage(p, selected)
+    out: list[LeftOut] = []
+    for item in p.items:
+        if item.id in selected:
+            continue
+        if item.effort is None:
+            out.append(LeftOut(item.id, LeftOutReason.NEEDS_ESTIMATE, "needs estimate"))
+            continue
+        blocker = next((d for d in item.depends_on if d not in selected), None)
+        if blocker is not None:
+            dep = p.by_id.get(blocker)
+            if dep is None:
+                why = f"blocked by {blocker} (outside the plan)"
+            elif dep.effort is None:
+                why = f"blocked by {_name(dep)} (needs estimate)"
+            else:
+                why = f"blocked by {_name(dep)} (not selected)"
+            out.append(LeftOut(item.id, LeftOutReason.BLOCKED, why))
+            continue
+        person = item.assignee
+        if person is not None and person in p.person_capacity:
+            cap = p.person_capacity[person]
+            after = usage.person.get(person, 0.0) + item.effort
+            if after > cap + _tol(cap):
+                why = f"would exceed {person}'s capacity ({after:g}/{cap:g} pts)"
+                out.append(LeftOut(item.id, LeftOutReason.PERSON_OVER_CAPACITY, why))
+                continue
+        after = usage.total + item.effort
+        why = f"would exceed team capacity ({after:g}/{p.team_capacity:g} pts)"
+        out.append(LeftOut(item.id, LeftOutReason.OVER_CAPACITY, why))
+    return tuple(out)
+
+
+def _result(
+    p: _Problem,
+    selected: set[str],
+    *,
+    optimal: bool,
+    method: str,
+    seconds: float,
+    note: str,
+) -> SprintPlan:
+    problems = _violations(p, selected)
+    if problems:  # A bug, never a user error: refuse to hand out an infeasible plan.
+        raise RuntimeError("invalid sprint plan: " + "; ".join(sorted(problems)))
+    usage = _Usage(p, selected)
+    order = sorted(selected, key=lambda i: (-p.by_id[i].value, i))
+    return SprintPlan(
+        selected=tuple(order),
+        left_out=_left_out(p, selected),
+        total_value=_value(p, selected),
+        total_effort=math.fsum(_effort(p.by_id[i]) for i in selected),
+        effort_by_person=MappingProxyType(dict(sorted(usage.person.items()))),
+        optimal=optimal,
+        method=method,
+        seconds=seconds,
+        note=note,
+    )
+
+
+def greedy_plan(
+    items: Sequence[PlanItem],
+    *,
+    team_capacity: float,
+    person_capacity: Mapping[str, float] | None = None,
+    groups: Sequence[PlanGroup] = (),
+    clock: Callable[[], float] = time.perf_counter,
+) -> SprintPlan:
+    """Plan by value per effort: the baseline the exact planner must never lose to.
+
+    Repeatedly take the candidate with the best ratio that fits (team and person capacity);
+    ties by id. A candidate is a valued item or a group, bundled with whatever of its
+    dependency closure is not selected yet; its gain is its value plus the values of the
+    bundled items, its cost the bundled effort. Without groups and with dependencies already
+    selected this is plain item-by-item value/effort greedy; the bundling keeps the baseline
+    from starving items behind zero-value dependencies and gives groups (customers) a price.
+    The result is dependency-closed and has its spare capacity filled.
+    """
+    start = clock()
+    p = _prepare(items, team_capacity, person_capacity, groups)
+    selected = _fill(p, _greedy_selection(p))
+    return _result(p, selected, optimal=False, method="greedy", seconds=clock() - start, note="")
+
+
+def plan_sprint(
+    items: Sequence[PlanItem],
+    *,
+    team_capacity: float,
+    person_capacity: Mapping[str, float] | None = None,
+    groups: Sequence[PlanGroup] = (),
+    time_limit_s: float = 10.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> SprintPlan:
+    """Choose the most valuable set of items that fits the sprint, exactly when time allows.
+
+    Raise ValueError for negative or non-finite numbers, duplicate ids, groups naming unknown
+    items or empty groups, and dependency cycles. Persons absent from ``person_capacity`` are
+    unconstrained. ``optimal`` is True only when HiGHS proved the plan optimal.
+    """
+    if not (time_limit_s > 0 and math.isfinite(time_limit_s)):
+        raise ValueError(f"time_limit_s must be a finite number > 0, got {time_limit_s!r}")
+    start = clock()
+    p = _prepare(items, team_capacity, person_capacity, groups)
+    greedy = _fill(p, _greedy_selection(p))
+    greedy_value = _value(p, greedy)
+
+    deadline = start + time_limit_s
+    model = _build_model(p)
+    # Keep part of the budget for improving a plan if the full model cannot be solved in time.
+    res = _solve(model, _FIRST_SOLVE_SHARE * (deadline - clock()))
+    exact = res.selected
+    if (exact is None and not res.hit_limit) or (exact is not None and _violations(p, exact)):
+        note = (
+            "solver failed: greedy plan, may not be optimal"
+            if exact is None  # Otherwise numerical trouble: do not trust the solver's answer.
+            else "solver plan failed verification: greedy plan, may not be optimal"
+        )
+        return _result(
+            p, greedy, optimal=False, method="greedy-fallback", seconds=clock() - start, note=note
+        )
+    if exact is not None:
+        exact = _fill(p, exact)
+    if not res.proven_optimal:
+        # Out of time: improve the better of the solver's plan and greedy's in what is left.
+        incumbent = greedy if exact is None else max(exact, greedy, key=lambda x: _value(p, x))
+        exact = _improve(p, model, incumbent, deadline, clock)
+    assert exact is not None
+    exact_value = _value(p, exact)
+    if exact_value <= greedy_value + 1e-9 * max(1.0, abs(greedy_value)) and (
+        res.selected is None or greedy_value > exact_value
+    ):
+        note = _FALLBACK_NOTE if res.selected is None else _TIME_LIMIT_NOTE
+        if res.proven_optimal:  # Only numerical noise can get here.
+            note = "solver result worse than greedy"
+        return _result(
+            p, greedy, optimal=False, method="greedy-fallback", seconds=clock() - start, note=note
+        )
+    return _result(
+        p,
+        exact,
+        optimal=res.proven_optimal,
+        method="milp",
+        seconds=clock() - start,
+        note="" if res.proven_optimal else _TIME_LIMIT_NOTE,
+    )
