@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from bot.render.blocks import fallback_text, priority_blocks
+from bot.render.blocks import fallback_text, proposal_blocks
 from bot.services import Services
 from bot.usecases.approvals import DecisionResult, Outcome
 
@@ -24,7 +24,7 @@ def refresh_message(services: Services, result: DecisionResult) -> None:
         proposal.channel,
         proposal.message_ts,
         text=fallback_text(proposal.view),
-        blocks=priority_blocks(
+        blocks=proposal_blocks(
             proposal.view, proposal.id, proposed_by=proposal.created_by, decision=decision
         ),
     )

@@ -143,6 +143,14 @@ class WriteResult:
     uncertain: bool = False
 
 
+@dataclass(frozen=True)
+class Comment:
+    task_gid: str
+    text: str
+    created_at: datetime | None
+    author: str
+
+
 @dataclass
 class SetupReport:
     created: list[str] = field(default_factory=list)
@@ -247,6 +255,77 @@ class AsanaGateway:
             ),
         )
         return [_task(row) for row in rows if not row.get("completed")]
+
+    def completed_tasks(self, project: Project, since: datetime) -> list[Task]:
+        """Tasks of the project completed at or after `since` (velocity, digests): one stream."""
+        rows = self._list(
+            f"completed tasks of project {project.gid}",
+            lambda: self._tasks.get_tasks(
+                {
+                    "project": project.gid,
+                    "completed_since": _iso(since),
+                    "limit": PAGE_SIZE,
+                    "opt_fields": TASK_OPT_FIELDS,
+                },
+                _request_timeout=self._timeout,
+            ),
+        )
+        return [_task(row) for row in rows if row.get("completed")]
+
+    def modified_tasks(self, project: Project, since: datetime) -> list[Task]:
+        """Tasks of the project (open or done) modified at or after `since`: one stream."""
+        rows = self._list(
+            f"changed tasks of project {project.gid}",
+            lambda: self._tasks.get_tasks(
+                {
+                    "project": project.gid,
+                    "modified_since": _iso(since),
+                    "limit": PAGE_SIZE,
+                    "opt_fields": TASK_OPT_FIELDS,
+                },
+                _request_timeout=self._timeout,
+            ),
+        )
+        return [_task(row) for row in rows]
+
+    def comments(self, task_gid: str) -> list[Comment]:
+        """A task's comments, oldest first (stories of subtype comment_added)."""
+        rows = self._list(
+            f"comments of task {task_gid}",
+            lambda: self._stories.get_stories_for_task(
+                task_gid,
+                {
+                    "limit": PAGE_SIZE,
+                    "opt_fields": "text,created_at,resource_subtype,created_by.name",
+                },
+                _request_timeout=self._timeout,
+            ),
+        )
+        return [
+            Comment(
+                task_gid=task_gid,
+                text=row.get("text") or "",
+                created_at=_datetime(row.get("created_at")),
+                author=(row.get("created_by") or {}).get("name") or "",
+            )
+            for row in rows
+            if row.get("resource_subtype") == "comment_added"
+        ]
+
+    def members(self, project: Project) -> list[Person]:
+        """People of the project's workspace, with emails (to match Slack users)."""
+        rows = self._list(
+            f"users of workspace {project.workspace_gid}",
+            lambda: self._users.get_users(
+                {
+                    "workspace": project.workspace_gid,
+                    "limit": PAGE_SIZE,
+                    "opt_fields": "name,email",
+                },
+                _request_timeout=self._timeout,
+            ),
+        )
+        return [Person(row["gid"], row.get("name") or "", row.get("email")) for row in rows]
 
     def tasks_by_gid(self, gids: Sequence[str]) -> dict[str, Task | None]:
         """Read specific tasks through /batch GETs (10 a request); None for a deleted task."""
@@ -557,6 +636,10 @@ def _datetime(value: Any) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _json(raw: Any) -> Any:

@@ -56,6 +56,36 @@ class SlackGateway:
             kwargs["blocks"] = blocks
         self._call("chat.postEphemeral", **kwargs)
 
+    def user_id_by_email(self, email: str) -> str | None:
+        """The Slack user with this email, or None when the workspace has none."""
+        try:
+            response = self.client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.get("error") == "users_not_found":
+                return None
+            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+            raise UpstreamError("Slack", f"users.lookupByEmail failed: {error}") from None
+        except (SlackRequestError, OSError) as exc:
+            raise UpstreamError(
+                "Slack", f"users.lookupByEmail failed: {type(exc).__name__}"
+            ) from None
+        return str(response["user"]["id"])
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        self._call("views.publish", user_id=user, view=view)
+
+    def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> None:
+        """Share a PNG in a channel (files upload v2: get URL, upload, complete)."""
+        try:
+            self.client.files_upload_v2(
+                channel=channel, filename=filename, title=title, content=content
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+            raise UpstreamError("Slack", f"file upload failed: {error}") from None
+        except (SlackRequestError, OSError) as exc:
+            raise UpstreamError("Slack", f"file upload failed: {type(exc).__name__}") from None
+
     def respond(
         self,
         response_url: str,

@@ -149,14 +149,28 @@ def priority_blocks(
                 "*AI Priority Score* in Asana."
             )
         )
-    actions = _actions(proposal_id, decision, has_more=more > 0)
+    actions = proposal_actions(proposal_id, decision, has_more=more > 0)
     if actions:
         blocks.append({"type": "actions", "block_id": "proposal_actions", "elements": actions})
     assert len(blocks) <= MAX_BLOCKS
     return blocks
 
 
-def _actions(
+def proposal_blocks(
+    view: Mapping[str, Any],
+    proposal_id: str,
+    *,
+    proposed_by: str,
+    decision: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The message of any proposal, by its kind (every flow shares the approval engine)."""
+    kind = view.get("kind")
+    if kind == "prioritize":
+        return priority_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    raise ValueError(f"no message builder for proposals of kind {kind!r}")
+
+
+def proposal_actions(
     proposal_id: str, decision: Mapping[str, Any] | None, *, has_more: bool
 ) -> list[dict[str, Any]]:
     elements = []
@@ -232,6 +246,8 @@ def page_blocks(view: Mapping[str, Any], proposal_id: str, offset: int) -> list[
 
 def fallback_text(view: Mapping[str, Any]) -> str:
     """The notification text (no markup from Asana survives)."""
+    if view.get("fallback"):
+        return clip(escape(str(view["fallback"])), 300)
     return clip(
         f"AI priorities for {escape(view['project']['name'])}: {len(view['rows'])} tasks ranked",
         300,
