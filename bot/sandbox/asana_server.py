@@ -523,7 +523,9 @@ class RecordedRequest:
     status: int = 0
 
 
-FAULT_KINDS = ("429", "500", "503", "drop", "latency", "batch_partial")
+# "drop" closes the connection before doing anything; "drop_after" applies the request and then
+# closes without answering (the response is lost: the client cannot tell whether it landed).
+FAULT_KINDS = ("429", "500", "503", "drop", "drop_after", "latency", "batch_partial")
 
 
 @dataclass
@@ -1879,6 +1881,7 @@ class AsanaSandbox:
         delay = 0.0
         fail_actions: tuple[int, ...] = ()
         fail_status = 500
+        lose_answer = fault is not None and fault.kind == "drop_after"
         if fault is not None:
             if fault.kind == "drop":
                 return 0, None, {}, 0.0
@@ -1917,6 +1920,8 @@ class AsanaSandbox:
             )
             if self.state_path is not None and method != "GET" and response.status < 400:
                 self.store.save(self.state_path)
+        if lose_answer:
+            return response.status, None, {}, delay
         return response.status, response.body, response.headers, delay
 
 

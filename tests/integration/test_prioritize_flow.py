@@ -378,3 +378,24 @@ def test_rules_only_without_a_model(rules_box):
     view = rules_box.services.store.proposal(proposal_id(message)).view
     assert {r["source"] for r in view["rows"]} <= {"rules", "manual override"}
     assert view["model"] is None
+
+
+def test_rate_limited_batch_writes_wait_and_write_once(box):
+    message = prioritize(box)
+    box.asana.faults.add("429", method="POST", path_contains="/batch", times=2, retry_after=1)
+    click(box, message, "proposal_approve")
+    assert box.services.store.proposal(proposal_id(message)).status == "applied"
+    counts = put_actions(box)
+    assert len(counts) == 60 and set(counts.values()) == {1}
+
+
+@pytest.mark.parametrize("fault", ["drop", "drop_after"])
+def test_dropped_batch_connection_is_verified_not_blindly_resent(box, fault):
+    message = prioritize(box)
+    # drop: the batch never ran; drop_after: it ran and the answer was lost.
+    box.asana.faults.add(fault, method="POST", path_contains="/batch", times=1)
+    click(box, message, "proposal_approve")
+    assert box.services.store.proposal(proposal_id(message)).status == "applied"
+    for gid in open_gids(box):
+        assert box.asana.store.field_value(gid, "AI Priority Score") is not None
+    assert set(put_actions(box).values()) == {1}
