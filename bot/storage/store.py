@@ -285,6 +285,11 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    def lease_owner(self, proposal_id: str) -> str | None:
+        with self.connect() as db:
+            rows = list(db.query("select lease_owner from proposals where id = ?", [proposal_id]))
+        return rows[0]["lease_owner"] if rows else None
+
     def release_lease(self, proposal_id: str, *, owner: str) -> None:
         with self.connect() as db:
             db.execute(

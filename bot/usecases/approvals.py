@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,23 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30.0
 UNCERTAIN_RETRIES = 2
+
+
+def _dead_on_this_host(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class TaskWriter(Protocol):
@@ -103,7 +121,8 @@ class ApprovalEngine:
         self._store = store
         self._asana = asana
         self._approvers = approvers
-        self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # host:pid:instance — lets a restart on the same host see that the holder is dead.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lease_seconds = lease_seconds
 
     @property
@@ -166,6 +185,10 @@ class ApprovalEngine:
         """At start-up: finish approvals a crash cut short."""
         results = []
         for proposal in self._store.proposals_with_status("approving"):
+            holder = self._store.lease_owner(proposal.id)
+            if holder and _dead_on_this_host(holder):
+                # The process that held it died here: no need to wait for the lease to expire.
+                self._store.release_lease(proposal.id, owner=holder)
             self._store.audit(proposal.id, "copilot", "resume", detail={})
             result = self.apply(proposal.id, resumed=True)
             results.append(result)
@@ -174,7 +197,7 @@ class ApprovalEngine:
     def apply(self, proposal_id: str, *, resumed: bool = False) -> DecisionResult:
         """Write the pending items of an `approving` proposal; safe to call again at any point."""
         # One lease token per call: threads of this process compete like separate processes.
-        worker = f"{self._owner}-{uuid.uuid4().hex[:8]}"
+        worker = f"{self._owner}:{uuid.uuid4().hex[:8]}"
         if not self._store.take_lease(proposal_id, owner=worker, seconds=self._lease_seconds):
             proposal = self._store.proposal(proposal_id)
             assert proposal is not None
