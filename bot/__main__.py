@@ -1,4 +1,4 @@
-"""`copilot` / `python -m bot`: serve, setup, demo."""
+"""`copilot` / `python -m bot`: serve, setup, demo, overload, digest."""
 
 from __future__ import annotations
 
@@ -55,13 +55,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = build_services(settings)
     app = create_app(settings, services)
     threading.Thread(target=resume_and_report, args=(services,), daemon=True).start()
+    scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
+    log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         log.info("serving in Socket Mode")
         SocketModeHandler(app, settings.slack_app_token.value).start()
         return 0
-    server = HttpServer(app, host=args.host, port=settings.port)
+    assert settings.slack_signing_secret is not None
+    server = HttpServer(
+        app,
+        signing_secret=settings.slack_signing_secret.value,
+        seen_before=services.store.seen_before,
+        host=args.host,
+        port=settings.port,
+    )
     log.info(
         "serving HTTP on %s:%s, Slack requests at POST /slack/events", args.host, settings.port
     )
@@ -102,6 +111,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(tasks=args.tasks, use_model=not args.no_model)
 
 
+def cmd_overload(args: argparse.Namespace) -> int:
+    from bot.services import build_services
+    from bot.settings import Settings
+    from bot.usecases.overload import run_overload_check
+
+    settings = Settings.from_env(os.environ, require=("SLACK_BOT_TOKEN", "ASANA_ACCESS_TOKEN"))
+    configure_logging(settings.secrets(), "WARNING")
+    channel = args.channel or settings.standup_channel
+    if not channel:
+        raise ConfigError("STANDUP_CHANNEL is not set and no --channel was given")
+    services = build_services(settings)
+    try:
+        report = run_overload_check(services, project_ref=args.project, channel=channel)
+    finally:
+        services.close()
+    weeks = ", ".join(f"{w:%d %b}" for w in report.weeks)
+    print(f"Project {report.project.name} ({report.project.gid}), weeks of {weeks}:")
+    print(
+        f"  {len(report.overloads)} overloaded person-weeks, {len(report.alerts)} alerted now, "
+        f"{len(report.already_alerted)} already alerted, {report.cleared} cleared since"
+    )
+    for alert in report.alerts:
+        o = alert.overload
+        fix = f"{len(alert.rebalance.moves)} change(s)" if alert.rebalance.moves else "no fix"
+        print(
+            f"  {alert.person_name}: week of {o.week_start:%d %b} {o.load:.0f} h of "
+            f"{o.capacity:.0f} h ({alert.reason}; {fix})"
+        )
+    for overload, error in report.failed:
+        print(f"  not posted ({overload.week_start:%d %b}): {error}", file=sys.stderr)
+    if report.chart_error:
+        print(f"  chart not uploaded: {report.chart_error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.render.digest import digest_text
+    from bot.services import build_services
+    from bot.settings import Settings
+
+    settings = Settings.from_env(os.environ, require=("SLACK_BOT_TOKEN", "ASANA_ACCESS_TOKEN"))
+    configure_logging(settings.secrets(), "WARNING")
+    channel = args.channel or settings.standup_channel
+    if not channel:
+        raise ConfigError("STANDUP_CHANNEL is not set and no --channel was given")
+    if not (args.project or settings.asana_project):
+        raise ConfigError("ASANA_PROJECT is not set and no --project was given")
+    services = build_services(settings)
+    try:
+        result = services.digests.post_now(args.project or "", channel)
+    finally:
+        services.close()
+    assert result.digest is not None
+    print(f"Posted to {channel} (ts {result.message_ts}): {digest_text(result.digest)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="copilot", description="AI copilot for Asana + Slack teams"
@@ -119,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tasks", type=int, default=60)
     demo.add_argument("--no-model", action="store_true", help="rules score only")
     demo.set_defaults(func=cmd_demo)
+    overload = sub.add_parser(
+        "overload", help="check capacity now: alert overloads with a proposed fix and a chart"
+    )
+    overload.add_argument("--project", help="project gid or name (default ASANA_PROJECT)")
+    overload.add_argument("--channel", help="channel id (default STANDUP_CHANNEL)")
+    overload.set_defaults(func=cmd_overload)
+    digest = sub.add_parser("digest", help="post the stand-up digest of a project now")
+    digest.add_argument("--project", help="project gid or name (default ASANA_PROJECT)")
+    digest.add_argument("--channel", help="channel id (default STANDUP_CHANNEL)")
+    digest.set_defaults(func=cmd_digest)
     return parser
 
 

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.errors import ConfigError, UserFacingError
 from bot.jobs import message_for
-from bot.listeners import actions, commands
+from bot.listeners import actions, commands, fallbacks, home, overload, sprint
 from bot.services import Services
 from bot.settings import Settings
 
@@ -35,6 +35,10 @@ def create_app(settings: Settings, services: Services) -> App:
 
     commands.register(app, services)
     actions.register(app, services)
+    overload.register(app, services)
+    sprint.register(app, services)
+    home.register(app, services)
+    fallbacks.register(app)  # last: answers whatever no listener above handled
 
     @app.error
     def handle_errors(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,7 +22,7 @@ from bot.gateways.asana import AI_FIELDS, AsanaGateway
 from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
 from bot.sandbox.openai_standin import OpenAIStandIn
-from bot.sandbox.slack_standin import SlackStandIn, render_message
+from bot.sandbox.slack_standin import SlackStandIn, SlackUser, render_message
 from bot.server import HttpServer
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -131,7 +131,13 @@ def running_sandbox(
         services = build_services(settings, lease_seconds=lease_seconds)
         stack.callback(services.close)
         app = create_app(settings, services)
-        server = HttpServer(app, host="127.0.0.1", port=0).start()
+        server = HttpServer(
+            app,
+            signing_secret=signing_secret,
+            seen_before=services.store.seen_before,
+            host="127.0.0.1",
+            port=0,
+        ).start()
         stack.callback(server.stop)
         yield Sandbox(asana, slack, openai, seed, settings, services, server)
 
@@ -205,7 +211,248 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         )
         if box.openai:
             say(f"  Model: {len(box.openai.requests)} requests")
+        say()
+        if not _sprint_demo(box, say):
+            return 1
+        if not _overload_demo(box, say):
+            return 1
+        say()
+        if not _digest_demo(box, say):
+            return 1
     return 0
+
+
+# -- issue 3: plan the next sprint and commit it -----------------------------------------------
+
+
+def _sprint_demo(box: Sandbox, say: Any) -> bool:
+    before = len(box.channel_messages())
+    box.asana.reset_requests()
+    say(f"== {LEAD} types /plan-sprint in #{CHANNEL} ==")
+    answer = box.slack.slash_command(
+        box.app_url, "/plan-sprint", "", user_id=LEAD, channel_id=CHANNEL
+    )
+    say(f"  ack: HTTP {answer.status} in {answer.elapsed_ms:.0f} ms")
+    if not box.slack.wait_for(lambda: len(box.channel_messages()) > before, timeout=60):
+        say("  no sprint proposal arrived: " + _last_ephemeral(box))
+        return False
+    box.services.jobs.drain()
+    message = box.channel_messages()[-1]
+    reads = box.asana.count("GET")
+    say()
+    say("== The sprint proposal, as the channel sees it ==")
+    say(box.slack.render(message))
+    say()
+    view = box.services.store.proposal(_proposal_id(message)).view  # type: ignore[union-attr]
+    sprint = view["sprint"]["name"]
+    box.asana.reset_requests()
+    say(f"== {LEAD} presses Approve ==")
+    box.slack.click_button(
+        box.app_url,
+        channel_id=CHANNEL,
+        message_ts=message["ts"],
+        action_id="proposal_approve",
+        user_id=LEAD,
+    )
+    box.services.jobs.drain()
+    updated = box.slack.messages[(CHANNEL, message["ts"])]
+    say("\n".join(box.slack.render(updated).splitlines()[:2]))
+    say()
+    say("== Asana after ==")
+    store = box.asana.store
+    in_sprint = [
+        gid
+        for gid in store.tasks
+        if store.field_value(gid, "Sprint") == sprint
+        and store.field_value(gid, "AI Suggested Sprint") == "Next"
+    ]
+    say(
+        f"  {len(in_sprint)} tasks now have Sprint = {sprint} and AI Suggested Sprint = Next "
+        f"({len(view['selected'])} selected)."
+    )
+    say(
+        f"  Asana requests: {reads} reads to propose; {box.asana.count('GET')} reads, "
+        f"{box.asana.count('POST', '/custom_fields')} new Sprint option and "
+        f"{box.asana.count('POST', '/batch')} batch writes to approve."
+    )
+    say()
+    return True
+
+
+# -- issue 5: a capacity overload, its alert and its approval ----------------------------------
+
+CRUNCH_PROJECT = "Mobile Release 5.0"
+HANNAH_SLACK_ID = "U0HANNAH"
+
+
+@dataclass(frozen=True)
+class Crunch:
+    """A deterministic overload: Hannah Kim's next week holds 60 h (150 % of 40 h)."""
+
+    project_gid: str
+    week_start: date
+    hannah: str
+    sofia: str
+    marcus: str
+    submit: str  # 24 h over next week, no dependents: may move a week later
+    tablet: str  # 20 h over next week, frontend: Sofia may take it
+    crash: str  # 16 h due next Wednesday, blocks `submit`: cannot move later
+    notes_page: str  # Sofia's 12 h next week
+
+
+def arrange_overload(store: AsanaStore, seed: SeedInfo, today: date) -> Crunch:
+    """Add a small release project where Hannah is over capacity next week (whatever today is)."""
+    users = seed.user_gids
+    hannah = users["hannah.kim@acme.example"]
+    sofia = users["sofia.alvarez@acme.example"]
+    marcus = users["marcus.chen@acme.example"]
+    project = store.add_project(seed.workspace_gid, CRUNCH_PROJECT, owner_gid=hannah)
+    for name in ("Estimated Hours", "Story Points", "Skills"):
+        store.attach_field(project, seed.field_gids[name])
+    monday = today + timedelta(days=7 - today.weekday())
+    friday = monday + timedelta(days=4)
+
+    def task(name: str, who: str, hours: float, skill: str, start: date | None, due: date) -> str:
+        return store.add_task(
+            project,
+            name,
+            assignee=who,
+            start_on=start,
+            due_on=due,
+            custom_fields={
+                seed.field_gids["Estimated Hours"]: hours,
+                seed.field_gids["Skills"]: skill,
+            },
+        )
+
+    submit = task("Submit 5.0 to the App Store", hannah, 24, "mobile", monday, friday)
+    tablet = task("Tablet layout polish", hannah, 20, "frontend", monday, friday)
+    crash = task("Fix crash on rotate", hannah, 16, "mobile", None, monday + timedelta(days=2))
+    notes_page = task("Release notes page", sofia, 12, "frontend", monday, friday)
+    task("Feature flags for 5.0", marcus, 30, "backend", monday, friday)
+    store.add_dependency(submit, crash)  # the submission waits for the crash fix
+    return Crunch(project, monday, hannah, sofia, marcus, submit, tablet, crash, notes_page)
+
+
+def add_slack_user_for(box: Sandbox, email: str, user_id: str, name: str) -> None:
+    """Give the Slack stand-in a member with this email (so the alert can @-mention them)."""
+    box.slack.users[user_id] = SlackUser(user_id, name.split()[0].lower(), email, name)
+
+
+def _overload_demo(box: Sandbox, say: Any) -> bool:
+    from bot.usecases.overload import run_overload_check
+
+    today = box.services.today()
+    crunch = arrange_overload(box.asana.store, box.seed, today)
+    add_slack_user_for(box, "hannah.kim@acme.example", HANNAH_SLACK_ID, "Hannah Kim")
+    say(f"== Capacity: Hannah takes on the {CRUNCH_PROJECT} crunch next week ==")
+    say(f"== copilot overload --project {crunch.project_gid} --channel {CHANNEL} ==")
+    report = run_overload_check(box.services, project_ref=crunch.project_gid, channel=CHANNEL)
+    say(
+        f"  {len(report.overloads)} overload(s) in the next {len(report.weeks)} weeks, "
+        f"{len(report.alerts)} alert(s) posted, chart {report.chart_file_id or 'not uploaded'}"
+    )
+    if not report.alerts:
+        say("  no alert was posted")
+        return False
+    alert = report.alerts[0]
+    message = box.slack.messages[(CHANNEL, alert.message_ts)]
+    say()
+    say("== The alert, as the channel sees it ==")
+    say(box.slack.render(message))
+    share = box.slack.file_shares[-1] if box.slack.file_shares else None
+    if share:
+        size = len(box.slack.files[share["file_id"]]["content"] or b"")
+        say(f"[file: {share['title']} ({share['name']}, {size} bytes PNG)]")
+    say()
+    say(f"== {LEAD} presses Approve ==")
+    box.slack.click_button(
+        box.app_url,
+        channel_id=CHANNEL,
+        message_ts=alert.message_ts,
+        action_id="proposal_approve",
+        user_id=LEAD,
+    )
+    box.services.jobs.drain()
+    updated = box.slack.messages[(CHANNEL, alert.message_ts)]
+    say("\n".join(box.slack.render(updated).splitlines()[:2]))
+    say()
+    say("== Asana after ==")
+    names = {gid: u["name"] for gid, u in box.asana.store.users.items()}
+    for gid in (crunch.submit, crunch.tablet, crunch.crash, crunch.notes_page):
+        t = box.asana.store.task(gid)
+        say(
+            f"  {t['name'][:32]:32} {names.get(t['assignee'], '—'):14} "
+            f"{t['start_on'] or '':10} → {t['due_on']}"
+        )
+    again = run_overload_check(box.services, project_ref=crunch.project_gid, channel=CHANNEL)
+    say()
+    say(f"== A second check: {len(again.overloads)} overload(s), {len(again.alerts)} posted ==")
+    return True
+
+
+# -- issue 4: the morning stand-up digest ----------------------------------------------------------
+
+PRIYA_SLACK_ID = "U0PRIYA"
+
+
+def _digest_demo(box: Sandbox, say: Any) -> bool:
+    from bot.domain.digest import DigestSchedule, days_spec, parse_days
+
+    store, project = box.asana.store, box.seed.project_gid
+    add_slack_user_for(box, "priya.raman@acme.example", PRIYA_SLACK_ID, "Priya Raman")
+    # Overnight, a person reports a blocker in a comment and another finishes a task.
+    open_gids = sorted(
+        (
+            gid
+            for gid, t in store.tasks.items()
+            if not t["completed"] and any(m["project"] == project for m in t["memberships"])
+        ),
+        key=lambda gid: (bool(store.tasks[gid]["dependencies"] or store.tasks[gid]["tags"]), gid),
+    )
+    store.add_story(open_gids[0], "Blocked: the staging database is down since last night.")
+    with store.lock:
+        now = store.timestamp()
+        store.tasks[open_gids[1]].update(completed=True, completed_at=now, modified_at=now)
+    say(f"== The morning stand-up: copilot digest --channel {CHANNEL} ==")
+    box.asana.reset_requests()
+    before = len(box.openai.requests) if box.openai else 0
+    lookups = len(box.slack.calls_to("users.lookupByEmail"))
+    result = box.services.digests.post_now(project, CHANNEL)
+    if result.digest is None or result.message_ts is None:
+        say("  no digest was posted")
+        return False
+    facts = result.digest.facts
+    say(
+        f"  {facts.open_count} open tasks read in {box.asana.count('GET')} GETs; latest comments "
+        f"of the tasks changed since {facts.since:%a %H:%M} UTC in "
+        f"{box.asana.count('POST', '/batch')} /batch reads; "
+        f"{len(box.slack.calls_to('users.lookupByEmail')) - lookups} Slack lookups by email; "
+        f"{(len(box.openai.requests) - before) if box.openai else 0} model call(s)"
+    )
+    say()
+    say("== The digest, as the channel sees it ==")
+    say(box.slack.render(box.slack.messages[(CHANNEL, result.message_ts)]))
+    say()
+    now = datetime.now(UTC)
+    schedule = DigestSchedule(  # as if STANDUP_TIME were this very minute
+        channel=CHANNEL,
+        project_gid=project,
+        project_name=box.seed.project_name,
+        at=f"{now:%H:%M}",
+        tz="UTC",
+        days=days_spec(parse_days("mon-sun")),
+        source="env",
+    )
+    slot = schedule.latest_slot(now)
+    assert slot is not None
+    first = box.services.digests.post_scheduled(schedule, slot)
+    again = box.services.digests.post_scheduled(schedule, slot)  # a restart, or a 2nd process
+    say(
+        f"== The scheduled job for {schedule.at} UTC fires twice (a restart): the ledger in "
+        f"SQLite says {first.status}, then {again.status}; one more digest in #{CHANNEL} =="
+    )
+    return first.status == "posted" and again.status == "already"
 
 
 def _field_table(box: Sandbox, gids: list[str]) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from bot.errors import UpstreamError, UserFacingError
+from bot.render.blocks import escape
 
 log = logging.getLogger(__name__)
 
@@ -17,10 +18,11 @@ Reply = Callable[[str], None]
 
 def message_for(error: BaseException) -> str:
     """What a person sees when a job fails; never a traceback, never a secret."""
+    # Messages may quote what the user typed or what Asana said: escape, so nothing pings.
     if isinstance(error, UserFacingError):
-        return str(error)
+        return escape(str(error))
     if isinstance(error, UpstreamError):
-        return (
+        return escape(
             f"{error.service} is not answering right now ({error}). Nothing was changed; "
             "try again in a minute."
         )
@@ -44,8 +46,8 @@ class JobQueue:
             except Exception as error:  # the one place job errors are turned into messages
                 try:
                     reply(message_for(error))
-                except Exception:
-                    log.exception("could not tell the user about a failed job")
+                except Exception as failure:
+                    log.warning("could not tell the user about a failed job: %s", type(failure).__name__)
 
         future = self._pool.submit(run)
         with self._lock:

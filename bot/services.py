@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
@@ -17,7 +18,14 @@ from bot.jobs import JobQueue
 from bot.settings import Settings
 from bot.storage.store import Store
 from bot.usecases.approvals import ApprovalEngine
+from bot.usecases.digest import DigestService, ScheduleBook
 from bot.usecases.prioritize import Prioritizer
+
+if TYPE_CHECKING:
+    from bot.scheduler import DigestScheduler, ScheduledJob
+
+# A Home tab section another feature adds: the user id in, Block Kit blocks out.
+HomeSection = Callable[[str], Sequence[Mapping[str, Any]]]
 
 
 def utc_now() -> datetime:
@@ -36,11 +44,35 @@ class Services:
     prioritizer: Prioritizer
     jobs: JobQueue
     clock: Callable[[], datetime]
+    digests: DigestService = None  # type: ignore[assignment]  # set by build_services
+    schedules: ScheduleBook = None  # type: ignore[assignment]  # set by build_services
+    scheduler: DigestScheduler | None = None  # started by `copilot serve` only
+    # Hooks for other features: daily jobs for the one scheduler (see bot.scheduler.ScheduledJob),
+    # and sections appended to the Home tab. Add to them before start_scheduler() / serving.
+    scheduled_jobs: list[ScheduledJob] = field(default_factory=list)
+    home_sections: list[HomeSection] = field(default_factory=list)
 
     def today(self) -> date:
         return self.clock().astimezone(ZoneInfo(self.settings.standup_tz)).date()
 
+    def start_scheduler(self) -> DigestScheduler:
+        """Start the process's one scheduler: digests, plus `scheduled_jobs`."""
+        from bot.scheduler import DigestScheduler
+
+        if self.scheduler is None:
+            self.scheduler = DigestScheduler(
+                digests=self.digests,
+                store=self.store,
+                clock=self.clock,
+                extra_jobs=self.scheduled_jobs,
+            )
+            self.schedules.on_change.append(self.scheduler.sync)
+            self.scheduler.start()
+        return self.scheduler
+
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         self.jobs.shutdown()
         self.asana.close()
         if self.llm is not None:
@@ -81,6 +113,17 @@ def build_services(
         prioritizer=None,  # type: ignore[arg-type]  # set below: it needs services.today
         jobs=JobQueue(),
         clock=clock,
+    )
+    services.digests = DigestService(
+        asana=asana,
+        slack=services.slack,
+        store=store,
+        llm=llm,
+        settings=settings,
+        clock=clock,
+    )
+    services.schedules = ScheduleBook(
+        digests=services.digests, store=store, asana=asana, settings=settings, clock=clock
     )
     services.prioritizer = Prioritizer(
         asana=asana,

@@ -1,6 +1,6 @@
 """Exact sprint planning: pick the backlog items worth the most that fit the sprint.
 
-The planner solves a 0/1 integer program with HiGHS (``scipy.optimize.milp``):
+The planner solves a 0/1 integer program with HiGHS (``highspy``):
 
     maximise   Σ v_i x_i + Σ w_g y_g
     subject to Σ e_i x_i ≤ team capacity
@@ -12,9 +12,11 @@ Items that need an estimate, or that (transitively) depend on something outside 
 an item that needs an estimate, are fixed at 0. A dependency cycle is rejected with ValueError:
 it means the backlog data is wrong, and silently leaving the whole cycle out would hide that.
 
-Within ``time_limit_s`` the full model gets the first 40%; if HiGHS has not proved optimality
-by then, the rest of the budget goes to a large-neighbourhood search that re-solves the model
-exactly with most variables fixed (see ``_improve``). Such a plan says "may not be optimal".
+The full model runs single-threaded for the whole ``time_limit_s``, starting from the greedy
+plan. If HiGHS has not proved optimality within half a second, a large-neighbourhood search
+that re-solves the model exactly with part of the variables fixed (see ``_improve``) runs beside
+it on a second thread (HiGHS releases the GIL) until it ends; the best plan found wins. A plan
+not proven optimal says "may not be optimal".
 
 Every result is checked in code before it is returned (capacities and dependency closure), is
 never worse than the value-per-effort baseline ``greedy_plan``, and has spare capacity filled:
@@ -26,20 +28,23 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+import highspy
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_array
+from scipy.sparse import coo_array, csr_array
 
 _TIME_LIMIT_NOTE = "time limit reached: feasible plan, may not be optimal"
-_FIRST_SOLVE_SHARE = 0.4
-_MAX_SHARE = 0.75
+_SOLO_S = 0.5  # the full model alone first; most instances are proven optimal by then
+_START_SHARE = 0.1
+_MAX_SHARE = 0.9
 _STEP_S = 1.0
+_MIN_STEP_S = 0.05
 _FALLBACK_NOTE = "solver found no plan in time: greedy plan, may not be optimal"
 
 
@@ -379,12 +384,24 @@ def _greedy_selection(p: _Problem) -> set[str]:
 
 @dataclass(frozen=True)
 class _Model:
-    """The 0/1 program in scipy's form: minimise c·z subject to a·z ≤ upper, z binary."""
+    """The 0/1 program: minimise c·z subject to a·z ≤ upper, z in [0, 1], some z integral.
+
+    Columns are the candidate items followed by the groups. Groups and valued items are
+    integral. A zero-value item is continuous: it earns nothing, so for integral groups and
+    valued items the cheapest completion sets it to 1 exactly when something selected needs
+    it, and the plan is read off as the closure of the selected integral columns (``selection``),
+    which never costs more than the solver's point. Fewer integer variables, same optimum.
+    """
 
     col: Mapping[str, int]  # item id -> column; groups follow the items
+    ids: tuple[str, ...]  # column -> item id, for the item columns
     groups: tuple[PlanGroup, ...]
     c: np.ndarray
-    constraints: LinearConstraint
+    a: csr_array
+    upper: np.ndarray
+    integral: np.ndarray  # bool per column
+    # Per integral column: the item columns that selecting it needs (its closure), itself too.
+    needs: tuple[tuple[int, np.ndarray], ...]
 
     @property
     def n(self) -> int:
@@ -398,12 +415,13 @@ class _Model:
             z[k] = all(i in selected for i in g.item_ids)
         return z
 
-
-@dataclass(frozen=True)
-class _MilpResult:
-    selected: set[str] | None
-    proven_optimal: bool
-    hit_limit: bool
+    def selection(self, x: np.ndarray) -> set[str]:
+        """The plan of a solver point: the closures of the integral columns set to 1."""
+        on = np.zeros(self.n, dtype=bool)
+        for k, need in self.needs:
+            if x[k] > 0.5:
+                on[need] = True
+        return {self.ids[k] for k in np.flatnonzero(on[: len(self.ids)])}
 
 
 def _build_model(p: _Problem) -> _Model:
@@ -428,10 +446,18 @@ def _build_model(p: _Problem) -> _Model:
     n = len(candidates) + len(groups)
 
     c = np.zeros(n)
+    integral = np.zeros(n, dtype=bool)
+    needs: list[tuple[int, np.ndarray]] = []
     for i, k in col.items():
         c[k] = -p.by_id[i].value
+        if p.by_id[i].value > 0:
+            integral[k] = True
+            needs.append((k, np.array(sorted(col[d] for d in p.closure[i]), dtype=np.int64)))
     for k, g in enumerate(groups, start=len(candidates)):
         c[k] = -g.value
+        integral[k] = True
+        need = sorted({col[d] for i in g.item_ids for d in p.closure[i]} | {k})
+        needs.append((k, np.array(need, dtype=np.int64)))
 
     rows: list[int] = []
     cols: list[int] = []
@@ -460,99 +486,146 @@ def _build_model(p: _Problem) -> _Model:
             row([(k, 1.0), (col[i], -1.0)], 0.0)
 
     a = coo_array((vals, (rows, cols)), shape=(len(upper), n)).tocsr()
-    return _Model(col, groups, c, LinearConstraint(a, -np.inf, np.array(upper)))
-
-
-def _solve(
-    m: _Model, time_limit_s: float, lower: np.ndarray | float = 0, upper: np.ndarray | float = 1
-) -> _MilpResult:
-    if m.n == 0:
-        return _MilpResult(set(), proven_optimal=True, hit_limit=False)
-    res = milp(
-        m.c,
-        constraints=m.constraints,
-        integrality=np.ones(m.n),
-        bounds=Bounds(lower, upper),
-        options={"time_limit": max(time_limit_s, 1e-3), "disp": False, "mip_rel_gap": 0.0},
+    a.sort_indices()
+    return _Model(
+        col=col,
+        ids=tuple(candidates),
+        groups=groups,
+        c=c,
+        a=a,
+        upper=np.array(upper, dtype=float),
+        integral=integral,
+        needs=tuple(needs),
     )
-    hit_limit = res.status == 1
-    if res.x is None:
-        return _MilpResult(None, proven_optimal=False, hit_limit=hit_limit)
-    chosen = {i for i, k in m.col.items() if res.x[k] > 0.5}
-    return _MilpResult(chosen, proven_optimal=res.status == 0, hit_limit=hit_limit)
+
+
+class _Solver:
+    """One HiGHS instance holding the model; bounds and a start point change between runs.
+
+    Single-threaded, so the full solve and the neighbourhood search can run side by side
+    (HiGHS releases the GIL while it solves) and each run is deterministic given its seed.
+    """
+
+    def __init__(self, m: _Model, seed: int) -> None:
+        self.m = m
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.setOptionValue("random_seed", seed)
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.setOptionValue("mip_abs_gap", 0.0)
+        lp = highspy.HighsLp()
+        lp.num_col_ = m.n
+        lp.num_row_ = len(m.upper)
+        lp.col_cost_ = m.c
+        lp.col_lower_ = np.zeros(m.n)
+        lp.col_upper_ = np.ones(m.n)
+        lp.row_lower_ = np.full(len(m.upper), -highspy.kHighsInf)
+        lp.row_upper_ = m.upper
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = m.a.indptr
+        lp.a_matrix_.index_ = m.a.indices
+        lp.a_matrix_.value_ = m.a.data
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
+            for f in m.integral
+        ]
+        h.passModel(lp)
+        self.h = h
+        self._all = np.arange(m.n, dtype=np.int32)
+
+    def run(
+        self,
+        time_limit_s: float,
+        start: np.ndarray | None = None,
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
+    ) -> _MilpResult:
+        m, h = self.m, self.h
+        if m.n == 0:
+            return _MilpResult(set(), proven_optimal=True, hit_limit=False)
+        lo = np.zeros(m.n) if lower is None else lower
+        up = np.ones(m.n) if upper is None else upper
+        h.changeColsBounds(m.n, self._all, lo, up)
+        h.setOptionValue("time_limit", max(time_limit_s, 1e-3))
+        if start is not None:
+            sol = highspy.HighsSolution()
+            sol.col_value = list(start)
+            sol.value_valid = True
+            h.setSolution(sol)
+        h.run()
+        status = h.getModelStatus()
+        hit_limit = status == highspy.HighsModelStatus.kTimeLimit
+        x = np.asarray(h.getSolution().col_value)
+        if h.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+            return _MilpResult(None, proven_optimal=False, hit_limit=hit_limit)
+        if len(x) != m.n:
+            return _MilpResult(None, proven_optimal=False, hit_limit=hit_limit)
+        proven = status == highspy.HighsModelStatus.kOptimal
+        return _MilpResult(m.selection(x), proven_optimal=proven, hit_limit=hit_limit)
+
+
+@dataclass(frozen=True)
+class _MilpResult:
+    selected: set[str] | None
+    proven_optimal: bool
+    hit_limit: bool
 
 
 def _improve(
-    p: _Problem, m: _Model, incumbent: set[str], deadline: float, clock: Callable[[], float]
+    p: _Problem,
+    m: _Model,
+    incumbent: set[str],
+    deadline: float,
+    clock: Callable[[], float],
+    stop: Callable[[], bool] = lambda: False,
 ) -> set[str]:
-    """Large-neighbourhood search: re-solve exactly with most variables fixed at the incumbent.
+    """Large-neighbourhood search: re-solve exactly with part of the variables fixed.
 
-    Used only after the full model ran out of time. A neighbourhood frees a random share of
-    the "targets" (groups and valued items) together with their dependency closures; every
-    other variable keeps its incumbent value, so the incumbent stays feasible and each step
-    can only improve. The share grows while sub-problems solve quickly and shrinks when they
-    do not. Seeded, so the same input gives the same plan when given the same time.
+    Two kinds of neighbourhood alternate. One frees a random share of the integral columns
+    (groups and valued items) together with their dependency closures and fixes every other
+    column at the incumbent. The other fixes a random share of the item columns at the
+    incumbent and frees everything else, so any group may come or go unless it needs a fixed
+    item that is off. Either way the incumbent stays feasible and is passed as the start, so
+    each step can only improve. The share freed grows while sub-problems solve to optimality
+    and shrinks when they do not. Seeded, so the same input gives the same plan when given the
+    same time. Stops at the deadline or as soon as ``stop()`` says so.
     """
-    rng = random.Random(0)
-    targets: list[tuple[int | None, frozenset[str]]] = []
-    for k, g in enumerate(m.groups, start=len(m.col)):
-        need = frozenset().union(*(p.closure[i] for i in g.item_ids))
-        targets.append((k, need))
-    for i in m.col:
-        if p.by_id[i].value > 0 or not m.groups:
-            targets.append((None, p.closure[i]))
-    if not targets:
+    if not m.needs:
         return incumbent
-    by_item: dict[str, list[int]] = {}
-    for t, (_, need) in enumerate(targets):
-        for i in need:
-            by_item.setdefault(i, []).append(t)
-
-    def related(size: int) -> list[int]:
-        """Targets that share items with a random seed target, breadth first."""
-        seed = rng.randrange(len(targets))
-        chosen, queue = {seed}, [seed]
-        while queue and len(chosen) < size:
-            t = queue.pop(0)
-            for i in sorted(targets[t][1]):
-                for u in by_item[i]:
-                    if u not in chosen and len(chosen) < size:
-                        chosen.add(u)
-                        queue.append(u)
-        if len(chosen) < size:  # A small component: top up at random.
-            rest = [t for t in range(len(targets)) if t not in chosen]
-            chosen.update(rng.sample(rest, min(len(rest), size - len(chosen))))
-        return sorted(chosen)
-
+    rng = random.Random(0)
+    solver = _Solver(m, seed=1)
+    n_items = len(m.ids)
     best, best_value = incumbent, _value(p, incumbent)
-    share = min(_MAX_SHARE, 30 / len(targets) + 0.05)
+    share = {"targets": _START_SHARE, "items": _START_SHARE}
     rounds = 0
-    while (left := deadline - clock()) > 0.1:
+    while (left := deadline - clock()) > _MIN_STEP_S and not stop():
         rounds += 1
+        kind = "targets" if rounds % 2 or not n_items else "items"
         z = m.vector(best)
         lower, upper = z.copy(), z.copy()
-        size = max(1, round(share * len(targets)))
-        if rounds % 2:
-            picked = related(size)
+        if kind == "targets":
+            size = max(1, round(share[kind] * len(m.needs)))
+            for t in rng.sample(range(len(m.needs)), size):
+                k, need = m.needs[t]
+                lower[k], upper[k] = 0.0, 1.0
+                lower[need], upper[need] = 0.0, 1.0
         else:
-            picked = rng.sample(range(len(targets)), size)
-        for t in picked:
-            k, need = targets[t]
-            if k is not None:
-                lower[k], upper[k] = 0, 1
-            for i in need:
-                lower[m.col[i]], upper[m.col[i]] = 0, 1
+            lower[:], upper[:] = 0.0, 1.0
+            fixed = np.array(rng.sample(range(n_items), round((1 - share[kind]) * n_items)))
+            if len(fixed):
+                lower[fixed], upper[fixed] = z[fixed], z[fixed]
         # HiGHS can overrun a limit on a big sub-problem, so keep steps short.
-        res = _solve(m, min(0.8 * left, _STEP_S), lower, upper)
+        res = solver.run(min(0.9 * left, _STEP_S), start=z, lower=lower, upper=upper)
         if res.selected is not None and not _violations(p, res.selected):
             cand = _fill(p, res.selected)
             value = _value(p, cand)
             if value > best_value + 1e-9 * max(1.0, abs(best_value)):
                 best, best_value = cand, value
         if res.proven_optimal:
-            share = min(_MAX_SHARE, share * 1.25)
+            share[kind] = min(_MAX_SHARE, share[kind] * 1.25)
         else:
-            share = max(1 / len(targets), share * 0.7)
+            share[kind] = max(1 / len(m.needs), share[kind] * 0.7)
     return best
 
 
@@ -669,8 +742,23 @@ def plan_sprint(
 
     deadline = start + time_limit_s
     model = _build_model(p)
-    # Keep part of the budget for improving a plan if the full model cannot be solved in time.
-    res = _solve(model, _FIRST_SOLVE_SHARE * (deadline - clock()))
+    # The full model runs in the background for the whole budget. Alone at first: most
+    # problems are proven optimal within a fraction of a second. If not, a neighbourhood
+    # search (see ``_improve``) runs beside it on the other core until it ends.
+    full = _Solver(model, seed=0)
+    outcome: list[_MilpResult] = []
+    limit = deadline - clock()
+    greedy_z = model.vector(greedy)
+    thread = threading.Thread(
+        target=lambda: outcome.append(full.run(limit, start=greedy_z)), daemon=True
+    )
+    thread.start()
+    thread.join(min(_SOLO_S, max(0.0, limit)))
+    improved = greedy
+    if thread.is_alive():
+        improved = _improve(p, model, greedy, deadline, clock, stop=lambda: not thread.is_alive())
+    thread.join()  # HiGHS keeps to its own time limit
+    res = outcome[0] if outcome else _MilpResult(None, proven_optimal=False, hit_limit=False)
     exact = res.selected
     if (exact is None and not res.hit_limit) or (exact is not None and _violations(p, exact)):
         note = (
@@ -684,9 +772,9 @@ def plan_sprint(
     if exact is not None:
         exact = _fill(p, exact)
     if not res.proven_optimal:
-        # Out of time: improve the better of the solver's plan and greedy's in what is left.
-        incumbent = greedy if exact is None else max(exact, greedy, key=lambda x: _value(p, x))
-        exact = _improve(p, model, incumbent, deadline, clock)
+        # Out of time: the best of the solver's plan, the search's and greedy's.
+        pool = [improved, greedy] if exact is None else [exact, improved, greedy]
+        exact = max(pool, key=lambda x: _value(p, x))
     assert exact is not None
     exact_value = _value(p, exact)
     if exact_value <= greedy_value + 1e-9 * max(1.0, abs(greedy_value)) and (

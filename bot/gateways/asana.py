@@ -89,6 +89,7 @@ TASK_OPT_FIELDS = ",".join(
         "custom_fields.enum_value.name",
     )
 )
+STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
 PROJECT_OPT_FIELDS = ",".join(
     (
         "name",
@@ -238,7 +239,8 @@ class AsanaGateway:
                 if " ".join(candidate["name"].split()).casefold() == wanted:
                     matches.append(candidate)
         if not matches:
-            raise NotFoundError(f"No Asana project is named “{ref}”. Use its name or gid.")
+            shown = ref if len(ref) <= 80 else ref[:79] + "…"
+            raise NotFoundError(f"No Asana project is named “{shown}”. Use its name or gid.")
         if len(matches) > 1:
             gids = ", ".join(m["gid"] for m in matches[:5])
             raise UserFacingError(f"Several projects are named “{ref}” ({gids}): use the gid.")
@@ -534,6 +536,59 @@ class AsanaGateway:
                 "Asana", f"unreachable while reading {what} ({type(exc).__name__})"
             ) from None
 
+    # -- reads for the stand-up digest (issue 4) -------------------------------------------
+
+    def tasks_open_or_completed_since(self, project: Project, since: datetime) -> list[Task]:
+        """Every open task plus those completed at or after `since`, in one paginated stream.
+
+        Asana's completed_since returns "incomplete or completed since", so one read serves both
+        (⌈(open + completed)/100⌉ requests), with dependencies in the same opt_fields.
+        """
+        rows = self._list(
+            f"tasks of project {project.gid}",
+            lambda: self._tasks.get_tasks_for_project(
+                project.gid,
+                {"completed_since": _iso(since), "limit": PAGE_SIZE, "opt_fields": TASK_OPT_FIELDS},
+                _request_timeout=self._timeout,
+            ),
+        )
+        return [_task(row) for row in rows]
+
+    def latest_comments(self, task_gids: Sequence[str]) -> dict[str, Comment | None]:
+        """Each task's latest comment (None: it has none), 10 tasks a /batch request.
+
+        Stories come oldest first; a task with more than one page of them is paged on alone.
+        """
+        found: dict[str, Comment | None] = {}
+        for start in range(0, len(task_gids), BATCH_SIZE):
+            chunk = list(task_gids[start : start + BATCH_SIZE])
+            actions = [
+                {
+                    "relative_path": f"/tasks/{gid}/stories",
+                    "method": "get",
+                    "options": {"limit": PAGE_SIZE, "fields": STORY_FIELDS.split(",")},
+                }
+                for gid in chunk
+            ]
+            answers = self._post_batch(actions)
+            for gid, answer in zip(chunk, answers, strict=True):
+                status = answer.get("status_code")
+                if status == 404:
+                    found[gid] = None  # deleted since the task list was read
+                    continue
+                if status != 200:
+                    raise UpstreamError(
+                        "Asana", f"reading comments of task {gid} failed ({status})"
+                    )
+                body = answer.get("body") or {}
+                if body.get("next_page"):
+                    comments = self.comments(gid)
+                else:
+                    parsed = (_comment(gid, row) for row in body.get("data") or [])
+                    comments = [c for c in parsed if c is not None]
+                found[gid] = comments[-1] if comments else None
+        return found
+
 
 # -- mapping Asana dicts to domain records --------------------------------------------------
 
@@ -615,6 +670,17 @@ def _task(row: Mapping[str, Any]) -> Task:
         ),
         tags=tuple(t.get("name") or "" for t in row.get("tags") or []),
         custom_values=tuple(values.items()),
+    )
+
+
+def _comment(task_gid: str, row: Mapping[str, Any]) -> Comment | None:
+    if row.get("resource_subtype") != "comment_added":
+        return None
+    return Comment(
+        task_gid=task_gid,
+        text=row.get("text") or "",
+        created_at=_datetime(row.get("created_at")),
+        author=(row.get("created_by") or {}).get("name") or "",
     )
 
 

@@ -96,3 +96,44 @@ class LlmGateway:
                 completion_tokens=usage.completion_tokens if usage else 0,
             ),
         )
+
+    def summarize(self, messages: list[dict[str, str]]) -> tuple[str, Usage]:
+        """Ask for a stand-up summary ({"summary": str}); raise ModelOutputError when unusable."""
+        try:
+            completion = self._client.chat.completions.parse(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                response_format=SummaryOut,
+                temperature=0,
+            )
+        except openai.LengthFinishReasonError:
+            raise ModelOutputError("the answer was cut off (truncated JSON)") from None
+        except openai.ContentFilterFinishReasonError:
+            raise ModelOutputError("the answer was withheld by the content filter") from None
+        except openai.APITimeoutError:
+            raise ModelOutputError("the model timed out") from None
+        except openai.APIConnectionError:
+            raise ModelOutputError("the model server is unreachable") from None
+        except openai.APIStatusError as exc:
+            raise ModelOutputError(f"the model server answered {exc.status_code}") from None
+        except (pydantic.ValidationError, ValueError) as exc:
+            raise ModelOutputError(f"malformed answer ({type(exc).__name__})") from None
+        choice = completion.choices[0]
+        if choice.message.refusal:
+            raise ModelOutputError("the model refused")
+        parsed = choice.message.parsed
+        if parsed is None:
+            raise ModelOutputError("empty answer")
+        usage = completion.usage
+        return parsed.summary, Usage(
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
+
+
+class SummaryOut(BaseModel):
+    """The stand-up digest's summary, as the model must answer it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str

@@ -74,10 +74,10 @@ class SlackGateway:
     def publish_home(self, user: str, view: dict[str, Any]) -> None:
         self._call("views.publish", user_id=user, view=view)
 
-    def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> None:
-        """Share a PNG in a channel (files upload v2: get URL, upload, complete)."""
+    def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> str | None:
+        """Share a PNG in a channel (files upload v2: get URL, upload, complete); its file id."""
         try:
-            self.client.files_upload_v2(
+            response = self.client.files_upload_v2(
                 channel=channel, filename=filename, title=title, content=content
             )
         except SlackApiError as exc:
@@ -85,6 +85,8 @@ class SlackGateway:
             raise UpstreamError("Slack", f"file upload failed: {error}") from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError("Slack", f"file upload failed: {type(exc).__name__}") from None
+        uploaded = response.get("file") or {}
+        return str(uploaded["id"]) if uploaded.get("id") else None
 
     def respond(
         self,
@@ -105,6 +107,30 @@ class SlackGateway:
         if result.status_code >= 400:
             log.warning("response_url answered %s", result.status_code)
 
+    def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (within 3 seconds of the click that gave the trigger_id)."""
+        self._call("views.open", trigger_id=trigger_id, view=view)
+
+    def post_once(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str:
+        """Post a message that must not be posted twice; return its ts.
+
+        Raises SlackRefused when Slack answered that it did not post it (safe to try again), and
+        UpstreamError when the outcome is unknown (a dropped connection, a 5xx): do not retry.
+        """
+        try:
+            response = self.client.api_call(
+                "chat.postMessage", json={"channel": channel, "text": text, "blocks": blocks}
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+            status = exc.response.status_code if exc.response is not None else None
+            if status is not None and status < 500:
+                raise SlackRefused(f"chat.postMessage failed: {error}", status=status) from None
+            raise UpstreamError("Slack", f"chat.postMessage failed: {error}") from None
+        except (SlackRequestError, OSError) as exc:
+            raise UpstreamError("Slack", f"chat.postMessage failed: {type(exc).__name__}") from None
+        return str(response["ts"])
+
     def _call(self, method: str, **kwargs: Any) -> Any:
         try:
             return self.client.api_call(method, json=kwargs)
@@ -113,3 +139,10 @@ class SlackGateway:
             raise UpstreamError("Slack", f"{method} failed: {error}") from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError("Slack", f"{method} failed: {type(exc).__name__}") from None
+
+
+class SlackRefused(UpstreamError):
+    """Slack answered with an error: the message was certainly not posted."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__("Slack", message, status=status)

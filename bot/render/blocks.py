@@ -167,6 +167,14 @@ def proposal_blocks(
     kind = view.get("kind")
     if kind == "prioritize":
         return priority_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    if kind == "overload":
+        from bot.render.overload import overload_blocks  # it builds on this module's helpers
+
+        return overload_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    if kind == "plan_sprint":
+        from bot.render.sprint import sprint_blocks  # it builds on this module's helpers
+
+        return sprint_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
     raise ValueError(f"no message builder for proposals of kind {kind!r}")
 
 

@@ -1938,6 +1938,9 @@ def _make_handler(sandbox: AsanaSandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "AsanaSandbox/1.0"
+        # Headers and body go out in two writes: without TCP_NODELAY a small answer (a /batch
+        # reply) waits ~40 ms for the client's delayed ACK, which no real server adds.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean

@@ -739,6 +739,10 @@ class SlackStandIn:
             }
         return f"{self.base_url}/response/{url_id}"
 
+    def new_response_url(self, *, channel: str, user: str) -> str:
+        """A response_url for a hand-made request (hostile-request tests build their own)."""
+        return self._new_response_url(channel=channel, user=user)
+
     def _user_name(self, user_id: str) -> str:
         user = self.users.get(user_id)
         return user.name if user else user_id.lower()
@@ -1398,6 +1402,70 @@ class SlackStandIn:
         }
         body = json.dumps(envelope).encode()
         return self._post_signed(app_url, body, "application/json", timeout)
+
+    def click_home_button(
+        self,
+        app_url: str,
+        *,
+        user_id: str,
+        action_id: str,
+        value: str = "",
+        values: dict | None = None,
+        timeout: float = 10,
+    ) -> HttpResult:
+        """Click a button in `user_id`'s published Home tab: the block_actions payload Slack sends.
+
+        The container is the view (`{"type": "view", "view_id": ...}`), the payload carries the
+        whole view with `state.values` (`values`, in Slack's shape) and a fresh trigger_id, and
+        there is no response_url. Raises LookupError when the Home tab has no such button.
+        """
+        with self._lock:
+            home = self.home_views.get(user_id)
+            if home is None:
+                raise LookupError(f"{user_id} has no published Home tab")
+            home = json.loads(json.dumps(home))
+        found = None
+        available = []
+        for block in home.get("blocks", []):
+            elements = list(block.get("elements") or [])
+            if isinstance(block.get("accessory"), dict):
+                elements.append(block["accessory"])
+            for el in elements:
+                if el.get("type") != "button":
+                    continue
+                available.append((el.get("action_id"), el.get("value")))
+                if el.get("action_id") == action_id and (not value or el.get("value") == value):
+                    found = (block, el)
+                    break
+            if found:
+                break
+        if found is None:
+            raise LookupError(f"no Home button {action_id!r} (value {value!r}); {available}")
+        block, button = found
+        action: dict[str, Any] = {
+            "action_id": button["action_id"],
+            "block_id": block["block_id"],
+            "text": button["text"],
+            "type": "button",
+            "action_ts": f"{time.time():.6f}",
+        }
+        if "value" in button:
+            action["value"] = button["value"]
+        home["state"] = {"values": values or {}}
+        payload = {
+            "type": "block_actions",
+            "user": self._user_block(user_id),
+            "api_app_id": APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {"type": "view", "view_id": home["id"]},
+            "trigger_id": self._new_trigger(),
+            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": home,
+            "actions": [action],
+        }
+        return self._post_payload(app_url, payload, timeout)
 
     def submit_view(
         self, app_url: str, *, user_id: str, view: dict, values: dict, timeout: float = 10

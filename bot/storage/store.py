@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,6 +82,112 @@ def m001_proposals_and_audit(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_capacity_and_overload_alerts(db: Database) -> None:
+    # Issue 5: per-person weekly hours, the overload alert ledger, Slack ids by email, charts.
+    db["capacity_overrides"].create(
+        {
+            "person_gid": str,
+            "person_name": str,
+            "weekly_hours": float,
+            "set_by": str,
+            "set_at": str,
+        },
+        pk="person_gid",
+        not_null={"weekly_hours"},
+    )
+    db["overload_alerts"].create(
+        {
+            "project_gid": str,
+            "person_gid": str,
+            "week_start": str,
+            "version": int,
+            "active": int,
+            "task_gids_json": str,
+            "load": float,
+            "capacity": float,
+            "reason": str,
+            "alerted_at": str,
+            "cleared_at": str,
+            "proposal_id": str,
+            "message_ts": str,
+        },
+        pk=("project_gid", "person_gid", "week_start"),
+        not_null={"version", "active"},
+    )
+    db["slack_users_by_email"].create(
+        {"email": str, "slack_user_id": str, "checked_at": str},
+        pk="email",
+    )
+    db["overload_charts"].create(
+        {"project_gid": str, "file_id": str, "channel": str, "created_at": str},
+        pk="project_gid",
+    )
+
+
+@migrations()
+def m003_standup_digests(db: Database) -> None:
+    # Issue 4: digest schedules set from the Home tab, the posted-digest ledger (claimed before
+    # posting: one digest per channel, project and day), the last digest per channel and
+    # project, and each task's latest comment (re-read only when the task changed).
+    db["digest_schedules"].create(
+        {
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "at": str,
+            "tz": str,
+            "days": str,
+            "created_by": str,
+            "created_at": str,
+            "updated_by": str,
+            "updated_at": str,
+        },
+        pk=("channel", "project_gid"),
+        not_null={"at", "tz", "days"},
+    )
+    db["posted_ledger"].create(
+        {
+            "kind": str,
+            "channel": str,
+            "project_gid": str,
+            "slot": str,
+            "status": str,  # claimed | posting | posted
+            "owner": str,
+            "scheduled_for": str,
+            "claimed_at": str,
+            "posted_at": str,
+            "message_ts": str,
+        },
+        pk=("kind", "channel", "project_gid", "slot"),
+        not_null={"status", "claimed_at"},
+    )
+    db["digest_state"].create(
+        {
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "last_digest_at": str,
+            "message_ts": str,
+        },
+        pk=("channel", "project_gid"),
+        not_null={"last_digest_at"},
+    )
+    db["task_comments"].create(
+        {"task_gid": str, "text": str, "created_at": str, "task_modified_at": str},
+        pk="task_gid",
+        not_null={"task_modified_at"},
+    )
+    db["audit_log"].create_index(["action", "at"])
+
+
+@migrations()
+def m004_seen_requests(db: Database) -> None:
+    # Signatures of Slack requests already handled, to refuse a replay within Slack's 5 minutes.
+    db["seen_requests"].create({"signature": str, "at": str}, pk="signature")
+    db["seen_requests"].create_index(["at"])
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -122,6 +228,47 @@ class ItemRow:
     guard: dict[str, Any]
     status: str
     reason: str
+
+
+@dataclass(frozen=True)
+class OverloadAlertRow:
+    """The last alert posted for one person's overloaded week (the no-spam ledger)."""
+
+    project_gid: str
+    person_gid: str
+    week_start: str
+    version: int
+    active: bool
+    task_gids: frozenset[str]
+    load: float
+    capacity: float
+    reason: str
+    alerted_at: str | None
+    cleared_at: str | None
+    proposal_id: str | None
+    message_ts: str | None
+
+
+@dataclass(frozen=True)
+class DigestScheduleRow:
+    channel: str
+    project_gid: str
+    project_name: str
+    at: str
+    tz: str
+    days: str
+    created_at: str | None = None
+    updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class CommentRow:
+    """A task's latest comment as last read (text None: it had none), and the task's
+    modified_at when it was read: Asana's own clock, so no skew with ours matters."""
+
+    text: str | None
+    created_at: str | None
+    task_modified_at: str
 
 
 class Store:
@@ -272,6 +419,19 @@ class Store:
                 self._audit(db, proposal_id, user, "retry", None, {})
         return won
 
+    def seen_before(self, signature: str) -> bool:
+        """Record a request signature; True when it was already recorded (a replay)."""
+        now = self._clock()
+        with self.write() as db:
+            cursor = db.execute(
+                "insert or ignore into seen_requests (signature, at) values (?, ?)",
+                [signature, iso(now)],
+            )
+            replay = cursor.rowcount == 0
+            # Slack rejects timestamps older than 5 minutes, so older signatures can go.
+            db.execute("delete from seen_requests where at < ?", [iso(now - timedelta(minutes=10))])
+        return replay
+
     def take_lease(self, proposal_id: str, *, owner: str, seconds: float) -> bool:
         """Become the one worker applying an `approving` proposal, unless a live lease exists."""
         now = self._clock()
@@ -420,6 +580,518 @@ class Store:
                 pk="key",
             )
 
+    # -- capacity overrides (issue 5) ------------------------------------------------------
+
+    def weekly_hours_overrides(self) -> dict[str, float]:
+        """Every person's weekly hours set by hand, by Asana user gid."""
+        with self.connect() as db:
+            rows = db.query("select person_gid, weekly_hours from capacity_overrides")
+            return {r["person_gid"]: float(r["weekly_hours"]) for r in rows}
+
+    def set_weekly_hours(
+        self, person_gid: str, hours: float | None, *, person_name: str, by: str
+    ) -> float | None:
+        """Set (or with None clear) a person's weekly hours, audited; return the previous value."""
+        with self.write() as db:
+            rows = list(
+                db.query(
+                    "select weekly_hours from capacity_overrides where person_gid = ?",
+                    [person_gid],
+                )
+            )
+            previous = float(rows[0]["weekly_hours"]) if rows else None
+            if hours is None:
+                db.execute("delete from capacity_overrides where person_gid = ?", [person_gid])
+            else:
+                db["capacity_overrides"].upsert(
+                    {
+                        "person_gid": person_gid,
+                        "person_name": person_name,
+                        "weekly_hours": float(hours),
+                        "set_by": by,
+                        "set_at": self.now(),
+                    },
+                    pk="person_gid",
+                )
+            self._audit(
+                db,
+                None,
+                by,
+                "capacity_set" if hours is not None else "capacity_reset",
+                None,
+                {"person": person_gid, "name": person_name, "from": previous, "to": hours},
+            )
+        return previous
+
+    # -- overload alert ledger (issue 5) ---------------------------------------------------
+
+    def overload_alert(
+        self, project_gid: str, person_gid: str, week_start: str
+    ) -> OverloadAlertRow | None:
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select * from overload_alerts where project_gid = ? and person_gid = ? "
+                    "and week_start = ?",
+                    [project_gid, person_gid, week_start],
+                )
+            )
+        return _overload_alert(rows[0]) if rows else None
+
+    def claim_overload_alert(
+        self,
+        *,
+        project_gid: str,
+        person_gid: str,
+        week_start: str,
+        expected_version: int | None,
+        task_gids: Sequence[str],
+        load: float,
+        capacity: float,
+        reason: str,
+    ) -> OverloadAlertRow | None:
+        """Record that this overload is being alerted, unless another run changed the row first.
+
+        Compare-and-swap on `version` (None: the row must not exist yet), so two checks racing
+        on the same overload post one alert. Returns the new row for the winner, else None.
+        """
+        key = [project_gid, person_gid, week_start]
+        fields = {
+            "active": 1,
+            "task_gids_json": _dump(sorted(task_gids)),
+            "load": float(load),
+            "capacity": float(capacity),
+            "reason": reason,
+            "alerted_at": self.now(),
+            "cleared_at": None,
+            "proposal_id": None,
+            "message_ts": None,
+        }
+        with self.write() as db:
+            if expected_version is None:
+                cursor = db.execute(
+                    "insert or ignore into overload_alerts (project_gid, person_gid, week_start, "
+                    "version, active, task_gids_json, load, capacity, reason, alerted_at, "
+                    "cleared_at, proposal_id, message_ts) "
+                    "values (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*key, *fields.values()],
+                )
+            else:
+                sets = ", ".join(f"{name} = ?" for name in fields)
+                cursor = db.execute(
+                    f"update overload_alerts set version = version + 1, {sets} "
+                    "where project_gid = ? and person_gid = ? and week_start = ? and version = ?",
+                    [*fields.values(), *key, expected_version],
+                )
+            if cursor.rowcount != 1:
+                return None
+            row = next(
+                iter(
+                    db.query(
+                        "select * from overload_alerts where project_gid = ? "
+                        "and person_gid = ? and week_start = ?",
+                        key,
+                    )
+                )
+            )
+        return _overload_alert(row)
+
+    def release_overload_alert(
+        self, claimed: OverloadAlertRow, previous: OverloadAlertRow | None
+    ) -> None:
+        """Undo a claim whose alert could not be posted, so the next check tries again."""
+        key = [claimed.project_gid, claimed.person_gid, claimed.week_start]
+        with self.write() as db:
+            if previous is None:
+                db.execute(
+                    "delete from overload_alerts where project_gid = ? and person_gid = ? "
+                    "and week_start = ? and version = ?",
+                    [*key, claimed.version],
+                )
+                return
+            db.execute(
+                "update overload_alerts set version = version + 1, active = ?, "
+                "task_gids_json = ?, load = ?, capacity = ?, reason = ?, alerted_at = ?, "
+                "cleared_at = ?, proposal_id = ?, message_ts = ? where project_gid = ? "
+                "and person_gid = ? and week_start = ? and version = ?",
+                [
+                    int(previous.active),
+                    _dump(sorted(previous.task_gids)),
+                    previous.load,
+                    previous.capacity,
+                    previous.reason,
+                    previous.alerted_at,
+                    previous.cleared_at,
+                    previous.proposal_id,
+                    previous.message_ts,
+                    *key,
+                    claimed.version,
+                ],
+            )
+
+    def overload_alert_posted(
+        self, claimed: OverloadAlertRow, *, proposal_id: str, message_ts: str
+    ) -> None:
+        with self.connect() as db:
+            db.execute(
+                "update overload_alerts set proposal_id = ?, message_ts = ? "
+                "where project_gid = ? and person_gid = ? and week_start = ?",
+                [
+                    proposal_id,
+                    message_ts,
+                    claimed.project_gid,
+                    claimed.person_gid,
+                    claimed.week_start,
+                ],
+            )
+
+    def clear_overload_alerts(
+        self, project_gid: str, *, weeks: Sequence[str], still: set[tuple[str, str]]
+    ) -> int:
+        """Mark alerted overloads in `weeks` that are gone (not in `still`); return how many."""
+        if not weeks:
+            return 0
+        marks = ",".join("?" * len(weeks))
+        cleared = 0
+        with self.write() as db:
+            rows = list(
+                db.query(
+                    "select person_gid, week_start from overload_alerts where project_gid = ? "
+                    f"and active = 1 and week_start in ({marks})",
+                    [project_gid, *weeks],
+                )
+            )
+            now = self.now()
+            for row in rows:
+                if (row["person_gid"], row["week_start"]) in still:
+                    continue
+                db.execute(
+                    "update overload_alerts set active = 0, cleared_at = ?, "
+                    "version = version + 1 where project_gid = ? and person_gid = ? "
+                    "and week_start = ?",
+                    [now, project_gid, row["person_gid"], row["week_start"]],
+                )
+                cleared += 1
+        return cleared
+
+    # -- Slack users by email (issue 5) ----------------------------------------------------
+
+    def cached_slack_user(self, email: str, *, max_age: timedelta) -> tuple[bool, str | None]:
+        """(known, Slack user id or None) for an email looked up less than `max_age` ago."""
+        cutoff = iso(self._clock() - max_age)
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select slack_user_id from slack_users_by_email "
+                    "where email = ? and checked_at >= ?",
+                    [email.casefold(), cutoff],
+                )
+            )
+        if not rows:
+            return False, None
+        return True, rows[0]["slack_user_id"] or None
+
+    def remember_slack_user(self, email: str, slack_user_id: str | None) -> None:
+        with self.connect() as db:
+            db["slack_users_by_email"].upsert(
+                {
+                    "email": email.casefold(),
+                    "slack_user_id": slack_user_id,
+                    "checked_at": self.now(),
+                },
+                pk="email",
+            )
+
+    # -- the latest load chart per project (issue 5) ---------------------------------------
+
+    def remember_chart(self, project_gid: str, *, file_id: str, channel: str) -> None:
+        with self.connect() as db:
+            db["overload_charts"].upsert(
+                {
+                    "project_gid": project_gid,
+                    "file_id": file_id,
+                    "channel": channel,
+                    "created_at": self.now(),
+                },
+                pk="project_gid",
+            )
+
+    def latest_chart(self, project_gid: str) -> tuple[str, str] | None:
+        """(Slack file id, when) of the last load chart posted for the project."""
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select file_id, created_at from overload_charts where project_gid = ?",
+                    [project_gid],
+                )
+            )
+        return (rows[0]["file_id"], rows[0]["created_at"]) if rows else None
+
+    # -- stand-up digests (issue 4) --------------------------------------------------------
+
+    def digest_schedules(self) -> list[DigestScheduleRow]:
+        with self.connect() as db:
+            rows = list(db.query("select * from digest_schedules order by channel, project_gid"))
+        return [
+            DigestScheduleRow(
+                channel=r["channel"],
+                project_gid=r["project_gid"],
+                project_name=r["project_name"] or "",
+                at=r["at"],
+                tz=r["tz"],
+                days=r["days"],
+                created_at=r["created_at"],
+                updated_by=r["updated_by"],
+            )
+            for r in rows
+        ]
+
+    def save_digest_schedule(self, row: DigestScheduleRow, *, by: str) -> None:
+        """Create or change the schedule of a channel and project, audited."""
+        now = self.now()
+        with self.write() as db:
+            existing = list(
+                db.query(
+                    "select created_by, created_at from digest_schedules "
+                    "where channel = ? and project_gid = ?",
+                    [row.channel, row.project_gid],
+                )
+            )
+            created_by, created_at = (
+                (existing[0]["created_by"], existing[0]["created_at"]) if existing else (by, now)
+            )
+            db["digest_schedules"].upsert(
+                {
+                    "channel": row.channel,
+                    "project_gid": row.project_gid,
+                    "project_name": row.project_name,
+                    "at": row.at,
+                    "tz": row.tz,
+                    "days": row.days,
+                    "created_by": created_by,
+                    "created_at": created_at,
+                    "updated_by": by,
+                    "updated_at": now,
+                },
+                pk=("channel", "project_gid"),
+            )
+            self._audit(
+                db,
+                None,
+                by,
+                "digest_schedule_saved",
+                None,
+                {
+                    "channel": row.channel,
+                    "project": row.project_gid,
+                    "at": row.at,
+                    "tz": row.tz,
+                    "days": row.days,
+                },
+            )
+
+    def delete_digest_schedule(self, channel: str, project_gid: str, *, by: str) -> bool:
+        with self.write() as db:
+            cursor = db.execute(
+                "delete from digest_schedules where channel = ? and project_gid = ?",
+                [channel, project_gid],
+            )
+            removed = cursor.rowcount == 1
+            if removed:
+                self._audit(
+                    db,
+                    None,
+                    by,
+                    "digest_schedule_removed",
+                    None,
+                    {"channel": channel, "project": project_gid},
+                )
+        return removed
+
+    def claim_slot(
+        self,
+        *,
+        kind: str,
+        channel: str,
+        project_gid: str,
+        slot: str,
+        owner: str,
+        scheduled_for: datetime | None,
+        stale_after: timedelta,
+    ) -> bool:
+        """Claim one scheduled post (kind, channel, project, slot); True for the one winner.
+
+        A claim whose holder died before it started posting (still `claimed` after
+        `stale_after`) may be taken over; a claim that reached `posting` never is, since that
+        post may have reached Slack.
+        """
+        now = self._clock()
+        with self.write() as db:
+            cursor = db.execute(
+                "insert or ignore into posted_ledger (kind, channel, project_gid, slot, status, "
+                "owner, scheduled_for, claimed_at) values (?, ?, ?, ?, 'claimed', ?, ?, ?)",
+                [
+                    kind,
+                    channel,
+                    project_gid,
+                    slot,
+                    owner,
+                    iso(scheduled_for) if scheduled_for else None,
+                    iso(now),
+                ],
+            )
+            if cursor.rowcount == 1:
+                return True
+            cursor = db.execute(
+                "update posted_ledger set owner = ?, claimed_at = ? where kind = ? and "
+                "channel = ? and project_gid = ? and slot = ? and status = 'claimed' "
+                "and claimed_at < ?",
+                [owner, iso(now), kind, channel, project_gid, slot, iso(now - stale_after)],
+            )
+            return cursor.rowcount == 1
+
+    def begin_posting(
+        self, *, kind: str, channel: str, project_gid: str, slot: str, owner: str
+    ) -> bool:
+        """Move our claim to `posting` right before the post; False if it was taken over."""
+        with self.write() as db:
+            cursor = db.execute(
+                "update posted_ledger set status = 'posting' where kind = ? and channel = ? "
+                "and project_gid = ? and slot = ? and owner = ? and status = 'claimed'",
+                [kind, channel, project_gid, slot, owner],
+            )
+            return cursor.rowcount == 1
+
+    def slot_posted(
+        self, *, kind: str, channel: str, project_gid: str, slot: str, message_ts: str
+    ) -> None:
+        with self.write() as db:
+            db.execute(
+                "update posted_ledger set status = 'posted', posted_at = ?, message_ts = ? "
+                "where kind = ? and channel = ? and project_gid = ? and slot = ?",
+                [self.now(), message_ts, kind, channel, project_gid, slot],
+            )
+
+    def release_slot(
+        self, *, kind: str, channel: str, project_gid: str, slot: str, owner: str
+    ) -> None:
+        """Give a claim back (the post certainly did not happen), so a retry may claim it."""
+        with self.write() as db:
+            db.execute(
+                "delete from posted_ledger where kind = ? and channel = ? and project_gid = ? "
+                "and slot = ? and owner = ? and status in ('claimed', 'posting')",
+                [kind, channel, project_gid, slot, owner],
+            )
+
+    def slot_status(self, *, kind: str, channel: str, project_gid: str, slot: str) -> str | None:
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select status from posted_ledger where kind = ? and channel = ? "
+                    "and project_gid = ? and slot = ?",
+                    [kind, channel, project_gid, slot],
+                )
+            )
+        return rows[0]["status"] if rows else None
+
+    def ledger_rows(self, kind: str) -> list[dict[str, Any]]:
+        with self.connect() as db:
+            return list(
+                db.query("select * from posted_ledger where kind = ? order by claimed_at", [kind])
+            )
+
+    def last_digest(self, channel: str, project_gid: str) -> tuple[datetime, str | None] | None:
+        """When the last digest of this project in this channel was read, and its message."""
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select last_digest_at, message_ts from digest_state "
+                    "where channel = ? and project_gid = ?",
+                    [channel, project_gid],
+                )
+            )
+        if not rows:
+            return None
+        return datetime.fromisoformat(rows[0]["last_digest_at"]), rows[0]["message_ts"]
+
+    def record_digest(
+        self,
+        channel: str,
+        project_gid: str,
+        *,
+        at: datetime,
+        message_ts: str,
+        project_name: str | None = None,
+    ) -> None:
+        with self.write() as db:
+            db["digest_state"].upsert(
+                {
+                    "channel": channel,
+                    "project_gid": project_gid,
+                    "project_name": project_name,
+                    "last_digest_at": iso(at),
+                    "message_ts": message_ts,
+                },
+                pk=("channel", "project_gid"),
+            )
+
+    def digest_project_name(self, project_gid: str) -> str | None:
+        """The project's name as the last digest of it read it (for the Home tab)."""
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select project_name from digest_state where project_gid = ? "
+                    "and project_name is not null order by last_digest_at desc limit 1",
+                    [project_gid],
+                )
+            )
+        return rows[0]["project_name"] if rows else None
+
+    def latest_comments(self, task_gids: Sequence[str]) -> dict[str, CommentRow]:
+        found: dict[str, CommentRow] = {}
+        with self.connect() as db:
+            for start in range(0, len(task_gids), 500):
+                chunk = list(task_gids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for r in db.query(
+                    f"select * from task_comments where task_gid in ({marks})", chunk
+                ):
+                    found[r["task_gid"]] = CommentRow(
+                        r["text"], r["created_at"], r["task_modified_at"]
+                    )
+        return found
+
+    def remember_comments(
+        self,
+        latest: Mapping[str, tuple[str | None, datetime | None, datetime]],
+    ) -> None:
+        """Store each task's latest comment: (text, when, the task's modified_at as read)."""
+        if not latest:
+            return
+        with self.write() as db:
+            db["task_comments"].upsert_all(
+                (
+                    {
+                        "task_gid": gid,
+                        "text": text,
+                        "created_at": iso(created) if created else None,
+                        "task_modified_at": iso(seen),
+                    }
+                    for gid, (text, created, seen) in latest.items()
+                ),
+                pk="task_gid",
+            )
+
+    def copilot_writes_since(self, since: datetime) -> dict[str, datetime]:
+        """Tasks the copilot itself wrote (approved changes) at or after `since`: latest time."""
+        with self.connect() as db:
+            rows = db.query(
+                "select task_gid, max(at) as at from audit_log where action = 'written' "
+                "and task_gid is not null and at >= ? group by task_gid",
+                [iso(since)],
+            )
+            return {r["task_gid"]: datetime.fromisoformat(r["at"]) for r in rows}
+
 
 def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
@@ -449,4 +1121,22 @@ def _proposal(row: dict[str, Any]) -> ProposalRow:
         model_output=load("model_output_json"),
         view=load("view_json"),
         result=load("result_json"),
+    )
+
+
+def _overload_alert(row: dict[str, Any]) -> OverloadAlertRow:
+    return OverloadAlertRow(
+        project_gid=row["project_gid"],
+        person_gid=row["person_gid"],
+        week_start=row["week_start"],
+        version=int(row["version"]),
+        active=bool(row["active"]),
+        task_gids=frozenset(json.loads(row["task_gids_json"] or "[]")),
+        load=float(row["load"] or 0.0),
+        capacity=float(row["capacity"] or 0.0),
+        reason=row["reason"] or "",
+        alerted_at=row["alerted_at"],
+        cleared_at=row["cleared_at"],
+        proposal_id=row["proposal_id"],
+        message_ts=row["message_ts"],
     )

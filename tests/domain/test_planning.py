@@ -309,6 +309,31 @@ def test_time_limit_falls_back_to_a_feasible_plan() -> None:
     assert plan.total_value >= greedy.total_value
 
 
+def test_neighbourhood_search_returns_a_verified_plan_no_worse_than_greedy() -> None:
+    # Too big to prove optimal in a second: the search beside the full model must still hand
+    # back a verified plan, at least as good as greedy. (Time is measured in bench/nrp.py.)
+    case = large_instance(seed=3)
+    plan = plan_sprint(**case, time_limit_s=1.0)
+    greedy = greedy_plan(**case)
+    check_plan({**case, "person_capacity": {}}, plan)
+    assert plan.total_value >= greedy.total_value
+    if not plan.optimal:
+        assert "may not be optimal" in plan.note
+
+
+def test_valued_items_and_zero_value_dependencies_with_groups() -> None:
+    # Zero-value items are continuous in the model; the plan is read off as closures.
+    items = [
+        PlanItem("base", 0, 2),
+        PlanItem("a", 3, 1, depends_on=("base",)),
+        PlanItem("b", 0, 1, depends_on=("base",)),
+        PlanItem("c", 0, 4),
+    ]
+    groups = [PlanGroup("g", 5, ("b",)), PlanGroup("h", 4, ("c",))]
+    plan = plan_sprint(items, team_capacity=4, groups=groups)
+    assert plan.optimal and set(plan.selected) == {"base", "a", "b"} and plan.total_value == 8
+
+
 @pytest.mark.parametrize(
     ("items", "groups", "message"),
     [

@@ -1,0 +1,133 @@
+"""A WSGI guard in front of Bolt for HTTP mode: size, signature, replay and shape checks.
+
+Bolt verifies signatures too, but a correctly signed yet malformed body (bad JSON in `payload`,
+an interaction without a user) reaches its internals and ends in a 500 with a traceback; and
+Bolt accepts the same signed request twice within its five minutes. This guard answers those
+with 400/401 before Bolt sees them, and never logs the body.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from slack_sdk.signature import SignatureVerifier
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; views stay under a few hundred KB
+INTERACTIVE_TYPES_WITH_USER = {
+    "block_actions",
+    "view_submission",
+    "view_closed",
+    "shortcut",
+    "message_action",
+    "block_suggestion",
+}
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class SlackRequestGuard:
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        signing_secret: str,
+        seen_before: Callable[[str], bool],
+        path: str = "/slack/events",
+    ) -> None:
+        self._app = app
+        self._verifier = SignatureVerifier(signing_secret)
+        self._seen_before = seen_before
+        self._path = path
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != self._path or environ.get("REQUEST_METHOD") != "POST":
+            return self._app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _answer(start_response, 400, "bad content length")
+        if length > MAX_BODY_BYTES:
+            return _answer(start_response, 400, "request body too large")
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+            "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+        }
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _answer(start_response, 400, "body is not UTF-8")  # Slack only sends UTF-8
+        if not headers["x-slack-request-timestamp"].isdigit() or not self._verifier.is_valid_request(
+            body, headers
+        ):
+            return _answer(start_response, 401, "invalid request")
+        if self._seen_before(headers["x-slack-signature"]):
+            return _answer(start_response, 401, "replayed request")
+        problem = shape_problem(body, environ.get("CONTENT_TYPE", ""))
+        if problem:
+            log.info("refused a signed but malformed request: %s", problem)
+            return _answer(start_response, 400, problem)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self._app(environ, start_response)
+
+
+def shape_problem(body: bytes, content_type: str) -> str | None:
+    """Why a signed body cannot be a Slack request we handle, or None when it can."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    if content_type.startswith("application/json"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return "body is not valid JSON"
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return "JSON body without a type"
+        return None
+    form = parse_qs(text, keep_blank_values=True)
+    if "payload" in form:
+        try:
+            payload = json.loads(form["payload"][0])
+        except ValueError:
+            return "payload is not valid JSON"
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            return "payload without a type"
+        if payload["type"] in INTERACTIVE_TYPES_WITH_USER:
+            user = payload.get("user")
+            if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+                return "interaction without a user"
+        if payload["type"] == "block_actions" and not isinstance(payload.get("actions"), list):
+            return "block_actions without actions"
+        if payload["type"] in ("view_submission", "view_closed"):
+            view = payload.get("view")
+            if not isinstance(view, dict) or not isinstance(view.get("type"), str):
+                return "view payload without a view type"
+        return None
+    if "command" in form:
+        for field in ("user_id", "channel_id"):
+            if not form.get(field, [""])[0]:
+                return f"slash command without {field}"
+        return None
+    if "ssl_check" in form:
+        return None
+    return "not a Slack request"
+
+
+def _answer(start_response: Callable[..., Any], status: int, message: str) -> list[bytes]:
+    reason = {400: "Bad Request", 401: "Unauthorized"}[status]
+    body = json.dumps({"error": message}).encode()
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]

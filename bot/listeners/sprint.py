@@ -1,0 +1,93 @@
+"""/plan-sprint and its Show all pages: check the syntax, enqueue the work, ack.
+
+Approve / Reject / Retry on a sprint proposal are the shared buttons of `listeners/actions.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.errors import UserFacingError
+from bot.render.blocks import escape, fallback_text
+from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
+from bot.services import Services
+from bot.usecases.sprint import KIND, SprintPlanner, check_syntax
+
+
+def build_planner(services: Services) -> SprintPlanner:
+    """The /plan-sprint use case, on the services' gateway, engine, clock and settings."""
+    settings = services.settings
+    return SprintPlanner(
+        asana=services.asana,
+        engine=services.engine,
+        default_project=settings.asana_project,
+        clock=services.clock,
+        today=services.today,
+        sprint_days=settings.sprint_days,
+        weekly_hours=settings.weekly_hours,
+        hours_per_point=settings.hours_per_point,
+    )
+
+
+def register(app: App, services: Services) -> None:
+    planner = build_planner(services)
+
+    @app.command("/plan-sprint")
+    def handle_command_plan_sprint(ack: Ack, command: dict[str, Any]) -> None:
+        text = command.get("text") or ""
+        channel, user = command["channel_id"], command["user_id"]
+        try:
+            check_syntax(text)
+        except UserFacingError as exc:  # a wrong syntax gets the usage line, and nothing else
+            ack(response_type="ephemeral", text=escape(str(exc)))
+            return
+
+        def work() -> None:
+            proposal = planner.propose(text, channel=channel, user=user)
+            ts = services.slack.post(
+                channel,
+                text=fallback_text(proposal.view),
+                blocks=sprint_blocks(proposal.view, proposal.id, proposed_by=user),
+            )
+            services.engine.posted(proposal.id, channel, ts)
+
+        # Enqueue before acking, so once Slack has its answer the work is already queued.
+        services.jobs.submit(work, reply=_reply(services, command.get("response_url", ""), command))
+        ack(
+            response_type="ephemeral",
+            text="Planning the sprint… the proposal will appear here.",
+        )
+
+    @app.action(SPRINT_PAGE)
+    def handle_action_sprint_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
+        response_url = body.get("response_url", "")
+
+        def work() -> None:
+            proposal = services.store.proposal(proposal_id)
+            if proposal is None or proposal.kind != KIND or not offset_text.isdigit():
+                raise UserFacingError("That proposal no longer exists.")
+            services.slack.respond(
+                response_url,
+                text=f"Sprint plan for {escape(proposal.project_name)}",
+                blocks=sprint_page_blocks(proposal.view, proposal_id, int(offset_text)),
+            )
+
+        services.jobs.submit(work, reply=_reply(services, response_url, body))
+        ack()
+
+
+def _reply(services: Services, response_url: str, payload: dict[str, Any]):
+    """Answer privately: through the response_url, else as an ephemeral message."""
+    channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id", "")
+    user = payload.get("user_id") or (payload.get("user") or {}).get("id", "")
+
+    def reply(text: str) -> None:
+        if response_url:
+            services.slack.respond(response_url, text=text)
+        else:
+            services.slack.ephemeral(channel, user, text=text)
+
+    return reply

@@ -1,0 +1,322 @@
+"""Block Kit for /plan-sprint: the proposal, its pages and the usage line; pure functions.
+
+Everything from Asana is escaped; a message stays within Block Kit's limits (50 blocks, 3,000
+characters a text) whatever the backlog size: lines are packed into sections by length and the
+lists are cut, with **Show all** paging through the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.render.blocks import (
+    MAX_BLOCKS,
+    MAX_TEXT,
+    clip,
+    clip_text,
+    decision_text,
+    escape,
+    link,
+    mention,
+    proposal_actions,
+)
+
+SPRINT_PAGE = "sprint_page"
+SHOW_SELECTED = 30
+SHOW_PER_REASON = 8
+SHOW_PEOPLE = 12
+PAGE_SIZE = 40
+NAME_MAX = 80
+
+USAGE = (
+    "Usage: `/plan-sprint [project] [sprint name] [capacity]`, e.g. `/plan-sprint`, "
+    "`/plan-sprint 40`, `/plan-sprint Sprint 25`, "
+    '`/plan-sprint "Platform Backlog" Sprint 25 30 pts`.\n'
+    "• *project*: first, a gid or a name (in quotes when it has spaces); default `ASANA_PROJECT`\n"
+    "• *sprint name*: free text; default the next in the Sprint field (Sprint 24 → Sprint 25)\n"
+    "• *capacity*: last, a number in the project's unit, or with `pts` / `h`; default the "
+    "team's velocity"
+)
+
+REASON_TITLES = {
+    "over capacity": "Over the team's capacity",
+    "assignee over capacity": "Assignee at capacity",
+    "blocked": "Blocked",
+    "needs estimate": "Needs estimate",
+}
+
+
+def usage_text(reason: str = "") -> str:
+    """The usage line after what was wrong, as raw text: whoever sends it escapes it."""
+    head = f"I could not read that: {reason}\n" if reason else ""
+    return head + USAGE
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip_text(text)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip_text(text)}]}
+
+
+def _pack(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
+    """Join lines into as few texts as fit `limit` characters each, never splitting a line."""
+    texts: list[str] = []
+    current = ""
+    for line in lines:
+        line = clip_text(line)
+        if current and len(current) + 1 + len(line) > limit:
+            texts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        texts.append(current)
+    return texts
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def _qty(value: float | None, unit: str) -> str:
+    """An effort with its unit: "1 pt", "3 pts", "12 h"."""
+    return f"{_num(value)} {'pt' if unit == 'pts' and value == 1 else unit}"
+
+
+def _task(row: Mapping[str, Any], unit: str) -> str:
+    name = link(row.get("permalink"), clip(row["name"], NAME_MAX))
+    parts = [] if row.get("effort") is None else [_qty(row["effort"], unit)]
+    parts.append(escape(row.get("assignee")) or "unassigned")
+    parts.append(f"value {row['value']:g}")
+    return f"• {name} — " + " · ".join(parts)
+
+
+def _selected_line(row: Mapping[str, Any], unit: str) -> str:
+    line = _task(row, unit)
+    extra = []
+    if row.get("group"):
+        extra.append(f"part of {escape(clip(row['group'], 60))}")
+    if row.get("from_sprint"):
+        extra.append(f"now in {escape(clip(row['from_sprint'], 40))}")
+    return line + (f" _({'; '.join(extra)})_" if extra else "")
+
+
+def _left_line(row: Mapping[str, Any], unit: str) -> str:
+    reason = row["reason"]
+    if reason == "blocked":
+        blocker = escape(clip(row.get("blocker") or "a dependency", 60))
+        return f"{_task(row, unit)}: blocked by “{blocker}” ({escape(row.get('blocker_state'))})"
+    if reason == "assignee over capacity":
+        person = escape(row.get("person"))
+        return (
+            f"{_task(row, unit)}: {person} would be at "
+            f"{_num(row.get('would_be'))}/{_num(row.get('capacity'))} {unit}"
+        )
+    if reason == "over capacity":
+        return (
+            f"{_task(row, unit)}: the sprint would hold "
+            f"{_num(row.get('would_be'))}/{_num(row.get('capacity'))} {unit}"
+        )
+    return f"{_task(row, unit)}: needs an estimate"
+
+
+def capacity_text(view: Mapping[str, Any]) -> str:
+    """Which capacity was used and why, then each person's used / available."""
+    cap, unit = view["capacity"], view["unit"]
+    days = cap["sprint_days"]
+    if cap["source"] == "argument":
+        given = cap["argument"]
+        why = f"the {given['value']:g} {given['unit']} you gave"
+        if given["unit"] != unit:
+            why += f" (at {view['hours_per_point']:g} h per point)"
+    elif cap["source"] == "velocity":
+        sprints = cap["sprints"]
+        shown = ", ".join(f"{s:g}" for s in sprints[:-1]) + f" and {sprints[-1]:g}"
+        why = (
+            f"the team's velocity, the mean of {shown} {unit} completed in the last "
+            f"{len(sprints)} sprints of {days} days (newest first)"
+        )
+    else:
+        why = (
+            f"no estimated work was completed in the last three {days}-day sprints, so the sum "
+            "of everyone's capacity below"
+        )
+    lines = [f"*Capacity {cap['team']:g} {unit}*: {why}. *Planned {cap['used']:g} {unit}.*"]
+    people: Sequence[Mapping[str, Any]] = view["people"]
+    if people:
+        lines.append(
+            f"*Per person* (their own velocity when they completed work in those sprints, else "
+            f"{cap['weekly_hours']:g} h a week = {cap['hours_share']:g} {unit} a sprint):"
+        )
+        for person in people[:SHOW_PEOPLE]:
+            lines.append(
+                f"• {escape(clip(person['name'], 40))}: {person['used']:g}/{person['capacity']:g} "
+                f"{unit} _({person['source']})_"
+            )
+        if len(people) > SHOW_PEOPLE:
+            lines.append(f"…and {len(people) - SHOW_PEOPLE} more people")
+    return "\n".join(lines)
+
+
+def notes_text(view: Mapping[str, Any]) -> str:
+    """Warnings and the facts a reader needs to trust the plan (unit, groups, solver)."""
+    project, sprint, unit = view["project"], view["sprint"], view["unit"]
+    notes: list[str] = []
+    if view.get("missing_fields"):
+        names = ", ".join(view["missing_fields"])
+        notes.append(
+            f":warning: The project lacks {escape(names)}: run `copilot setup --project "
+            f"{escape(project['gid'])}` before approving."
+        )
+    if sprint["new"]:
+        notes.append(
+            f"“{escape(sprint['name'])}” is not an option of the Sprint field yet: Approve adds it."
+        )
+    if unit == "h":
+        notes.append("Effort is in hours: this project estimates in Estimated Hours.")
+    if view.get("converted"):
+        n = view["converted"]
+        other = "hours" if unit == "pts" else "points"
+        notes.append(
+            f"{n} task{'s are' if n != 1 else ' is'} estimated only in {other}, converted at "
+            f"{view['hours_per_point']:g} h per point."
+        )
+    for group in view["plan"]["groups"][:5]:
+        state = "all in this sprint" if group["complete"] else "not all fit, so no bonus"
+        notes.append(
+            f"All-or-nothing: the {group['size']} open subtasks of "
+            f"“{escape(clip(group['name'], 60))}” add {group['bonus']:g} only together ({state})."
+        )
+    if not view["plan"]["optimal"]:
+        note = view["plan"]["note"] or "the solver did not prove this plan optimal"
+        notes.append(f":warning: {escape(note)}.")
+    return "\n".join(notes)
+
+
+def sprint_blocks(
+    view: Mapping[str, Any],
+    proposal_id: str,
+    *,
+    proposed_by: str,
+    decision: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The /plan-sprint proposal; with `decision`, the same message after Approve/Reject."""
+    project, sprint, unit = view["project"], view["sprint"], view["unit"]
+    counts, plan, cap = view["counts"], view["plan"], view["capacity"]
+    selected: Sequence[Mapping[str, Any]] = view["selected"]
+    left_out: Sequence[Mapping[str, Any]] = view["left_out"]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": clip(f"Sprint plan · {sprint['name']} · {project['name']}", 150),
+            },
+        }
+    ]
+    if decision is not None:
+        blocks.append(_section(decision_text(decision)))
+    solver = "optimal" if plan["optimal"] else "may not be optimal"
+    blocks.append(
+        _context(
+            f"{counts['selected']} of {counts['open']} open tasks selected · "
+            f"{cap['used']:g}/{cap['team']:g} {unit} · value {plan['value']:g} · "
+            f"{solver} ({plan['seconds']:g} s) · proposed by {mention(proposed_by)}"
+        )
+    )
+    blocks.extend(_section(t) for t in _pack(capacity_text(view).splitlines()))
+    notes = notes_text(view)
+    if notes:
+        blocks.extend(_section(t) for t in _pack(notes.splitlines()))
+    blocks.append({"type": "divider"})
+
+    # Keep room for the lists' titles, the "more" lines and the buttons.
+    budget = MAX_BLOCKS - len(blocks) - 4
+    lines = [
+        f"*Selected ({len(selected)})*: Approve sets *Sprint* = {escape(sprint['name'])} and "
+        "*AI Suggested Sprint* = Next on each."
+    ]
+    if selected:
+        lines += [_selected_line(r, unit) for r in selected[:SHOW_SELECTED]]
+    else:
+        lines.append("_Nothing fits the capacity._")
+    if len(selected) > SHOW_SELECTED:
+        lines.append(f"…and {len(selected) - SHOW_SELECTED} more selected: press *Show all*.")
+    packed = _pack(lines)
+    truncated = len(packed) > budget // 2
+    packed = packed[: budget // 2]
+    blocks.extend(_section(t) for t in packed)
+    budget -= len(packed)
+
+    if left_out:
+        blocks.append({"type": "divider"})
+        lines = [f"*Left out ({len(left_out)})*"]
+        for reason, title in REASON_TITLES.items():
+            rows = [r for r in left_out if r["reason"] == reason]
+            if not rows:
+                continue
+            lines.append(f"*{title} ({len(rows)})*")
+            lines += [_left_line(r, unit) for r in rows[:SHOW_PER_REASON]]
+            if len(rows) > SHOW_PER_REASON:
+                lines.append(f"…and {len(rows) - SHOW_PER_REASON} more")
+        packed = _pack(lines)
+        truncated = truncated or len(packed) > max(1, budget)
+        blocks.extend(_section(t) for t in packed[: max(1, budget)])
+
+    has_more = (
+        truncated
+        or len(selected) > SHOW_SELECTED
+        or any(
+            sum(r["reason"] == reason for r in left_out) > SHOW_PER_REASON
+            for reason in REASON_TITLES
+        )
+    )
+    actions = proposal_actions(proposal_id, decision, has_more=False)
+    if has_more:
+        actions.append(_button("Show all", SPRINT_PAGE, f"{proposal_id}:0"))
+    if actions:
+        blocks.append({"type": "actions", "block_id": "proposal_actions", "elements": actions})
+    assert len(blocks) <= MAX_BLOCKS
+    return blocks
+
+
+def _button(text: str, action_id: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+
+
+def sprint_page_blocks(
+    view: Mapping[str, Any], proposal_id: str, offset: int
+) -> list[dict[str, Any]]:
+    """One page of the whole plan (selected first, then left out), for the person who asked."""
+    unit = view["unit"]
+    rows = [("selected", r) for r in view["selected"]] + [("left", r) for r in view["left_out"]]
+    page = rows[offset : offset + PAGE_SIZE]
+    end = offset + len(page)
+    blocks: list[dict[str, Any]] = [
+        _context(
+            f"{escape(view['sprint']['name'])} · {escape(view['project']['name'])}: tasks "
+            f"{offset + 1}–{end} of {len(rows)} ({len(view['selected'])} selected first, then "
+            "the ones left out)"
+        )
+    ]
+    lines = [
+        f"✓ {_selected_line(r, unit)[2:]}" if kind == "selected" else f"✗ {_left_line(r, unit)[2:]}"
+        for kind, r in page
+    ]
+    blocks.extend(_section(t) for t in _pack(lines))
+    if end < len(rows):
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [_button(f"Next {PAGE_SIZE}", SPRINT_PAGE, f"{proposal_id}:{end}")],
+            }
+        )
+    return blocks
