@@ -65,10 +65,9 @@ class SlackRequestGuard:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            return _answer(start_response, 400, "body is not UTF-8")  # Slack only sends UTF-8
-        if not headers["x-slack-request-timestamp"].isdigit() or not self._verifier.is_valid_request(
-            body, headers
-        ):
+            return _answer(start_response, 400, "body is not UTF-8")  # Slack sends only UTF-8
+        numeric_timestamp = headers["x-slack-request-timestamp"].isdigit()
+        if not numeric_timestamp or not self._verifier.is_valid_request(body, headers):
             return _answer(start_response, 401, "invalid request")
         if self._seen_before(headers["x-slack-signature"]):
             return _answer(start_response, 401, "replayed request")

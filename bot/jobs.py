@@ -47,7 +47,7 @@ class JobQueue:
                 try:
                     reply(message_for(error))
                 except Exception as failure:
-                    log.warning("could not tell the user about a failed job: %s", type(failure).__name__)
+                    log.warning("could not answer a failed job: %s", type(failure).__name__)
 
         future = self._pool.submit(run)
         with self._lock:
