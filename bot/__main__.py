@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from functools import partial
 
 from bot.errors import ConfigError, CopilotError
 
@@ -44,9 +45,11 @@ def configure_logging(secrets: Sequence[str], level: str = "INFO") -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.presenters import resume_and_report
+    from bot.scheduler import ScheduledJob
     from bot.server import HttpServer
     from bot.services import build_services
     from bot.settings import Settings
+    from bot.usecases.overload import run_overload_check
 
     settings = Settings.from_env(
         os.environ, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ASANA_ACCESS_TOKEN")
@@ -55,6 +58,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = build_services(settings)
     app = create_app(settings, services)
     threading.Thread(target=resume_and_report, args=(services,), daemon=True).start()
+    if settings.asana_project and settings.standup_channel:
+        # The overload check runs weekdays at 08:00 in the team's time zone (issue 5).
+        services.scheduled_jobs.append(
+            ScheduledJob(
+                f"overload:{settings.asana_project}",
+                partial(
+                    run_overload_check,
+                    services,
+                    project_ref=settings.asana_project,
+                    channel=settings.standup_channel,
+                ),
+                at="08:00",
+                tz=settings.standup_tz,
+                days="mon-fri",
+            )
+        )
     scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
     log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
     if settings.slack_app_token is not None:

@@ -144,6 +144,8 @@ class AsanaStore:
         self.settings: dict[str, list[dict[str, Any]]] = {}  # project gid -> settings
         self.stories: dict[str, list[dict[str, Any]]] = {}  # task gid -> stories
         self.tags: dict[str, dict[str, Any]] = {}
+        # Every task update the API applied (PUT /tasks/{gid}, direct or in /batch), in order.
+        self.applied_updates: list[str] = []
         self.me: str | None = None  # the user the sandbox token acts as
 
     # -- ids and time
@@ -1542,6 +1544,7 @@ class AsanaApi:
         task.update(changes)
         task["custom_values"].update(values)
         task["modified_at"] = now
+        self.store.applied_updates.append(gid)  # what tests count as "written"
         return self._one(Ref("task", gid), query)
 
     def _assignee(self, task: dict[str, Any], value: Any) -> str | None:
@@ -1792,7 +1795,7 @@ class AsanaSandbox:
         return self._limiter.per_minute
 
     def start(self, port: int = 0) -> AsanaSandbox:
-        server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        server = _QuietServer(("127.0.0.1", port), _make_handler(self))
         server.daemon_threads = True
         self._server = server
         self.base_url = f"http://127.0.0.1:{server.server_address[1]}{API_PREFIX}"
@@ -1932,6 +1935,16 @@ def _flat_query(raw: str) -> dict[str, str]:
         # opt_fields sent as a list arrives as repeated parameters: join them.
         out[key] = ",".join(values) if key == "opt_fields" else values[-1]
     return out
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a timeout test, a killed app) is not the sandbox's error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _make_handler(sandbox: AsanaSandbox) -> type[BaseHTTPRequestHandler]:

@@ -107,3 +107,14 @@ def test_no_secret_reaches_logs_slack_or_the_audit_log(caplog):
         for secret in secrets:
             for blob in everything:
                 assert secret not in blob
+
+
+def test_home_tab_shows_schedules_and_team_capacity(box):
+    user = "U0ALICE"  # a member of the stand-in's workspace
+    result = box.slack.open_home(box.app_url, user_id=user)
+    assert result.status == 200
+    box.services.jobs.drain()
+    assert box.slack.wait_for(lambda: user in box.slack.home_views, timeout=15)
+    home = box.slack.render(box.slack.home_views[user])
+    assert "stand-up digests" in home
+    assert f"Team capacity · {box.seed.project_name}" in home
