@@ -44,6 +44,7 @@ def configure_logging(secrets: Sequence[str], level: str = "INFO") -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
+    from bot.http_guard import ReplayCache
     from bot.presenters import resume_and_report
     from bot.scheduler import ScheduledJob
     from bot.server import HttpServer
@@ -86,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = HttpServer(
         app,
         signing_secret=settings.slack_signing_secret.value,
-        seen_before=services.store.seen_before,
+        seen_before=ReplayCache().seen_before,
         host=args.host,
         port=settings.port,
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -77,6 +79,31 @@ class SlackRequestGuard:
             return _answer(start_response, 400, problem)
         environ["wsgi.input"] = io.BytesIO(body)
         return self._app(environ, start_response)
+
+
+class ReplayCache:
+    """Signatures seen in the last 10 minutes (Slack refuses timestamps older than 5).
+
+    In memory on purpose: a check on every request must not wait behind database writes.
+    Slack sends each request once (its retries carry a new timestamp and signature), so a
+    repeat is a replay; with several app processes, each refuses what it has seen.
+    """
+
+    def __init__(self, ttl_seconds: float = 600.0, clock: Callable[[], float] = time.monotonic):
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def seen_before(self, signature: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            if len(self._seen) > 10_000 or (self._seen and next(iter(self._seen.values())) < now):
+                self._seen = {s: t for s, t in self._seen.items() if t >= now}
+            if signature in self._seen:
+                return True
+            self._seen[signature] = now + self._ttl
+            return False
 
 
 def shape_problem(body: bytes, content_type: str) -> str | None:

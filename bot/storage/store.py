@@ -181,13 +181,6 @@ def m003_standup_digests(db: Database) -> None:
     db["audit_log"].create_index(["action", "at"])
 
 
-@migrations()
-def m004_seen_requests(db: Database) -> None:
-    # Signatures of Slack requests already handled, to refuse a replay within Slack's 5 minutes.
-    db["seen_requests"].create({"signature": str, "at": str}, pk="signature")
-    db["seen_requests"].create_index(["at"])
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -418,19 +411,6 @@ class Store:
                 )
                 self._audit(db, proposal_id, user, "retry", None, {})
         return won
-
-    def seen_before(self, signature: str) -> bool:
-        """Record a request signature; True when it was already recorded (a replay)."""
-        now = self._clock()
-        with self.write() as db:
-            cursor = db.execute(
-                "insert or ignore into seen_requests (signature, at) values (?, ?)",
-                [signature, iso(now)],
-            )
-            replay = cursor.rowcount == 0
-            # Slack rejects timestamps older than 5 minutes, so older signatures can go.
-            db.execute("delete from seen_requests where at < ?", [iso(now - timedelta(minutes=10))])
-        return replay
 
     def take_lease(self, proposal_id: str, *, owner: str, seconds: float) -> bool:
         """Become the one worker applying an `approving` proposal, unless a live lease exists."""

@@ -162,3 +162,36 @@ def test_asana_timeouts_are_retried_within_a_bound_then_reported(box):
     finally:
         box.asana.faults.clear()
         gateway.close()
+
+
+def test_audit_log_matches_asana_task_by_task_after_faults(box):
+    message = prioritize(box)
+    pid = proposal_id(message)
+    applied_before = len(box.asana.store.applied_updates)
+    box.asana.faults.add("batch_partial", method="POST", fail_actions=(0, 3), status=400, times=1)
+    box.asana.faults.add("drop_after", method="POST", path_contains="/batch", times=1)
+    box.asana.faults.add("503", method="POST", path_contains="/batch", times=1)
+    click(box, message, "proposal_approve")
+    assert box.services.store.proposal(pid).status == "partial"
+    assert "[Retry failed writes]" in box.slack.render(current(box, message))
+    click(box, current(box, message), "proposal_retry")
+    assert box.services.store.proposal(pid).status == "applied"
+
+    writes: dict[str, int] = {}
+    for gid in box.asana.store.applied_updates[applied_before:]:
+        writes[gid] = writes.get(gid, 0) + 1
+    assert set(writes.values()) == {1}
+    audit = {
+        row["task_gid"]: row["action"]
+        for row in box.services.store.audit_rows(pid)
+        if row["task_gid"] and row["action"] in ("written", "already", "skipped", "failed")
+    }
+    for item in box.services.store.items(pid):
+        holds = all(
+            abs(box.asana.store.field_value(item.task_gid, k) - v) < 1e-4
+            if isinstance(v, float)
+            else box.asana.store.field_value(item.task_gid, k) == v
+            for k, v in item.changes.items()
+        )
+        assert holds == (audit[item.task_gid] in ("written", "already")), item.label
+        assert holds
