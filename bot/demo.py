@@ -27,6 +27,7 @@ from bot.sandbox.slack_standin import SlackStandIn, SlackUser, render_message
 from bot.server import HttpServer
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.usecases.approvals import LEASE_SECONDS
 
 LEAD = "U0LEAD"
 CHANNEL = "C0TEAM"
@@ -94,7 +95,7 @@ def running_sandbox(
     db_path: str | None = None,
     env: dict[str, str] | None = None,
     rate_limit_per_minute: int | None = None,
-    lease_seconds: float = 30.0,
+    lease_seconds: float = LEASE_SECONDS,
     store: AsanaStore | None = None,
     seed: SeedInfo | None = None,
     asana: Any = None,

@@ -17,7 +17,7 @@ from bot.gateways.slack import SlackGateway, web_client
 from bot.jobs import JobQueue
 from bot.settings import Settings
 from bot.storage.store import Store
-from bot.usecases.approvals import ApprovalEngine
+from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
 from bot.usecases.prioritize import Prioritizer
 
@@ -83,7 +83,7 @@ def build_services(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utc_now,
-    lease_seconds: float = 30.0,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> Services:
     if settings.asana_access_token is None:
         raise ConfigError("ASANA_ACCESS_TOKEN is not set")

@@ -9,6 +9,7 @@ when Asana says the batch was not processed (429), and reports anything uncertai
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,7 @@ class AsanaGateway:
         self._batch_attempts = batch_attempts
         self._sleep = sleep
         self._created_options: dict[tuple[str, str], str] = {}
+        self._options_lock = threading.Lock()
         self._tasks = asana.TasksApi(self._client)
         self._projects = asana.ProjectsApi(self._client)
         self._workspaces = asana.WorkspacesApi(self._client)
@@ -476,15 +478,17 @@ class AsanaGateway:
         if option in info.options:
             return info.options[option]
         key = (info.gid, option)
-        if key in self._created_options:
-            return self._created_options[key]
-        created = self._call(
-            f"adding option {option} to {field_name}",
-            lambda: self._custom_fields.create_enum_option_for_custom_field(
-                info.gid, {"body": {"data": {"name": option}}}, _request_timeout=self._timeout
-            ),
-        )
-        self._created_options[key] = created["gid"]
+        # One creator at a time: two approvals naming the same new sprint add it once.
+        with self._options_lock:
+            if key in self._created_options:
+                return self._created_options[key]
+            created = self._call(
+                f"adding option {option} to {field_name}",
+                lambda: self._custom_fields.create_enum_option_for_custom_field(
+                    info.gid, {"body": {"data": {"name": option}}}, _request_timeout=self._timeout
+                ),
+            )
+            self._created_options[key] = created["gid"]
         return created["gid"]
 
     # -- plumbing --------------------------------------------------------------------------

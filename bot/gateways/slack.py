@@ -39,10 +39,20 @@ def web_client(token: Secret, api_url: str | None) -> WebClient:
 class SlackGateway:
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        # Posting is not idempotent: a 5xx or a dropped connection may hide a message Slack did
+        # post, so posts retry only 429s (Slack says it did nothing) and never resend otherwise.
+        self._poster = WebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
+        )
 
     def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str:
         """Post to a channel; return the message ts."""
-        response = self._call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+        response = self._call(
+            "chat.postMessage", channel=channel, text=text, blocks=blocks, client=self._poster
+        )
         return str(response["ts"])
 
     def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> None:
@@ -54,7 +64,7 @@ class SlackGateway:
         kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
         if blocks:
             kwargs["blocks"] = blocks
-        self._call("chat.postEphemeral", **kwargs)
+        self._call("chat.postEphemeral", client=self._poster, **kwargs)
 
     def user_id_by_email(self, email: str) -> str | None:
         """The Slack user with this email, or None when the workspace has none."""
@@ -77,7 +87,7 @@ class SlackGateway:
     def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> str | None:
         """Share a PNG in a channel (files upload v2: get URL, upload, complete); its file id."""
         try:
-            response = self.client.files_upload_v2(
+            response = self._poster.files_upload_v2(
                 channel=channel, filename=filename, title=title, content=content
             )
         except SlackApiError as exc:
@@ -118,7 +128,7 @@ class SlackGateway:
         UpstreamError when the outcome is unknown (a dropped connection, a 5xx): do not retry.
         """
         try:
-            response = self.client.api_call(
+            response = self._poster.api_call(
                 "chat.postMessage", json={"channel": channel, "text": text, "blocks": blocks}
             )
         except SlackApiError as exc:
@@ -131,9 +141,9 @@ class SlackGateway:
             raise UpstreamError("Slack", f"chat.postMessage failed: {type(exc).__name__}") from None
         return str(response["ts"])
 
-    def _call(self, method: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, *, client: WebClient | None = None, **kwargs: Any) -> Any:
         try:
-            return self.client.api_call(method, json=kwargs)
+            return (client or self.client).api_call(method, json=kwargs)
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
             raise UpstreamError("Slack", f"{method} failed: {error}") from None

@@ -32,12 +32,15 @@ def register(app: App, services: Services) -> None:
     @app.action(PAGE)
     def handle_action_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
+        channel = (body.get("channel") or {}).get("id", "")
         response_url = body.get("response_url", "")
 
         def work() -> None:
             proposal = services.store.proposal(proposal_id)
             if proposal is None or not offset_text.isdigit():
                 raise UserFacingError("That proposal no longer exists.")
+            if proposal.channel != channel:
+                raise UserFacingError("That proposal belongs to another channel.")
             services.slack.respond(
                 response_url,
                 text=f"Ranking of {proposal.project_name}",

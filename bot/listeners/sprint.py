@@ -69,6 +69,8 @@ def register(app: App, services: Services) -> None:
             proposal = services.store.proposal(proposal_id)
             if proposal is None or proposal.kind != KIND or not offset_text.isdigit():
                 raise UserFacingError("That proposal no longer exists.")
+            if proposal.channel != (body.get("channel") or {}).get("id", ""):
+                raise UserFacingError("That proposal belongs to another channel.")
             services.slack.respond(
                 response_url,
                 text=f"Sprint plan for {escape(proposal.project_name)}",

@@ -24,7 +24,10 @@ from bot.storage.store import ItemRow, ProposalRow, Store
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30.0
+# Longer than the worst single batch (4 attempts behind Retry-After, capped at 60 s, plus read
+# timeouts), so a live worker never loses its lease mid-chunk; a dead one on this host is
+# detected at once, elsewhere the lease expires.
+LEASE_SECONDS = 300.0
 UNCERTAIN_RETRIES = 2
 
 
@@ -258,9 +261,12 @@ class ApprovalEngine:
             self._store.mark_items(proposal.id, settled, actor=actor)
 
         for start in range(0, len(to_write), 10):
+            # Renew before each chunk; if another worker took over, leave the rest to it.
+            if not self._store.take_lease(proposal.id, owner=worker, seconds=self._lease_seconds):
+                log.warning("lost the lease on proposal %s; stopping", proposal.id)
+                return
             chunk = to_write[start : start + 10]
             self._write_chunk(proposal, project, chunk, actor)
-            self._store.take_lease(proposal.id, owner=worker, seconds=self._lease_seconds)
 
     def _write_chunk(
         self, proposal: ProposalRow, project: Any, chunk: list[ItemRow], actor: str
@@ -332,6 +338,6 @@ class ApprovalEngine:
         proposal = self._store.proposal(proposal_id)
         if proposal is None:
             raise NotFoundError("That proposal no longer exists.")
-        if channel and proposal.channel and proposal.channel != channel:
+        if proposal.channel and proposal.channel != channel:  # no channel at all: refused too
             raise UserFacingError("That proposal belongs to another channel.")
         return proposal

@@ -249,15 +249,19 @@ def apply_moves(items: Sequence[WorkItem], moves: Sequence[Move]) -> list[WorkIt
 def proposal_items(
     moves: Sequence[Move], tasks: Mapping[str, Task]
 ) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-    """Engine items: the fields each move changes, guarded by assignee and dates as read now."""
+    """Engine items: the fields each move changes, guarded by assignee, dates and estimate."""
     items = []
     for move in moves:
         task = tasks[move.item_id]
-        guard = {
+        guard: dict[str, Any] = {
             "assignee": task.assignee.gid if task.assignee else None,
             "due_on": _iso(task.due_on),
             "start_on": _iso(task.start_on),
         }
+        # A re-estimated task changes the load the fix was computed for.
+        for field in ("Estimated Hours", "Story Points"):
+            if task.has_field(field):
+                guard[field] = task.field_value(field)
         if move.kind == "reassign":
             changes: dict[str, Any] = {"assignee": move.to_person}
         else:

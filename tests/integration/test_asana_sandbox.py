@@ -514,7 +514,7 @@ def test_429_retry_after_is_honoured(seeded: tuple[AsanaSandbox, SeedInfo]) -> N
         _close(api_client)
     assert project["name"] == PROJECT_NAME
     assert [r.status for r in sandbox.requests] == [429, 200]
-    assert 0.9 <= elapsed < 3
+    assert elapsed >= 0.9  # the client waited out Retry-After (a behaviour, not a speed)
 
 
 def test_5xx_and_drop_faults_are_retried_by_the_client(

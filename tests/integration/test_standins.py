@@ -580,7 +580,6 @@ def test_openai_faults_surface_as_client_exceptions(llm: OpenAIStandIn, oai: ope
 def test_openai_retries_recover_from_one_500(llm: OpenAIStandIn) -> None:
     retrying = openai.OpenAI(api_key="sk-sandbox", base_url=llm.base_url, max_retries=1)
     llm.faults.add("500")
-    start = time.monotonic()
     parsed = (
         retrying.chat.completions.parse(
             model=llm.model, messages=_messages(), response_format=Judgements
@@ -589,4 +588,3 @@ def test_openai_retries_recover_from_one_500(llm: OpenAIStandIn) -> None:
         .message.parsed
     )
     assert parsed is not None and len(llm.requests) == 2
-    assert time.monotonic() - start < 5

@@ -195,3 +195,18 @@ def test_audit_log_matches_asana_task_by_task_after_faults(box):
         )
         assert holds == (audit[item.task_gid] in ("written", "already")), item.label
         assert holds
+
+
+def test_slack_posts_are_never_resent_after_an_uncertain_failure(box):
+    box.slack.faults.add("500", method="chat.postMessage", times=1)
+    with pytest.raises(UpstreamError):
+        box.services.slack.post(CHANNEL, text="hello", blocks=[])
+    assert len(box.slack.calls_to("chat.postMessage")) == 1  # the SDK did not resend it
+    box.slack.faults.add("429", method="chat.postMessage", times=1, retry_after=1)
+    box.services.slack.post(CHANNEL, text="again", blocks=[])
+    calls = box.slack.calls_to("chat.postMessage")
+    assert len(calls) == 3 and len(box.channel_messages()) == 1  # a 429 is retried: not posted
+    box.slack.faults.add("500", method="chat.update", times=1)
+    ts = box.channel_messages()[0]["ts"]
+    box.services.slack.update(CHANNEL, ts, text="edited", blocks=[])  # updates are idempotent
+    assert box.channel_messages()[0]["text"] == "edited"

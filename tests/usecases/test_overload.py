@@ -193,7 +193,7 @@ def test_latest_due_is_the_earliest_start_or_due_of_open_dependents() -> None:
     assert latest_due_dates(tasks) == {"1": date(2026, 3, 18)}
 
 
-def test_proposal_items_change_only_the_moved_fields_and_guard_all_three() -> None:
+def test_proposal_items_change_only_the_moved_fields_and_guard_them_and_the_estimate() -> None:
     tasks = {t.gid: t for t in crunch()}
     from bot.domain.forecast import Move
 
@@ -207,11 +207,20 @@ def test_proposal_items_change_only_the_moved_fields_and_guard_all_three() -> No
         "2",
         "Task 2",
         {"assignee": "102"},
-        {"assignee": "101", "due_on": "2026-03-13", "start_on": "2026-03-09"},
+        {
+            "assignee": "101",
+            "due_on": "2026-03-13",
+            "start_on": "2026-03-09",
+            "Estimated Hours": 20,
+        },
     )
     assert items[1][2] == {"due_on": "2026-03-20", "start_on": "2026-03-16"}
     assert items[2][2] == {"due_on": "2026-03-18"}
-    assert items[2][3] == {"assignee": "101", "due_on": "2026-03-11", "start_on": None}
+    assert {k: v for k, v in items[2][3].items() if k != "Estimated Hours"} == {
+        "assignee": "101",
+        "due_on": "2026-03-11",
+        "start_on": None,
+    }
     moved = apply_moves(work_items(tasks.values(), hours_per_point=4, with_skills=False), moves)
     by_id = {i.id: i for i in moved}
     assert by_id["2"].assignee == "102" and by_id["1"].due_on == date(2026, 3, 20)
@@ -271,7 +280,12 @@ def test_one_alert_with_a_fix_one_read_one_chart(store) -> None:
     assert proposal.kind == "overload" and proposal.message_ts == alert.message_ts
     [item] = store.items(alert.proposal_id)
     assert item.changes == {"assignee": "102"}
-    assert item.guard == {"assignee": "101", "due_on": "2026-03-13", "start_on": "2026-03-09"}
+    assert item.guard == {
+        "assignee": "101",
+        "due_on": "2026-03-13",
+        "start_on": "2026-03-09",
+        "Estimated Hours": 20,
+    }
 
 
 def test_a_second_check_posts_nothing_and_no_chart(store) -> None:
