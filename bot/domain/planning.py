@@ -40,6 +40,7 @@ import numpy as np
 from scipy.sparse import coo_array, csr_array
 
 _TIME_LIMIT_NOTE = "time limit reached: feasible plan, may not be optimal"
+_JOIN_GRACE_S = 0.5
 _SOLO_S = 0.5  # the full model alone first; most instances are proven optimal by then
 _START_SHARE = 0.1
 _MAX_SHARE = 0.9
@@ -757,8 +758,14 @@ def plan_sprint(
     improved = greedy
     if thread.is_alive():
         improved = _improve(p, model, greedy, deadline, clock, stop=lambda: not thread.is_alive())
-    thread.join()  # HiGHS keeps to its own time limit
-    res = outcome[0] if outcome else _MilpResult(None, proven_optimal=False, hit_limit=False)
+    # HiGHS keeps to its own time limit; the grace covers its wind-down, and a solver that
+    # overruns it is left behind: its plan is dropped and the best plan so far is used.
+    thread.join(max(0.0, deadline - clock()) + _JOIN_GRACE_S)
+    res = (
+        outcome[0]
+        if outcome and not thread.is_alive()
+        else _MilpResult(None, proven_optimal=False, hit_limit=True)
+    )
     exact = res.selected
     if (exact is None and not res.hit_limit) or (exact is not None and _violations(p, exact)):
         note = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -898,6 +898,7 @@ class Store:
         owner: str,
         scheduled_for: datetime | None,
         stale_after: timedelta,
+        holder_dead: Callable[[str], bool] = lambda owner: False,
     ) -> bool:
         """Claim one scheduled post (kind, channel, project, slot); True for the one winner.
 
@@ -922,11 +923,24 @@ class Store:
             )
             if cursor.rowcount == 1:
                 return True
+            rows = list(
+                db.query(
+                    "select owner, status from posted_ledger where kind = ? and channel = ? "
+                    "and project_gid = ? and slot = ?",
+                    [kind, channel, project_gid, slot],
+                )
+            )
+            holder = rows[0]["owner"] if rows else None
+            if rows and rows[0]["status"] == "claimed" and holder and holder_dead(holder):
+                # Its holder died on this host before posting: take over now, not in 15 min.
+                cutoff = iso(now + timedelta(days=1))
+            else:
+                cutoff = iso(now - stale_after)
             cursor = db.execute(
                 "update posted_ledger set owner = ?, claimed_at = ? where kind = ? and "
                 "channel = ? and project_gid = ? and slot = ? and status = 'claimed' "
                 "and claimed_at < ?",
-                [owner, iso(now), kind, channel, project_gid, slot, iso(now - stale_after)],
+                [owner, iso(now), kind, channel, project_gid, slot, cutoff],
             )
             return cursor.rowcount == 1
 

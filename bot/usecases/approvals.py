@@ -31,7 +31,8 @@ LEASE_SECONDS = 300.0
 UNCERTAIN_RETRIES = 2
 
 
-def _dead_on_this_host(owner: str) -> bool:
+def holder_is_dead(owner: str) -> bool:
+    """True when `owner` (host:pid:…) names a process of this host that no longer runs."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
@@ -189,7 +190,7 @@ class ApprovalEngine:
         results = []
         for proposal in self._store.proposals_with_status("approving"):
             holder = self._store.lease_owner(proposal.id)
-            if holder and _dead_on_this_host(holder):
+            if holder and holder_is_dead(holder):
                 # The process that held it died here: no need to wait for the lease to expire.
                 self._store.release_lease(proposal.id, owner=holder)
             self._store.audit(proposal.id, "copilot", "resume", detail={})

@@ -43,6 +43,7 @@ from bot.render.digest import digest_blocks, digest_text
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
 from bot.storage.store import DigestScheduleRow, Store
+from bot.usecases.approvals import holder_is_dead
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +326,11 @@ class DigestService:
             "slot": schedule.local_day(slot).isoformat(),
         }
         if not self._store.claim_slot(
-            **key, owner=self._owner, scheduled_for=slot, stale_after=STALE_CLAIM
+            **key,
+            owner=self._owner,
+            scheduled_for=slot,
+            stale_after=STALE_CLAIM,
+            holder_dead=holder_is_dead,
         ):
             return PostResult("already", slot=key["slot"])
         try:
