@@ -62,6 +62,7 @@ class Task:
     story_points: float | None = None
     estimated_hours: float | None = None
     manual_override: float | None = None
+    actual_minutes: float | None = None  # time already logged in Asana's time tracking
     sprint: str | None = None
     ai: AiFields = field(default_factory=AiFields)
     tags: tuple[str, ...] = ()

@@ -73,6 +73,7 @@ TASK_OPT_FIELDS = ",".join(
         "start_on",
         "due_on",
         "permalink_url",
+        "actual_time_minutes",
         "assignee.name",
         "assignee.email",
         "parent.name",
@@ -665,6 +666,7 @@ def _task(row: Mapping[str, Any]) -> Task:
         story_points=number(FIELD_STORY_POINTS),
         estimated_hours=number(FIELD_ESTIMATED_HOURS),
         manual_override=number(FIELD_MANUAL_OVERRIDE),
+        actual_minutes=row.get("actual_time_minutes"),
         sprint=text(FIELD_SPRINT),
         ai=AiFields(
             score=number(FIELD_AI_SCORE),

@@ -922,7 +922,7 @@ class _Renderer:
             "followers": lambda: [Ref("user", t["assignee"])] if t["assignee"] else [],
             "liked": lambda: False,
             "num_likes": lambda: 0,
-            "actual_time_minutes": lambda: None,
+            "actual_time_minutes": lambda: t.get("actual_time_minutes"),
             "is_rendered_as_separator": lambda: False,
         }
 

@@ -180,7 +180,7 @@ def work_items(
         WorkItem(
             id=t.gid,
             assignee=t.assignee.gid,
-            hours=item_hours(t.story_points, t.estimated_hours, hours_per_point),
+            hours=remaining_hours(t, hours_per_point),
             start_on=t.start_on,
             due_on=t.due_on,
             label=t.name,
@@ -189,6 +189,14 @@ def work_items(
         for t in tasks
         if t.assignee is not None and not t.completed
     ]
+
+
+def remaining_hours(task: Task, hours_per_point: float) -> float | None:
+    """The estimate less the time already logged in Asana (never below zero)."""
+    hours = item_hours(task.story_points, task.estimated_hours, hours_per_point)
+    if hours is None or not task.actual_minutes:
+        return hours
+    return max(0.0, hours - task.actual_minutes / 60.0)
 
 
 def latest_due_dates(tasks: Mapping[str, Task]) -> dict[str, date]:

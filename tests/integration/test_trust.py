@@ -210,3 +210,36 @@ def test_slack_posts_are_never_resent_after_an_uncertain_failure(box):
     ts = box.channel_messages()[0]["ts"]
     box.services.slack.update(CHANNEL, ts, text="edited", blocks=[])  # updates are idempotent
     assert box.channel_messages()[0]["text"] == "edited"
+
+
+def test_buttons_of_every_proposal_kind_are_refused_from_another_channel(box):
+    before = len(box.channel_messages())
+    box.slack.slash_command(box.app_url, "/plan-sprint", "", user_id=LEAD, channel_id=CHANNEL)
+    box.services.jobs.drain()
+    assert box.slack.wait_for(lambda: len(box.channel_messages()) > before, timeout=30)
+    sprint = box.channel_messages()[-1]
+    value = next(
+        e["value"]
+        for b in sprint["blocks"]
+        for e in b.get("elements", [])
+        if e.get("action_id") == "proposal_approve"
+    )
+    payload = {
+        "type": "block_actions",
+        "user": {"id": LEAD},
+        "team": {"id": "T0SANDBOX"},
+        "channel": {"id": "C0OTHER"},
+        "container": {"type": "message", "channel_id": "C0OTHER", "message_ts": sprint["ts"]},
+        "response_url": box.slack.new_response_url(channel="C0OTHER", user=LEAD),
+        "actions": [{"action_id": "proposal_approve", "value": value, "type": "button"}],
+    }
+    from urllib.parse import quote
+
+    body = b"payload=" + quote(json.dumps(payload)).encode()
+    headers = box.slack.sign(body)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    assert box.slack.post_raw(box.app_url, body, headers).status == 200
+    box.services.jobs.drain()
+    assert "belongs to another channel" in box.slack.ephemerals[-1]["text"]
+    assert box.services.store.proposal(value).status == "open"
+    assert put_actions(box) == {}

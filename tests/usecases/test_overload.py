@@ -518,3 +518,17 @@ def test_completed_tasks_are_left_out(store) -> None:
     tasks = [replace(t, completed=True) if t.gid == "1" else t for t in crunch()]
     report = checker(FakeAsana(tasks), FakeSlack(), store).check(None, channel=CHANNEL)
     assert report.overloads == ()  # 36 h without task 1
+
+
+def test_remaining_effort_is_the_estimate_less_time_logged() -> None:
+    from bot.domain.models import Person, Task
+    from bot.usecases.overload import remaining_hours
+
+    def task(**kw) -> Task:
+        return Task(gid="1", name="t", assignee=Person("101", "Ana"), **kw)
+
+    assert remaining_hours(task(estimated_hours=20, actual_minutes=600), 4) == 10
+    assert remaining_hours(task(story_points=2, actual_minutes=120), 4) == 6
+    assert remaining_hours(task(estimated_hours=2, actual_minutes=600), 4) == 0
+    assert remaining_hours(task(estimated_hours=8), 4) == 8
+    assert remaining_hours(task(), 4) is None
