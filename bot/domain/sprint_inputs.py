@@ -454,18 +454,25 @@ def plan_inputs(
 ) -> PlanInputs:
     """Items (value, effort, assignee, open dependencies) and the parents' all-or-nothing groups.
 
-    Open tasks sharing a parent (two or more of them in the backlog) form a group whose bonus,
-    GROUP_BONUS x the sum of their values, counts only when every one of them is selected.
+    Open tasks sharing a parent (two or more of them in the backlog) form a group whose value
+    counts only when every one of them is selected: the parent's own value when the parent (a
+    milestone, an epic) is itself an open task of the backlog — it then counts only through the
+    group — else GROUP_BONUS x the sum of the subtasks' values.
     """
     by_parent: dict[str, list[str]] = {}
     for task in tasks:
         if task.parent_gid is not None:
             by_parent.setdefault(task.parent_gid, []).append(task.gid)
     grouped = {gid: parent for parent, gids in by_parent.items() if len(gids) >= 2 for gid in gids}
+    parents_in_backlog = {t.gid for t in tasks if len(by_parent.get(t.gid, ())) >= 2}
+    parent_values: dict[str, float] = {}
     candidates: dict[str, Candidate] = {}
     items: list[PlanItem] = []
     for task in tasks:
         value, source = task_value(task, today=today, hours_per_point=hours_per_point)
+        if task.gid in parents_in_backlog:
+            # Its value is the group's: it counts only when all its subtasks ship.
+            parent_values[task.gid], value = value, 0.0
         effort = effort_of(task, unit, hours_per_point)
         candidates[task.gid] = Candidate(task, effort, value, source, grouped.get(task.gid))
         items.append(
@@ -483,7 +490,9 @@ def plan_inputs(
         if len(gids) < 2:
             continue
         first = candidates[gids[0]].task
-        bonus = round(GROUP_BONUS * math.fsum(candidates[g].value for g in gids), 1)
+        bonus = parent_values.get(parent)
+        if bonus is None:
+            bonus = round(GROUP_BONUS * math.fsum(candidates[g].value for g in gids), 1)
         groups.append(
             PlanGroup(
                 id=f"parent:{parent}",

@@ -296,6 +296,18 @@ def test_subtasks_of_one_parent_are_an_all_or_nothing_group_with_a_bonus():
     assert inputs.candidates["k1"].group == "p" and inputs.candidates["lone"].group is None
 
 
+def test_a_parent_in_the_backlog_gives_the_group_its_own_value():
+    tasks = [
+        task("p", ai=AiFields(score=90)),  # the milestone itself, open in the backlog
+        task("k1", points=2, parent_gid="p", parent_name="Launch", ai=AiFields(score=40)),
+        task("k2", points=2, parent_gid="p", parent_name="Launch", ai=AiFields(score=20)),
+    ]
+    inputs = plan_inputs(tasks, unit=EffortUnit.POINTS, hours_per_point=4.0, today=TODAY)
+    [group] = inputs.groups
+    assert group.value == 90  # counts only when both subtasks ship
+    assert {i.id: i.value for i in inputs.items}["p"] == 0  # and not a second time on its own
+
+
 def test_only_open_dependencies_count_and_reasons_name_the_blocker():
     open_dep = TaskLink("x", "Design review", completed=False)
     done_dep = TaskLink("y", "Old work", completed=True)
