@@ -261,38 +261,6 @@ class AsanaGateway:
         )
         return [_task(row) for row in rows if not row.get("completed")]
 
-    def completed_tasks(self, project: Project, since: datetime) -> list[Task]:
-        """Tasks of the project completed at or after `since` (velocity, digests): one stream."""
-        rows = self._list(
-            f"completed tasks of project {project.gid}",
-            lambda: self._tasks.get_tasks(
-                {
-                    "project": project.gid,
-                    "completed_since": _iso(since),
-                    "limit": PAGE_SIZE,
-                    "opt_fields": TASK_OPT_FIELDS,
-                },
-                _request_timeout=self._timeout,
-            ),
-        )
-        return [_task(row) for row in rows if row.get("completed")]
-
-    def modified_tasks(self, project: Project, since: datetime) -> list[Task]:
-        """Tasks of the project (open or done) modified at or after `since`: one stream."""
-        rows = self._list(
-            f"changed tasks of project {project.gid}",
-            lambda: self._tasks.get_tasks(
-                {
-                    "project": project.gid,
-                    "modified_since": _iso(since),
-                    "limit": PAGE_SIZE,
-                    "opt_fields": TASK_OPT_FIELDS,
-                },
-                _request_timeout=self._timeout,
-            ),
-        )
-        return [_task(row) for row in rows]
-
     def comments(self, task_gid: str) -> list[Comment]:
         """A task's comments, oldest first (stories of subtype comment_added)."""
         rows = self._list(
@@ -316,21 +284,6 @@ class AsanaGateway:
             for row in rows
             if row.get("resource_subtype") == "comment_added"
         ]
-
-    def members(self, project: Project) -> list[Person]:
-        """People of the project's workspace, with emails (to match Slack users)."""
-        rows = self._list(
-            f"users of workspace {project.workspace_gid}",
-            lambda: self._users.get_users(
-                {
-                    "workspace": project.workspace_gid,
-                    "limit": PAGE_SIZE,
-                    "opt_fields": "name,email",
-                },
-                _request_timeout=self._timeout,
-            ),
-        )
-        return [Person(row["gid"], row.get("name") or "", row.get("email")) for row in rows]
 
     def tasks_by_gid(self, gids: Sequence[str]) -> dict[str, Task | None]:
         """Read specific tasks through /batch GETs (10 a request); None for a deleted task."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import openai
 import pydantic
@@ -19,6 +19,8 @@ from bot.errors import ModelOutputError
 from bot.settings import Secret
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class JudgementOut(BaseModel):
@@ -63,47 +65,21 @@ class LlmGateway:
 
     def judge(self, messages: list[dict[str, str]]) -> tuple[list[dict[str, Any]], Usage]:
         """Ask for task judgements; return them as plain dicts, or raise ModelOutputError."""
-        try:
-            completion = self._client.chat.completions.parse(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_format=JudgementBatchOut,
-                temperature=0,
-            )
-        except openai.LengthFinishReasonError:
-            raise ModelOutputError("the answer was cut off (truncated JSON)") from None
-        except openai.ContentFilterFinishReasonError:
-            raise ModelOutputError("the answer was withheld by the content filter") from None
-        except openai.APITimeoutError:
-            raise ModelOutputError("the model timed out") from None
-        except openai.APIConnectionError:
-            raise ModelOutputError("the model server is unreachable") from None
-        except openai.APIStatusError as exc:
-            raise ModelOutputError(f"the model server answered {exc.status_code}") from None
-        except (pydantic.ValidationError, ValueError) as exc:
-            raise ModelOutputError(f"malformed answer ({type(exc).__name__})") from None
-        choice = completion.choices[0]
-        if choice.message.refusal:
-            raise ModelOutputError("the model refused")
-        parsed = choice.message.parsed
-        if parsed is None:
-            raise ModelOutputError("empty answer")
-        usage = completion.usage
-        return (
-            [j.model_dump() for j in parsed.judgements],
-            Usage(
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-            ),
-        )
+        parsed, usage = self._parse(messages, JudgementBatchOut)
+        return [j.model_dump() for j in parsed.judgements], usage
 
     def summarize(self, messages: list[dict[str, str]]) -> tuple[str, Usage]:
         """Ask for a stand-up summary ({"summary": str}); raise ModelOutputError when unusable."""
+        parsed, usage = self._parse(messages, SummaryOut)
+        return parsed.summary, usage
+
+    def _parse(self, messages: list[dict[str, str]], schema: type[T]) -> tuple[T, Usage]:
+        """One structured-output call; anything unusable becomes ModelOutputError."""
         try:
             completion = self._client.chat.completions.parse(
                 model=self.model,
                 messages=messages,  # type: ignore[arg-type]
-                response_format=SummaryOut,
+                response_format=schema,
                 temperature=0,
             )
         except openai.LengthFinishReasonError:
@@ -125,7 +101,7 @@ class LlmGateway:
         if parsed is None:
             raise ModelOutputError("empty answer")
         usage = completion.usage
-        return parsed.summary, Usage(
+        return parsed, Usage(
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
         )
