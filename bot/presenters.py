@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,21 @@ def decision_view(result: DecisionResult) -> dict[str, Any]:
         ],
         "resumed": result.resumed,
     }
+
+
+def private_reply(services: Services, payload: dict[str, Any]) -> Callable[[str], None]:
+    """Answer whoever sent a command or clicked: through its response_url, else ephemerally."""
+    response_url = payload.get("response_url", "")
+    channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id", "")
+    user = payload.get("user_id") or (payload.get("user") or {}).get("id", "")
+
+    def reply(text: str) -> None:
+        if response_url:
+            services.slack.respond(response_url, text=text)
+        else:
+            services.slack.ephemeral(channel, user, text=text)
+
+    return reply
 
 
 def resume_and_report(services: Services, *, wait_for_lease: bool = True) -> list[DecisionResult]:

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
-from bot.presenters import refresh_message
+from bot.presenters import private_reply, refresh_message
 from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
 from bot.services import Services
 from bot.usecases.approvals import Outcome
@@ -47,7 +47,7 @@ def register(app: App, services: Services) -> None:
                 blocks=page_blocks(proposal.view, proposal_id, int(offset_text)),
             )
 
-        services.jobs.submit(work, reply=_reply(services, body))
+        services.jobs.submit(work, reply=private_reply(services, body))
         ack()
 
 
@@ -68,7 +68,7 @@ def _decide(
             result = services.engine.decide(
                 proposal_id, user=user, channel=channel, decision=decision
             )
-        reply = _reply(services, body)
+        reply = private_reply(services, body)
         if result.outcome is Outcome.REFUSED:
             reply("Only the team's approvers can approve or reject proposals; nothing was changed.")
             return
@@ -83,18 +83,4 @@ def _decide(
             reply(f"Already {verb} by {mention(p.decided_by)}; nothing more was written.")
         refresh_message(services, result)
 
-    services.jobs.submit(work, reply=_reply(services, body))
-
-
-def _reply(services: Services, body: dict[str, Any]):
-    response_url = body.get("response_url", "")
-    channel = (body.get("channel") or {}).get("id", "")
-    user = body["user"]["id"]
-
-    def reply(text: str) -> None:
-        if response_url:
-            services.slack.respond(response_url, text=text)
-        else:
-            services.slack.ephemeral(channel, user, text=text)
-
-    return reply
+    services.jobs.submit(work, reply=private_reply(services, body))

@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.presenters import private_reply
 from bot.render.blocks import escape, fallback_text, priority_blocks
 from bot.services import Services
 
@@ -15,7 +16,6 @@ def register(app: App, services: Services) -> None:
     def handle_command_prioritize(ack: Ack, command: dict[str, Any]) -> None:
         project_ref = (command.get("text") or "").strip()
         channel, user = command["channel_id"], command["user_id"]
-        response_url = command.get("response_url", "")
         target = f"“{escape(project_ref)}”" if project_ref else "the default project"
 
         def work() -> None:
@@ -29,18 +29,8 @@ def register(app: App, services: Services) -> None:
             services.engine.posted(proposal.id, channel, ts)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
-        services.jobs.submit(work, reply=_responder(services, response_url, channel, user))
+        services.jobs.submit(work, reply=private_reply(services, command))
         ack(
             response_type="ephemeral",
             text=f"Scoring the backlog of {target}… the proposal will appear here.",
         )
-
-
-def _responder(services: Services, response_url: str, channel: str, user: str):
-    def reply(text: str) -> None:
-        if response_url:
-            services.slack.respond(response_url, text=text)
-        else:
-            services.slack.ephemeral(channel, user, text=text)
-
-    return reply

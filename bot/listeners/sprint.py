@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
+from bot.presenters import private_reply
 from bot.render.blocks import escape, fallback_text
 from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
 from bot.services import Services
@@ -54,7 +55,7 @@ def register(app: App, services: Services) -> None:
             services.engine.posted(proposal.id, channel, ts)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
-        services.jobs.submit(work, reply=_reply(services, command.get("response_url", ""), command))
+        services.jobs.submit(work, reply=private_reply(services, command))
         ack(
             response_type="ephemeral",
             text="Planning the sprint… the proposal will appear here.",
@@ -77,19 +78,5 @@ def register(app: App, services: Services) -> None:
                 blocks=sprint_page_blocks(proposal.view, proposal_id, int(offset_text)),
             )
 
-        services.jobs.submit(work, reply=_reply(services, response_url, body))
+        services.jobs.submit(work, reply=private_reply(services, body))
         ack()
-
-
-def _reply(services: Services, response_url: str, payload: dict[str, Any]):
-    """Answer privately: through the response_url, else as an ephemeral message."""
-    channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id", "")
-    user = payload.get("user_id") or (payload.get("user") or {}).get("id", "")
-
-    def reply(text: str) -> None:
-        if response_url:
-            services.slack.respond(response_url, text=text)
-        else:
-            services.slack.ephemeral(channel, user, text=text)
-
-    return reply
