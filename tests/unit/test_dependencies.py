@@ -1,4 +1,4 @@
-"""Everything bot/ imports is a runtime dependency (not only a test extra): the demo installs `.`."""
+"""Everything bot/ imports is a runtime dependency, not a test extra: the demo installs `.`."""
 
 import ast
 import re
