@@ -10,7 +10,6 @@ Everything runs against the sandbox over real HTTP on loopback.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import statistics
@@ -22,7 +21,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.demo import CHANNEL, LEAD, running_sandbox
+from bot.demo import running_sandbox
 
 ASANA_TOKEN = "sandbox-asana-token"
 
@@ -39,13 +38,9 @@ def main() -> int:
         assert box.openai is not None
 
         def prioritize() -> dict:
-            before = len(box.channel_messages())
-            box.slack.slash_command(
-                box.app_url, "/prioritize", "", user_id=LEAD, channel_id=CHANNEL
-            )
-            box.slack.wait_for(lambda: len(box.channel_messages()) > before, timeout=120)
-            box.services.jobs.drain(timeout=120)
-            return copy.deepcopy(box.channel_messages()[-1])
+            _, message = box.command("/prioritize")
+            assert message is not None, "no proposal was posted"
+            return message
 
         box.asana.reset_requests()
         llm_before = len(box.openai.requests)
@@ -60,14 +55,7 @@ def main() -> int:
         llm_rerun = len(box.openai.requests) - llm_before
 
         box.asana.reset_requests()
-        box.slack.click_button(
-            box.app_url,
-            channel_id=CHANNEL,
-            message_ts=message["ts"],
-            action_id="proposal_approve",
-            user_id=LEAD,
-        )
-        box.services.jobs.drain(timeout=120)
+        box.click(message["ts"], "proposal_approve")
         approve_reads = box.asana.count("GET")
         approve_batches = box.asana.count("POST", "/batch")
         approve_total = box.asana.count()

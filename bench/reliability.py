@@ -12,7 +12,6 @@ one write, and the audit log says "written" exactly for the tasks that were writ
 from __future__ import annotations
 
 import argparse
-import copy
 import random
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.demo import CHANNEL, LEAD, running_sandbox
+from bot.demo import CHANNEL, LEAD, proposal_id_of, running_sandbox
 from bot.gateways.asana import AI_FIELDS
 
 FAULTS = ("429", "500", "503", "latency", "drop", "drop_after", "batch_partial")
@@ -48,19 +47,9 @@ def main() -> int:
                 if not task["completed"]:
                     for field_gid in field_gids.values():
                         store.set_custom_field(gid, field_gid, None)
-            before = len(box.channel_messages())
-            box.slack.slash_command(
-                box.app_url, "/prioritize", "", user_id=LEAD, channel_id=CHANNEL
-            )
-            box.slack.wait_for(lambda b=before: len(box.channel_messages()) > b, timeout=60)
-            box.services.jobs.drain(timeout=120)
-            message = copy.deepcopy(box.channel_messages()[-1])
-            proposal_id = next(
-                e["value"]
-                for b in message["blocks"]
-                for e in b.get("elements", [])
-                if e.get("action_id") == "proposal_approve"
-            )
+            _, message = box.command("/prioritize")
+            assert message is not None, "no proposal was posted"
+            proposal_id = proposal_id_of(message)
             box.asana.reset_requests()
             applied_before = len(store.applied_updates)
             for _ in range(rng.randint(1, 4)):
@@ -95,14 +84,7 @@ def main() -> int:
                 if box.services.store.proposal(proposal_id).status != "partial":
                     break
                 box.asana.faults.clear()
-                box.slack.click_button(
-                    box.app_url,
-                    channel_id=CHANNEL,
-                    message_ts=message["ts"],
-                    action_id="proposal_retry",
-                    user_id=LEAD,
-                )
-                box.services.jobs.drain(timeout=120)
+                box.click(message["ts"], "proposal_retry")
                 totals["retries"] += 1
             totals["approvals"] += 1
             totals["requests"] += len(box.asana.requests)

@@ -7,6 +7,7 @@ stand-in on loopback, serves the real Bolt app, then drives it the way a team le
 
 from __future__ import annotations
 
+import copy
 import secrets
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from bot.http_guard import ReplayCache
 from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
 from bot.sandbox.openai_standin import OpenAIStandIn
-from bot.sandbox.slack_standin import SlackStandIn, SlackUser, render_message
+from bot.sandbox.slack_standin import HttpResult, SlackStandIn, SlackUser
 from bot.server import HttpServer
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -59,6 +60,33 @@ class Sandbox:
 
     def channel_messages(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         return self.slack.channel_messages(channel)
+
+    def command(
+        self, name: str, text: str = "", *, user: str = LEAD, channel: str = CHANNEL
+    ) -> tuple[HttpResult, dict[str, Any] | None]:
+        """Type a slash command; return the ack and the message it posted (None if none came)."""
+        before = len(self.channel_messages(channel))
+        answer = self.slack.slash_command(
+            self.app_url, name, text, user_id=user, channel_id=channel
+        )
+        arrived = self.slack.wait_for(lambda: len(self.channel_messages(channel)) > before, 60)
+        self.services.jobs.drain(timeout=120)
+        # A copy: the stand-in updates its own message in place when the app edits it.
+        return answer, copy.deepcopy(self.channel_messages(channel)[-1]) if arrived else None
+
+    def click(
+        self, message_ts: str, action_id: str, *, user: str = LEAD, channel: str = CHANNEL
+    ) -> HttpResult:
+        """Press a button of a posted message and wait for the work it queued."""
+        result = self.slack.click_button(
+            self.app_url,
+            channel_id=channel,
+            message_ts=message_ts,
+            action_id=action_id,
+            user_id=user,
+        )
+        self.services.jobs.drain(timeout=120)
+        return result
 
 
 def sandbox_env(
@@ -165,19 +193,16 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         say()
 
         say(f"== {LEAD} types /prioritize in #{CHANNEL} ==")
-        answer = box.slack.slash_command(
-            box.app_url, "/prioritize", "", user_id=LEAD, channel_id=CHANNEL
-        )
+        answer, message = box.command("/prioritize")
         say(f"  ack: HTTP {answer.status} in {answer.elapsed_ms:.0f} ms")
-        if not box.slack.wait_for(lambda: bool(box.channel_messages()), timeout=60):
+        if message is None:
             say("  no proposal arrived: " + _last_ephemeral(box))
             return 1
-        message = box.channel_messages()[-1]
         say()
         say("== The proposal, as the channel sees it ==")
         say(box.slack.render(message))
         say()
-        proposal_id = _proposal_id(message)
+        proposal_id = proposal_id_of(message)
         view = box.services.store.proposal(proposal_id).view  # type: ignore[union-attr]
         gids = [row["gid"] for row in view["rows"]]
         say("== Asana before (the proposal's top 8) ==")
@@ -185,17 +210,7 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         say()
 
         say(f"== {LEAD} presses Approve ==")
-        box.slack.click_button(
-            box.app_url,
-            channel_id=CHANNEL,
-            message_ts=message["ts"],
-            action_id="proposal_approve",
-            user_id=LEAD,
-        )
-        box.slack.wait_for(
-            lambda: "Approved" in render_message(box.channel_messages()[-1]), timeout=60
-        )
-        box.services.jobs.drain()
+        box.click(message["ts"], "proposal_approve")
         updated = box.channel_messages()[-1]
         say("\n".join(box.slack.render(updated).splitlines()[:6]))
         say()
@@ -228,35 +243,23 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
 
 
 def _sprint_demo(box: Sandbox, say: Any) -> bool:
-    before = len(box.channel_messages())
     box.asana.reset_requests()
     say(f"== {LEAD} types /plan-sprint in #{CHANNEL} ==")
-    answer = box.slack.slash_command(
-        box.app_url, "/plan-sprint", "", user_id=LEAD, channel_id=CHANNEL
-    )
+    answer, message = box.command("/plan-sprint")
     say(f"  ack: HTTP {answer.status} in {answer.elapsed_ms:.0f} ms")
-    if not box.slack.wait_for(lambda: len(box.channel_messages()) > before, timeout=60):
+    if message is None:
         say("  no sprint proposal arrived: " + _last_ephemeral(box))
         return False
-    box.services.jobs.drain()
-    message = box.channel_messages()[-1]
     reads = box.asana.count("GET")
     say()
     say("== The sprint proposal, as the channel sees it ==")
     say(box.slack.render(message))
     say()
-    view = box.services.store.proposal(_proposal_id(message)).view  # type: ignore[union-attr]
+    view = box.services.store.proposal(proposal_id_of(message)).view  # type: ignore[union-attr]
     sprint = view["sprint"]["name"]
     box.asana.reset_requests()
     say(f"== {LEAD} presses Approve ==")
-    box.slack.click_button(
-        box.app_url,
-        channel_id=CHANNEL,
-        message_ts=message["ts"],
-        action_id="proposal_approve",
-        user_id=LEAD,
-    )
-    box.services.jobs.drain()
+    box.click(message["ts"], "proposal_approve")
     updated = box.slack.messages[(CHANNEL, message["ts"])]
     say("\n".join(box.slack.render(updated).splitlines()[:2]))
     say()
@@ -368,14 +371,7 @@ def _overload_demo(box: Sandbox, say: Any) -> bool:
         say(f"[file: {share['title']} ({share['name']}, {size} bytes PNG)]")
     say()
     say(f"== {LEAD} presses Approve ==")
-    box.slack.click_button(
-        box.app_url,
-        channel_id=CHANNEL,
-        message_ts=alert.message_ts,
-        action_id="proposal_approve",
-        user_id=LEAD,
-    )
-    box.services.jobs.drain()
+    box.click(alert.message_ts, "proposal_approve")
     updated = box.slack.messages[(CHANNEL, alert.message_ts)]
     say("\n".join(box.slack.render(updated).splitlines()[:2]))
     say()
@@ -474,7 +470,8 @@ def _field_table(box: Sandbox, gids: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _proposal_id(message: dict[str, Any]) -> str:
+def proposal_id_of(message: dict[str, Any]) -> str:
+    """The proposal a message's Approve button decides."""
     for block in message.get("blocks", []):
         for element in block.get("elements", []):
             if element.get("action_id") == "proposal_approve":

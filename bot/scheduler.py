@@ -190,17 +190,7 @@ class DigestScheduler:
         queued = []
         for schedule, slot in self.due_catch_ups(now):
             log.info("digest %s of %s missed while down: posting it now", schedule.id, slot)
-            self.scheduler.add_job(
-                self.fire,
-                DateTrigger(run_date=now, timezone=UTC),
-                args=[schedule.id],
-                id=CATCH_UP_PREFIX + schedule.id,
-                name=f"catch up digest {schedule.id}",
-                replace_existing=True,
-                coalesce=True,
-                misfire_grace_time=int(self._grace.total_seconds()),
-                max_instances=1,
-            )
+            self._fire_once(schedule, now, CATCH_UP_PREFIX, "catch up")
             queued.append(schedule.id)
         return queued
 
@@ -242,12 +232,16 @@ class DigestScheduler:
         when = now + self._retry_after
         if status is not None or when - slot > self._grace:
             return  # it may have been posted, or it is too late: never post twice or late
+        self._fire_once(schedule, when, RETRY_PREFIX, "retry")
+
+    def _fire_once(self, schedule: DigestSchedule, when: datetime, prefix: str, what: str) -> None:
+        """One extra run of a schedule's digest at `when` (a catch-up or a retry)."""
         self.scheduler.add_job(
             self.fire,
             DateTrigger(run_date=when, timezone=UTC),
             args=[schedule.id],
-            id=RETRY_PREFIX + schedule.id,
-            name=f"retry digest {schedule.id}",
+            id=prefix + schedule.id,
+            name=f"{what} digest {schedule.id}",
             replace_existing=True,
             coalesce=True,
             misfire_grace_time=int(self._grace.total_seconds()),

@@ -435,6 +435,28 @@ def _rich_text(node: Any, names: Mapping[str, str]) -> str:
     return _rich_text(node.get("elements", []), names)
 
 
+def _find_button(
+    surface: dict[str, Any], action_id: str, value: str, block_id: str | None, *, where: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The block and button a person would click, or LookupError listing the buttons there are."""
+    available = []
+    for block in surface.get("blocks", []):
+        elements = list(block.get("elements") or [])
+        if isinstance(block.get("accessory"), dict):
+            elements.append(block["accessory"])
+        for el in elements:
+            if el.get("type") != "button":
+                continue
+            available.append((block["block_id"], el.get("action_id"), el.get("value")))
+            if (
+                el.get("action_id") == action_id
+                and (not value or el.get("value") == value)
+                and (block_id is None or block["block_id"] == block_id)
+            ):
+                return block, el
+    raise LookupError(f"no {where} {action_id!r} (value {value!r}); buttons: {available}")
+
+
 def render_message(
     message: Mapping[str, Any], *, users: Sequence[SlackUser] | Mapping[str, str] | None = None
 ) -> str:
@@ -1308,28 +1330,7 @@ class SlackStandIn:
             if message is None:
                 raise LookupError(f"no message {message_ts} in {channel_id}")
             message = json.loads(json.dumps(message))
-        found = None
-        available = []
-        for block in message.get("blocks", []):
-            elements = list(block.get("elements") or [])
-            if isinstance(block.get("accessory"), dict):
-                elements.append(block["accessory"])
-            for el in elements:
-                if el.get("type") != "button":
-                    continue
-                available.append((block["block_id"], el.get("action_id"), el.get("value")))
-                if (
-                    el.get("action_id") == action_id
-                    and (not value or el.get("value") == value)
-                    and (block_id is None or block["block_id"] == block_id)
-                ):
-                    found = (block, el)
-                    break
-            if found:
-                break
-        if found is None:
-            raise LookupError(f"no button {action_id!r} (value {value!r}); buttons: {available}")
-        block, button = found
+        block, button = _find_button(message, action_id, value, block_id, where="button")
         action: dict[str, Any] = {
             "action_id": button["action_id"],
             "block_id": block["block_id"],
@@ -1424,24 +1425,7 @@ class SlackStandIn:
             if home is None:
                 raise LookupError(f"{user_id} has no published Home tab")
             home = json.loads(json.dumps(home))
-        found = None
-        available = []
-        for block in home.get("blocks", []):
-            elements = list(block.get("elements") or [])
-            if isinstance(block.get("accessory"), dict):
-                elements.append(block["accessory"])
-            for el in elements:
-                if el.get("type") != "button":
-                    continue
-                available.append((el.get("action_id"), el.get("value")))
-                if el.get("action_id") == action_id and (not value or el.get("value") == value):
-                    found = (block, el)
-                    break
-            if found:
-                break
-        if found is None:
-            raise LookupError(f"no Home button {action_id!r} (value {value!r}); {available}")
-        block, button = found
+        block, button = _find_button(home, action_id, value, None, where="Home button")
         action: dict[str, Any] = {
             "action_id": button["action_id"],
             "block_id": block["block_id"],

@@ -1,9 +1,8 @@
-import copy
 import json
 
 import pytest
 
-from bot.demo import CHANNEL, LEAD, Sandbox, running_sandbox
+from bot.demo import CHANNEL, LEAD, Sandbox, proposal_id_of, running_sandbox
 
 
 @pytest.fixture
@@ -22,37 +21,18 @@ def rules_box():
 
 def prioritize(box: Sandbox, text: str = "", user: str = LEAD) -> dict:
     """Type /prioritize and wait for the proposal message; return it."""
-    before = len(box.channel_messages())
-    result = box.slack.slash_command(
-        box.app_url, "/prioritize", text, user_id=user, channel_id=CHANNEL
-    )
+    result, message = box.command("/prioritize", text, user=user)
     assert result.status == 200
-    assert box.slack.wait_for(lambda: len(box.channel_messages()) > before, timeout=30), (
-        last_ephemeral(box)
-    )
-    box.services.jobs.drain()
-    return copy.deepcopy(box.channel_messages()[-1])  # the stand-in updates its own copy in place
+    assert message is not None, last_ephemeral(box)
+    return message
 
 
 def click(box: Sandbox, message: dict, action: str, user: str = LEAD) -> None:
-    result = box.slack.click_button(
-        box.app_url, channel_id=CHANNEL, message_ts=message["ts"], action_id=action, user_id=user
-    )
-    assert result.status == 200
-    wait_jobs(box)
-
-
-def wait_jobs(box: Sandbox) -> None:
-    # Listeners enqueue before they ack, so by now the work is queued: wait for it.
-    box.services.jobs.drain()
+    assert box.click(message["ts"], action, user=user).status == 200
 
 
 def proposal_id(message: dict) -> str:
-    for block in message["blocks"]:
-        for element in block.get("elements", []):
-            if element.get("action_id") == "proposal_approve":
-                return element["value"]
-    raise AssertionError("no Approve button")
+    return proposal_id_of(message)
 
 
 def current(box: Sandbox, message: dict) -> dict:
