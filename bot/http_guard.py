@@ -65,7 +65,7 @@ class SlackRequestGuard:
             "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
         }
         try:
-            body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             return _answer(start_response, 400, "body is not UTF-8")  # Slack sends only UTF-8
         numeric_timestamp = headers["x-slack-request-timestamp"].isdigit()
@@ -73,7 +73,7 @@ class SlackRequestGuard:
             return _answer(start_response, 401, "invalid request")
         if self._seen_before(headers["x-slack-signature"]):
             return _answer(start_response, 401, "replayed request")
-        problem = shape_problem(body, environ.get("CONTENT_TYPE", ""))
+        problem = shape_problem(text, environ.get("CONTENT_TYPE", ""))
         if problem:
             log.info("refused a signed but malformed request: %s", problem)
             return _answer(start_response, 400, problem)
@@ -106,12 +106,8 @@ class ReplayCache:
             return False
 
 
-def shape_problem(body: bytes, content_type: str) -> str | None:
+def shape_problem(text: str, content_type: str) -> str | None:
     """Why a signed body cannot be a Slack request we handle, or None when it can."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return "body is not UTF-8"
     if content_type.startswith("application/json"):
         try:
             data = json.loads(text)

@@ -35,7 +35,7 @@ def decision_view(result: DecisionResult) -> dict[str, Any]:
     proposal = result.proposal
     at = datetime.fromisoformat(proposal.decided_at) if proposal.decided_at else None
     return {
-        "status": "rejected" if proposal.status == "rejected" else proposal.status,
+        "status": proposal.status,
         "by": proposal.decided_by,
         "at": at,
         "written": len(result.written),
@@ -62,10 +62,10 @@ def private_reply(services: Services, payload: dict[str, Any]) -> Callable[[str]
     return reply
 
 
-def resume_and_report(services: Services, *, wait_for_lease: bool = True) -> list[DecisionResult]:
+def resume_and_report(services: Services) -> list[DecisionResult]:
     """At start-up: finish approvals a crash cut short and say so on their messages."""
     results = services.engine.resume_incomplete()
-    if wait_for_lease and any(r.outcome is Outcome.IN_PROGRESS for r in results):
+    if any(r.outcome is Outcome.IN_PROGRESS for r in results):
         # A lease from the crashed process is still running: wait it out once, then finish.
         time.sleep(services.engine.lease_seconds + 1)
         results = services.engine.resume_incomplete()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.domain.digest import parse_clock
 from bot.errors import ConfigError
 
 DEFAULT_ASANA_BASE_URL = "https://app.asana.com/api/1.0"
@@ -138,8 +139,12 @@ class Settings:
                 )
 
         standup_time = env.get("STANDUP_TIME", "09:30")
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", standup_time):
-            raise ConfigError(f"STANDUP_TIME is invalid: expected HH:MM, got {standup_time!r}")
+        try:
+            parse_clock(standup_time)
+        except ValueError:
+            raise ConfigError(
+                f"STANDUP_TIME is invalid: expected HH:MM, got {standup_time!r}"
+            ) from None
         standup_tz = env.get("STANDUP_TZ", "UTC")
         try:
             ZoneInfo(standup_tz)

@@ -14,7 +14,6 @@ from typing import Any
 
 from bot.domain.models import Task
 
-TASK_KEYS = ("assignee", "due_on", "start_on")
 NUMBER_TOLERANCE = 1e-4
 
 

@@ -244,9 +244,6 @@ class DigestFacts:
                     named[reason.task_gid] = reason.task_name
         return named
 
-    def chain_names(self) -> set[str]:
-        return {name for item in self.items() for r in item.reasons for name in r.chain}
-
 
 _NEGATED = re.compile(
     r"\b(un-?blocked|no longer blocked|not blocked|isn'?t blocked|not be blocked|"

@@ -8,7 +8,6 @@ when Asana says the batch was not processed (429), and reports anything uncertai
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,8 +23,6 @@ from urllib3.util.retry import Retry
 from bot.domain.models import AiFields, Person, Task, TaskLink
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
 from bot.settings import Secret
-
-log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 BATCH_SIZE = 10
@@ -204,7 +201,6 @@ class AsanaGateway:
         self._custom_fields = asana.CustomFieldsApi(self._client)
         self._batch = asana.BatchAPIApi(self._client)
         self._stories = asana.StoriesApi(self._client)
-        self._users = asana.UsersApi(self._client)
 
     def close(self) -> None:
         # The v5 client has no close(): stop its thread pool and drop pooled connections.
@@ -267,23 +263,11 @@ class AsanaGateway:
             f"comments of task {task_gid}",
             lambda: self._stories.get_stories_for_task(
                 task_gid,
-                {
-                    "limit": PAGE_SIZE,
-                    "opt_fields": "text,created_at,resource_subtype,created_by.name",
-                },
+                {"limit": PAGE_SIZE, "opt_fields": STORY_FIELDS},
                 _request_timeout=self._timeout,
             ),
         )
-        return [
-            Comment(
-                task_gid=task_gid,
-                text=row.get("text") or "",
-                created_at=_datetime(row.get("created_at")),
-                author=(row.get("created_by") or {}).get("name") or "",
-            )
-            for row in rows
-            if row.get("resource_subtype") == "comment_added"
-        ]
+        return [c for c in (_comment(task_gid, row) for row in rows) if c is not None]
 
     def tasks_by_gid(self, gids: Sequence[str]) -> dict[str, Task | None]:
         """Read specific tasks through /batch GETs (10 a request); None for a deleted task."""

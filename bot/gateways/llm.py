@@ -7,7 +7,6 @@ the caller can fall that batch back to the rules score.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -17,8 +16,6 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.errors import ModelOutputError
 from bot.settings import Secret
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 

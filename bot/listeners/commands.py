@@ -20,11 +20,10 @@ def register(app: App, services: Services) -> None:
 
         def work() -> None:
             proposal = services.prioritizer.propose(project_ref, channel=channel, user=user)
-            view = services.store.proposal(proposal.id).view  # type: ignore[union-attr]
             ts = services.slack.post(
                 channel,
-                text=fallback_text(view),
-                blocks=priority_blocks(view, proposal.id, proposed_by=user),
+                text=fallback_text(proposal.view),
+                blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
             )
             services.engine.posted(proposal.id, channel, ts)
 

@@ -13,6 +13,9 @@ from typing import Any
 from bot.render.blocks import (
     MAX_BLOCKS,
     MAX_TEXT,
+    _button,
+    _context,
+    _section,
     clip,
     clip_text,
     decision_text,
@@ -51,14 +54,6 @@ def usage_text(reason: str = "") -> str:
     """The usage line after what was wrong, as raw text: whoever sends it escapes it."""
     head = f"I could not read that: {reason}\n" if reason else ""
     return head + USAGE
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip_text(text)}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip_text(text)}]}
 
 
 def _pack(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
@@ -281,15 +276,6 @@ def sprint_blocks(
         blocks.append({"type": "actions", "block_id": "proposal_actions", "elements": actions})
     assert len(blocks) <= MAX_BLOCKS
     return blocks
-
-
-def _button(text: str, action_id: str, value: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text, "emoji": True},
-        "action_id": action_id,
-        "value": value,
-    }
 
 
 def sprint_page_blocks(

@@ -988,12 +988,6 @@ class Store:
             )
         return rows[0]["status"] if rows else None
 
-    def ledger_rows(self, kind: str) -> list[dict[str, Any]]:
-        with self.connect() as db:
-            return list(
-                db.query("select * from posted_ledger where kind = ? order by claimed_at", [kind])
-            )
-
     def last_digest(self, channel: str, project_gid: str) -> tuple[datetime, str | None] | None:
         """When the last digest of this project in this channel was read, and its message."""
         with self.connect() as db:

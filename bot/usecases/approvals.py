@@ -31,6 +31,11 @@ LEASE_SECONDS = 300.0
 UNCERTAIN_RETRIES = 2
 
 
+def new_owner() -> str:
+    """host:pid:instance, the holder id of leases and claims (see holder_is_dead)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def holder_is_dead(owner: str) -> bool:
     """True when `owner` (host:pid:…) names a process of this host that no longer runs."""
     host, _, rest = owner.partition(":")
@@ -59,6 +64,10 @@ class TaskWriter(Protocol):
     def write_tasks(self, writes: Sequence[Any]) -> list[Any]: ...
 
 
+WRITTEN = ("written", "already")  # item statuses meaning Asana holds the values
+NOT_WRITTEN = ("failed", "pending")  # what Retry would try again
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     PARTIAL = "partial"
@@ -82,11 +91,10 @@ class DecisionResult:
     proposal: ProposalRow
     items: tuple[ItemResult, ...] = ()
     resumed: bool = False
-    message: str = ""
 
     @property
     def written(self) -> list[ItemResult]:
-        return [i for i in self.items if i.status in ("written", "already")]
+        return [i for i in self.items if i.status in WRITTEN]
 
     @property
     def skipped(self) -> list[ItemResult]:
@@ -94,7 +102,7 @@ class DecisionResult:
 
     @property
     def failed(self) -> list[ItemResult]:
-        return [i for i in self.items if i.status in ("failed", "pending")]
+        return [i for i in self.items if i.status in NOT_WRITTEN]
 
 
 @dataclass
@@ -126,7 +134,7 @@ class ApprovalEngine:
         self._asana = asana
         self._approvers = approvers
         # host:pid:instance — lets a restart on the same host see that the holder is dead.
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._owner = new_owner()
         self._lease_seconds = lease_seconds
 
     @property
@@ -216,13 +224,12 @@ class ApprovalEngine:
             if pending:
                 self._write(proposal, pending, worker)
             items = self._item_results(proposal_id)
-            status = (
-                "partial" if any(i.status in ("failed", "pending") for i in items) else "applied"
-            )
+            done = DecisionResult(Outcome.APPLIED, proposal, items, resumed=resumed)
+            status = "partial" if done.failed else "applied"
             summary = {
-                "written": sum(i.status in ("written", "already") for i in items),
-                "skipped": sum(i.status == "skipped" for i in items),
-                "failed": sum(i.status in ("failed", "pending") for i in items),
+                "written": len(done.written),
+                "skipped": len(done.skipped),
+                "failed": len(done.failed),
                 "resumed": resumed,
             }
             self._store.finish(proposal_id, status=status, result=summary)

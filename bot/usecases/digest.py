@@ -10,10 +10,7 @@ Slack lookups by email are cached in SQLite.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -43,14 +40,14 @@ from bot.render.digest import digest_blocks, digest_text
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
 from bot.storage.store import DigestScheduleRow, Store
-from bot.usecases.approvals import holder_is_dead
+from bot.usecases.approvals import holder_is_dead, new_owner
+from bot.usecases.people import slack_user_for
 
 log = logging.getLogger(__name__)
 
 PROMPT = "standup"
 LEDGER_KIND = "digest"
 STALE_CLAIM = timedelta(minutes=15)  # a claim not yet posting after this may be taken over
-SLACK_ID_MAX_AGE = timedelta(days=7)
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
@@ -98,7 +95,7 @@ class DigestService:
         self._llm = llm
         self._settings = settings
         self._clock = clock
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._owner = new_owner()
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -282,16 +279,7 @@ class DigestService:
         mentions: dict[str, str] = {}
         people = {i.assignee.gid: i.assignee for i in facts.items() if i.assignee is not None}
         for gid, person in people.items():
-            if not person.email:
-                continue
-            known, user_id = self._store.cached_slack_user(person.email, max_age=SLACK_ID_MAX_AGE)
-            if not known:
-                try:
-                    user_id = self._slack.user_id_by_email(person.email)
-                except UpstreamError as exc:
-                    log.warning("Slack lookup by email failed: %s", exc)
-                    continue  # not cached: try again next time
-                self._store.remember_slack_user(person.email, user_id)
+            user_id = slack_user_for(self._store, self._slack, person.email)
             if user_id:
                 mentions[gid] = user_id
         return mentions

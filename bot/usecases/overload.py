@@ -34,6 +34,7 @@ from bot.render.blocks import fallback_text, proposal_blocks
 from bot.render.chart import ChartPerson, load_chart_png
 from bot.storage.store import OverloadAlertRow, Store
 from bot.usecases.approvals import ApprovalEngine, NewProposal
+from bot.usecases.people import slack_user_for
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -48,7 +49,6 @@ WEEKS = 4
 GROWTH_SHARE = 0.10
 MIN_GROWTH_HOURS = 1.0
 MAX_WEEKLY_HOURS = 168.0
-SLACK_LOOKUP_MAX_AGE = timedelta(days=7)
 ACTOR = "copilot"
 
 _SKILL_SPLIT = re.compile(r"[,;/|\n]+")
@@ -575,19 +575,8 @@ class OverloadChecker:
         )
 
     def slack_user(self, person: Person) -> str | None:
-        """The Slack user with the person's Asana email (cached a week), else None."""
-        if not person.email:
-            return None
-        known, user_id = self._store.cached_slack_user(person.email, max_age=SLACK_LOOKUP_MAX_AGE)
-        if known:
-            return user_id
-        try:
-            user_id = self._slack.user_id_by_email(person.email)
-        except UpstreamError as exc:
-            log.warning("Slack user lookup failed, showing the name: %s", exc)
-            return None  # not cached: try again next time
-        self._store.remember_slack_user(person.email, user_id)
-        return user_id
+        """The Slack user with the person's Asana email, else None."""
+        return slack_user_for(self._store, self._slack, person.email)
 
     # -- capacity settings (the Home tab) --------------------------------------------------
 

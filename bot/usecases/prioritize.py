@@ -70,6 +70,7 @@ class PriorityProposal:
     missing_fields: list[str]
     model: str | None
     stats: ModelStats
+    view: dict[str, Any]  # what the Slack message shows, as stored with the proposal
 
 
 class Prioritizer:
@@ -107,7 +108,8 @@ class Prioritizer:
             raise UserFacingError(f"“{project.name}” has no open tasks: nothing to prioritize.")
         today = self._today()
         stats = ModelStats()
-        judgements, refused = self._judgements(project, tasks, today, stats)
+        version = prompt_version(PROMPT) if self._judge else None
+        judgements, refused = self._judgements(project, tasks, today, stats, version)
         ranked = score_backlog(
             tasks,
             today=today,
@@ -115,9 +117,9 @@ class Prioritizer:
             refused=refused,
             hours_per_point=self._hours_per_point,
         )
-        version = prompt_version(PROMPT) if self._judge else None
         model = self._judge.model if self._judge else None
         missing = project.missing(AI_FIELDS)
+        view = priority_view(project, ranked, stats, model=model, missing_fields=missing)
         proposal = NewProposal(
             kind="prioritize",
             project_gid=project.gid,
@@ -132,7 +134,7 @@ class Prioritizer:
                 "calls": stats.calls,
                 "cached": stats.cached,
             },
-            view=priority_view(project, ranked, stats, model=model, missing_fields=missing),
+            view=view,
             prompt_version=version,
             model=model,
         )
@@ -144,16 +146,21 @@ class Prioritizer:
             missing_fields=missing,
             model=model,
             stats=stats,
+            view=view,
         )
 
     # -- model judgement -------------------------------------------------------------------
 
     def _judgements(
-        self, project: Project, tasks: Sequence[Task], today: date, stats: ModelStats
+        self,
+        project: Project,
+        tasks: Sequence[Task],
+        today: date,
+        stats: ModelStats,
+        version: str | None,
     ) -> tuple[dict[str, Judgement], dict[str, str]]:
-        if self._judge is None:
+        if self._judge is None or version is None:
             return {}, {}
-        version = prompt_version(PROMPT)
         rows = {t.gid: _model_row(t, today, self._hours_per_point) for t in tasks}
         keys = {gid: _cache_key(row, version, self._judge.model) for gid, row in rows.items()}
         cached = self._store.cached_judgements(list(keys.values()))
@@ -174,8 +181,9 @@ class Prioritizer:
                 todo.append(task)
 
         # A task whose text talks to the model is judged alone: it can sway only its own score.
-        suspicious = [t for t in todo if looks_like_injection(t)]
-        ordinary = [t for t in todo if not looks_like_injection(t)]
+        flagged = {t.gid for t in todo if looks_like_injection(t)}
+        suspicious = [t for t in todo if t.gid in flagged]
+        ordinary = [t for t in todo if t.gid not in flagged]
         batches = [ordinary[i : i + BATCH_SIZE] for i in range(0, len(ordinary), BATCH_SIZE)]
         batches += [[t] for t in suspicious]
 
