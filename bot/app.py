@@ -10,6 +10,7 @@ from slack_bolt import App, BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import ConfigError, UserFacingError
+from bot.gateways.slack import error_code
 from bot.jobs import message_for
 from bot.listeners import actions, commands, fallbacks, home, overload, sprint
 from bot.render.overload import capacity_home_blocks
@@ -32,8 +33,7 @@ def create_app(settings: Settings, services: Services) -> App:
             raise_error_for_unhandled_request=False,
         )
     except SlackApiError as exc:
-        error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
-        raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error})") from None
+        raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error_code(exc)})") from None
 
     commands.register(app, services)
     actions.register(app, services)

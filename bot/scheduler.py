@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.domain.digest import DigestSchedule, days_spec, parse_clock, parse_days
 from bot.errors import CopilotError, UpstreamError
 from bot.storage.store import Store
-from bot.usecases.digest import LEDGER_KIND, DigestService, PostResult
+from bot.usecases.digest import DigestService, PostResult, ledger_key
 
 log = logging.getLogger(__name__)
 
@@ -174,12 +174,7 @@ class DigestScheduler:
                 continue
             if schedule.created_at is not None and slot < schedule.created_at:
                 continue  # the schedule did not exist yet at that time
-            status = self._store.slot_status(
-                kind=LEDGER_KIND,
-                channel=schedule.channel,
-                project_gid=schedule.project_gid,
-                slot=schedule.local_day(slot).isoformat(),
-            )
+            status = self._store.slot_status(**ledger_key(schedule, slot))
             if status is None or status == "claimed":
                 due.append((schedule, slot))
         return due
@@ -223,12 +218,7 @@ class DigestScheduler:
         return result
 
     def _retry_later(self, schedule: DigestSchedule, slot: datetime, now: datetime) -> None:
-        status = self._store.slot_status(
-            kind=LEDGER_KIND,
-            channel=schedule.channel,
-            project_gid=schedule.project_gid,
-            slot=schedule.local_day(slot).isoformat(),
-        )
+        status = self._store.slot_status(**ledger_key(schedule, slot))
         when = now + self._retry_after
         if status is not None or when - slot > self._grace:
             return  # it may have been posted, or it is too late: never post twice or late

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -247,15 +247,9 @@ class AsanaGateway:
 
     def open_tasks(self, project: Project) -> list[Task]:
         """Every incomplete task of the project with what the core needs: ⌈n/100⌉ requests."""
-        rows = self._list(
-            f"tasks of project {project.gid}",
-            lambda: self._tasks.get_tasks_for_project(
-                project.gid,
-                {"completed_since": "now", "limit": PAGE_SIZE, "opt_fields": TASK_OPT_FIELDS},
-                _request_timeout=self._timeout,
-            ),
-        )
-        return [_task(row) for row in rows if not row.get("completed")]
+        return [
+            _task(row) for row in self._project_tasks(project, "now") if not row.get("completed")
+        ]
 
     def comments(self, task_gid: str) -> list[Comment]:
         """A task's comments, oldest first (stories of subtype comment_added)."""
@@ -272,25 +266,15 @@ class AsanaGateway:
     def tasks_by_gid(self, gids: Sequence[str]) -> dict[str, Task | None]:
         """Read specific tasks through /batch GETs (10 a request); None for a deleted task."""
         found: dict[str, Task | None] = {}
-        for start in range(0, len(gids), BATCH_SIZE):
-            chunk = list(gids[start : start + BATCH_SIZE])
-            actions = [
-                {
-                    "relative_path": f"/tasks/{gid}",
-                    "method": "get",
-                    "options": {"fields": TASK_OPT_FIELDS.split(",")},
-                }
-                for gid in chunk
-            ]
-            answers = self._post_batch(actions)
-            for gid, answer in zip(chunk, answers, strict=True):
-                status = answer.get("status_code")
-                if status == 200:
-                    found[gid] = _task(answer["body"]["data"])
-                elif status == 404:
-                    found[gid] = None
-                else:
-                    raise UpstreamError("Asana", f"reading task {gid} failed ({status})")
+        options = {"fields": TASK_OPT_FIELDS.split(",")}
+        for gid, answer in self._batch_get(gids, "/tasks/{}", options):
+            status = answer.get("status_code")
+            if status == 200:
+                found[gid] = _task(answer["body"]["data"])
+            elif status == 404:
+                found[gid] = None
+            else:
+                raise UpstreamError("Asana", f"reading task {gid} failed ({status})")
         return found
 
     # -- writes ----------------------------------------------------------------------------
@@ -431,6 +415,33 @@ class AsanaGateway:
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def _project_tasks(self, project: Project, completed_since: str) -> list[dict[str, Any]]:
+        """The project's tasks, open or completed since then, in one paginated stream."""
+        return self._list(
+            f"tasks of project {project.gid}",
+            lambda: self._tasks.get_tasks_for_project(
+                project.gid,
+                {
+                    "completed_since": completed_since,
+                    "limit": PAGE_SIZE,
+                    "opt_fields": TASK_OPT_FIELDS,
+                },
+                _request_timeout=self._timeout,
+            ),
+        )
+
+    def _batch_get(
+        self, gids: Sequence[str], path: str, options: Mapping[str, Any]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """GET `path` (with `{}` for the gid) for many gids, 10 to a /batch request."""
+        for start in range(0, len(gids), BATCH_SIZE):
+            chunk = list(gids[start : start + BATCH_SIZE])
+            actions = [
+                {"relative_path": path.format(gid), "method": "get", "options": dict(options)}
+                for gid in chunk
+            ]
+            yield from zip(chunk, self._post_batch(actions), strict=True)
+
     def _post_batch(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """POST /batch; retried only on 429 (not processed). Raises UpstreamError otherwise."""
         for attempt in range(1, self._batch_attempts + 1):
@@ -486,15 +497,7 @@ class AsanaGateway:
         Asana's completed_since returns "incomplete or completed since", so one read serves both
         (⌈(open + completed)/100⌉ requests), with dependencies in the same opt_fields.
         """
-        rows = self._list(
-            f"tasks of project {project.gid}",
-            lambda: self._tasks.get_tasks_for_project(
-                project.gid,
-                {"completed_since": _iso(since), "limit": PAGE_SIZE, "opt_fields": TASK_OPT_FIELDS},
-                _request_timeout=self._timeout,
-            ),
-        )
-        return [_task(row) for row in rows]
+        return [_task(row) for row in self._project_tasks(project, _iso(since))]
 
     def latest_comments(self, task_gids: Sequence[str]) -> dict[str, Comment | None]:
         """Each task's latest comment (None: it has none), 10 tasks a /batch request.
@@ -502,33 +505,21 @@ class AsanaGateway:
         Stories come oldest first; a task with more than one page of them is paged on alone.
         """
         found: dict[str, Comment | None] = {}
-        for start in range(0, len(task_gids), BATCH_SIZE):
-            chunk = list(task_gids[start : start + BATCH_SIZE])
-            actions = [
-                {
-                    "relative_path": f"/tasks/{gid}/stories",
-                    "method": "get",
-                    "options": {"limit": PAGE_SIZE, "fields": STORY_FIELDS.split(",")},
-                }
-                for gid in chunk
-            ]
-            answers = self._post_batch(actions)
-            for gid, answer in zip(chunk, answers, strict=True):
-                status = answer.get("status_code")
-                if status == 404:
-                    found[gid] = None  # deleted since the task list was read
-                    continue
-                if status != 200:
-                    raise UpstreamError(
-                        "Asana", f"reading comments of task {gid} failed ({status})"
-                    )
-                body = answer.get("body") or {}
-                if body.get("next_page"):
-                    comments = self.comments(gid)
-                else:
-                    parsed = (_comment(gid, row) for row in body.get("data") or [])
-                    comments = [c for c in parsed if c is not None]
-                found[gid] = comments[-1] if comments else None
+        options = {"limit": PAGE_SIZE, "fields": STORY_FIELDS.split(",")}
+        for gid, answer in self._batch_get(task_gids, "/tasks/{}/stories", options):
+            status = answer.get("status_code")
+            if status == 404:
+                found[gid] = None  # deleted since the task list was read
+                continue
+            if status != 200:
+                raise UpstreamError("Asana", f"reading comments of task {gid} failed ({status})")
+            body = answer.get("body") or {}
+            if body.get("next_page"):
+                comments = self.comments(gid)
+            else:
+                parsed = (_comment(gid, row) for row in body.get("data") or [])
+                comments = [c for c in parsed if c is not None]
+            found[gid] = comments[-1] if comments else None
         return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -29,6 +30,11 @@ def retry_handlers() -> list[Any]:
         ServerErrorRetryHandler(max_retry_count=2),
         ConnectionErrorRetryHandler(max_retry_count=2),
     ]
+
+
+def error_code(exc: SlackApiError) -> str:
+    """Slack's error code of a failed call (`invalid_auth`, `channel_not_found`, …)."""
+    return exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
 
 
 def web_client(token: Secret, api_url: str | None) -> WebClient:
@@ -71,10 +77,9 @@ class SlackGateway:
         try:
             response = self.client.users_lookupByEmail(email=email)
         except SlackApiError as exc:
-            if exc.response is not None and exc.response.get("error") == "users_not_found":
+            if error_code(exc) == "users_not_found":
                 return None
-            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
-            raise UpstreamError("Slack", f"users.lookupByEmail failed: {error}") from None
+            raise UpstreamError("Slack", f"users.lookupByEmail failed: {error_code(exc)}") from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError(
                 "Slack", f"users.lookupByEmail failed: {type(exc).__name__}"
@@ -86,15 +91,12 @@ class SlackGateway:
 
     def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> str | None:
         """Share a PNG in a channel (files upload v2: get URL, upload, complete); its file id."""
-        try:
-            response = self._poster.files_upload_v2(
+        response = self._guarded(
+            "file upload",
+            lambda: self._poster.files_upload_v2(
                 channel=channel, filename=filename, title=title, content=content
-            )
-        except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
-            raise UpstreamError("Slack", f"file upload failed: {error}") from None
-        except (SlackRequestError, OSError) as exc:
-            raise UpstreamError("Slack", f"file upload failed: {type(exc).__name__}") from None
+            ),
+        )
         uploaded = response.get("file") or {}
         return str(uploaded["id"]) if uploaded.get("id") else None
 
@@ -132,7 +134,7 @@ class SlackGateway:
                 "chat.postMessage", json={"channel": channel, "text": text, "blocks": blocks}
             )
         except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+            error = error_code(exc)
             status = exc.response.status_code if exc.response is not None else None
             if status is not None and status < 500:
                 raise SlackRefused(f"chat.postMessage failed: {error}", status=status) from None
@@ -142,13 +144,17 @@ class SlackGateway:
         return str(response["ts"])
 
     def _call(self, method: str, *, client: WebClient | None = None, **kwargs: Any) -> Any:
+        return self._guarded(method, lambda: (client or self.client).api_call(method, json=kwargs))
+
+    @staticmethod
+    def _guarded(label: str, call: Callable[[], Any]) -> Any:
+        """Run a Slack call; any failure becomes UpstreamError naming what failed."""
         try:
-            return (client or self.client).api_call(method, json=kwargs)
+            return call()
         except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
-            raise UpstreamError("Slack", f"{method} failed: {error}") from None
+            raise UpstreamError("Slack", f"{label} failed: {error_code(exc)}") from None
         except (SlackRequestError, OSError) as exc:
-            raise UpstreamError("Slack", f"{method} failed: {type(exc).__name__}") from None
+            raise UpstreamError("Slack", f"{label} failed: {type(exc).__name__}") from None
 
 
 class SlackRefused(UpstreamError):

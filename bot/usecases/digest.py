@@ -47,6 +47,18 @@ log = logging.getLogger(__name__)
 
 PROMPT = "standup"
 LEDGER_KIND = "digest"
+
+
+def ledger_key(schedule: DigestSchedule, slot: datetime) -> dict[str, str]:
+    """The posted-ledger row of one schedule's digest on one local day."""
+    return {
+        "kind": LEDGER_KIND,
+        "channel": schedule.channel,
+        "project_gid": schedule.project_gid,
+        "slot": schedule.local_day(slot).isoformat(),
+    }
+
+
 STALE_CLAIM = timedelta(minutes=15)  # a claim not yet posting after this may be taken over
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
@@ -307,12 +319,7 @@ class DigestService:
         certainly did not post gives the claim back (a retry may take it); one that may have
         posted keeps it, so nothing is ever posted twice.
         """
-        key = {
-            "kind": LEDGER_KIND,
-            "channel": schedule.channel,
-            "project_gid": schedule.project_gid,
-            "slot": schedule.local_day(slot).isoformat(),
-        }
+        key = ledger_key(schedule, slot)
         if not self._store.claim_slot(
             **key,
             owner=self._owner,
