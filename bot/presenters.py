@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.render.blocks import fallback_text, proposal_blocks
+from bot.errors import UserFacingError
+from bot.render.blocks import escape, fallback_text, proposal_blocks
 from bot.services import Services
 from bot.usecases.approvals import DecisionResult, Outcome
 
@@ -60,6 +61,29 @@ def private_reply(services: Services, payload: dict[str, Any]) -> Callable[[str]
             services.slack.ephemeral(channel, user, text=text)
 
     return reply
+
+
+def show_page(
+    services: Services,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    *,
+    kind: str,
+    title: str,
+    render: Callable[[Any, str, int], list[dict[str, Any]]],
+) -> None:
+    """Answer a "Show all" / "Next" click (value `proposal_id:offset`) with one page, privately."""
+    proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
+    proposal = services.store.proposal(proposal_id)
+    if proposal is None or proposal.kind != kind or not offset_text.isdigit():
+        raise UserFacingError("That proposal no longer exists.")
+    if proposal.channel != (body.get("channel") or {}).get("id", ""):
+        raise UserFacingError("That proposal belongs to another channel.")
+    services.slack.respond(
+        body.get("response_url", ""),
+        text=f"{title} {escape(proposal.project_name)}",
+        blocks=render(proposal.view, proposal_id, int(offset_text)),
+    )
 
 
 def resume_and_report(services: Services) -> list[DecisionResult]:

@@ -6,8 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.errors import UserFacingError
-from bot.presenters import private_reply, refresh_message
+from bot.presenters import private_reply, refresh_message, show_page
 from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
 from bot.services import Services
 from bot.usecases.approvals import Outcome
@@ -31,20 +30,9 @@ def register(app: App, services: Services) -> None:
 
     @app.action(PAGE)
     def handle_action_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
-        channel = (body.get("channel") or {}).get("id", "")
-        response_url = body.get("response_url", "")
-
         def work() -> None:
-            proposal = services.store.proposal(proposal_id)
-            if proposal is None or not offset_text.isdigit():
-                raise UserFacingError("That proposal no longer exists.")
-            if proposal.channel != channel:
-                raise UserFacingError("That proposal belongs to another channel.")
-            services.slack.respond(
-                response_url,
-                text=f"Ranking of {proposal.project_name}",
-                blocks=page_blocks(proposal.view, proposal_id, int(offset_text)),
+            show_page(
+                services, body, action, kind="prioritize", title="Ranking of", render=page_blocks
             )
 
         services.jobs.submit(work, reply=private_reply(services, body))

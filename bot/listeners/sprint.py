@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
-from bot.presenters import private_reply
+from bot.presenters import private_reply, show_page
 from bot.render.blocks import escape, fallback_text
 from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
 from bot.services import Services
@@ -63,19 +63,14 @@ def register(app: App, services: Services) -> None:
 
     @app.action(SPRINT_PAGE)
     def handle_action_sprint_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
-        response_url = body.get("response_url", "")
-
         def work() -> None:
-            proposal = services.store.proposal(proposal_id)
-            if proposal is None or proposal.kind != KIND or not offset_text.isdigit():
-                raise UserFacingError("That proposal no longer exists.")
-            if proposal.channel != (body.get("channel") or {}).get("id", ""):
-                raise UserFacingError("That proposal belongs to another channel.")
-            services.slack.respond(
-                response_url,
-                text=f"Sprint plan for {escape(proposal.project_name)}",
-                blocks=sprint_page_blocks(proposal.view, proposal_id, int(offset_text)),
+            show_page(
+                services,
+                body,
+                action,
+                kind=KIND,
+                title="Sprint plan for",
+                render=sprint_page_blocks,
             )
 
         services.jobs.submit(work, reply=private_reply(services, body))
