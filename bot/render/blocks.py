@@ -61,6 +61,11 @@ def slack_date(moment: datetime) -> str:
     return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+def header(text: str) -> dict[str, Any]:
+    """A header block (plain text, at most 150 characters)."""
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, 150)}}
+
+
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip_text(text)}}
 
@@ -109,12 +114,7 @@ def priority_blocks(
     """The /prioritize proposal; with `decision`, the same message after Approve/Reject."""
     project = view["project"]
     rows: Sequence[Mapping[str, Any]] = view["rows"]
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": clip(f"AI priorities · {project['name']}", 150)},
-        }
-    ]
+    blocks: list[dict[str, Any]] = [header(f"AI priorities · {project['name']}")]
     if decision is not None:
         blocks.append(_section(decision_text(decision)))
     by_source = view["counts"]["by_source"]

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.digest import Item, PersonLine, Reason, ReasonKind, StandupDigest
 from bot.domain.models import Person
-from bot.render.blocks import MAX_BLOCKS, clip, escape, link, mention, slack_date
+from bot.render.blocks import MAX_BLOCKS, clip, escape, header, link, mention, slack_date
 
 SECTION_TEXT = 2900  # below Slack's 3,000, so a line never straddles the limit
 NAME_MAX = 120
@@ -169,13 +169,7 @@ def digest_blocks(digest: StandupDigest) -> list[dict[str, Any]]:
             )
         ]
     head: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {
-                "type": "plain_text",
-                "text": clip(f"Stand-up · {digest.project_name or digest.project_gid}", 150),
-            },
-        },
+        header(f"Stand-up · {digest.project_name or digest.project_gid}"),
         _context(
             f"{day(f.today)} · changes since {slack_date(f.since)} · {f.open_count} open tasks "
             f"in {project}",

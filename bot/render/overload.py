@@ -20,6 +20,7 @@ from bot.render.blocks import (
     clip,
     decision_text,
     escape,
+    header,
     link,
     mention,
     proposal_actions,
@@ -85,12 +86,7 @@ def overload_blocks(
     """One overload alert with its proposed fix; with `decision`, the message after a click."""
     del proposed_by  # the copilot proposes these; who decided is in the decision line
     week_label = f"{_day(view['week_start'])} – {_day(view['week_end'])}"
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": f"Over capacity · week of {week_label}"[:150]},
-        }
-    ]
+    blocks: list[dict[str, Any]] = [header(f"Over capacity · week of {week_label}")]
     if decision is not None:
         blocks.append(_section(decision_text(decision)))
     head = (
@@ -172,13 +168,7 @@ def capacity_home_blocks(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
     weeks = [date.fromisoformat(w) for w in overview["weeks"]]
     rows: Sequence[Mapping[str, Any]] = overview["rows"]
     blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {
-                "type": "plain_text",
-                "text": clip(f"Team capacity · {overview['project_name']}", 150),
-            },
-        },
+        header(f"Team capacity · {overview['project_name']}"),
         _context(
             f"Forecast hours per week from Asana dates and estimates; alert above "
             f"{overview['threshold']:.0%} of a person's weekly hours (default "

@@ -20,6 +20,7 @@ from bot.render.blocks import (
     clip_text,
     decision_text,
     escape,
+    header,
     link,
     mention,
     proposal_actions,
@@ -203,15 +204,7 @@ def sprint_blocks(
     counts, plan, cap = view["counts"], view["plan"], view["capacity"]
     selected: Sequence[Mapping[str, Any]] = view["selected"]
     left_out: Sequence[Mapping[str, Any]] = view["left_out"]
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {
-                "type": "plain_text",
-                "text": clip(f"Sprint plan · {sprint['name']} · {project['name']}", 150),
-            },
-        }
-    ]
+    blocks: list[dict[str, Any]] = [header(f"Sprint plan · {sprint['name']} · {project['name']}")]
     if decision is not None:
         blocks.append(_section(decision_text(decision)))
     solver = "optimal" if plan["optimal"] else "may not be optimal"
