@@ -848,7 +848,9 @@ class _Renderer:
 
     def _value(self, value: Any, sub: dict[str, Any] | None) -> Any:
         if isinstance(value, Ref):
-            return self.render(value, sub or None)
+            # A minimal reference (a task's dependencies and dependents) is {gid, resource_type}
+            # whatever dotted opt_fields ask: Asana's spec says they "contain only the gid".
+            return self.render(value, None if value.view == "minimal" else sub or None)
         if isinstance(value, list):
             return [self._value(v, sub) for v in value]
         return value
@@ -1189,6 +1191,7 @@ class AsanaApi:
             ("GET", r"/workspaces/(\d+)", self.get_workspace),
             ("GET", r"/workspaces/(\d+)/users", self.list_workspace_users),
             ("GET", r"/workspaces/(\d+)/custom_fields", self.list_workspace_fields),
+            ("GET", r"/workspaces/(\d+)/typeahead", self.typeahead),
             ("GET", r"/projects", self.list_projects),
             ("GET", r"/projects/(\d+)", self.get_project),
             ("GET", r"/projects/(\d+)/tasks", self.list_project_tasks),
@@ -1356,6 +1359,40 @@ class AsanaApi:
     def get_workspace(self, gid: str, *, query: dict[str, str]) -> _Response:
         self._need(self.store.workspaces, gid, "workspace")
         return self._one(Ref("workspace", gid), query)
+
+    def typeahead(self, gid: str, *, query: dict[str, str]) -> _Response:
+        """GET /workspaces/{gid}/typeahead: one unpaginated page of at most `count` (1-100,
+        default 20) objects of one type whose name has a word starting with each query word,
+        most recently modified first (Asana orders projects by recency)."""
+        self._need(self.store.workspaces, gid, "workspace")
+        kind = query.get("resource_type") or query.get("type") or "user"
+        if kind not in ("project", "user"):
+            raise _bad(f"resource_type: Not a supported typeahead type in the sandbox: {kind}")
+        raw = query.get("count", "20")
+        try:
+            count = int(raw)
+        except ValueError:
+            raise _bad(f"count: Not an integer: {raw}") from None
+        if not 1 <= count <= 100:
+            raise _bad(f"count: Must be between 1 and 100, got {count}")
+        words = (query.get("query") or "").casefold().split()
+
+        def hit(name: str) -> bool:
+            have = name.casefold().split()
+            return all(any(h.startswith(w) for h in have) for w in words)
+
+        if kind == "project":
+            found = [
+                p for p in self.store.projects.values() if p["workspace"] == gid and hit(p["name"])
+            ]
+            found.sort(key=lambda p: p["modified_at"], reverse=True)
+        else:
+            found = [
+                u for u in self.store.users.values() if gid in u["workspaces"] and hit(u["name"])
+            ]
+        spec = self._spec(kind, query)
+        data = [self.renderer.render(Ref(kind, r["gid"]), spec) for r in found[:count]]
+        return _Response(200, {"data": data})
 
     # -- projects
 

@@ -14,7 +14,17 @@ from bot.sandbox.asana_seed import HOSTILE_NAME
 from bot.sandbox.slack_standin import pings
 from bot.usecases.approvals import ApprovalEngine
 
-from .conftest import click, current, dump, last_ephemeral, prioritize, proposal_id, put_actions
+from .conftest import (
+    batches,
+    click,
+    current,
+    dump,
+    last_ephemeral,
+    outside_links,
+    prioritize,
+    proposal_id,
+    put_actions,
+)
 
 
 def open_gids(box) -> list[str]:
@@ -240,14 +250,24 @@ def test_unchanged_backlog_costs_no_model_call(box):
 
 
 def test_request_budget_reads_and_batch_writes(box):
+    """/prioritize reads the project, ⌈N/100⌉ task pages, the people once, and the dependencies
+    outside the backlog by gid, 10 a /batch; Approve writes 10 tasks a /batch."""
+    gids = open_gids(box)
+    outside = outside_links(box, gids)
+    assert outside  # the seed has open tasks depending on tasks completed long ago
+    project = box.seed.project_gid
     box.asana.reset_requests()
     message = prioritize(box)
-    reads = box.asana.count("GET")
-    assert reads <= math.ceil(60 / 100) + 2
+    assert box.asana.count("GET", f"/projects/{project}/tasks") == math.ceil(len(gids) / 100)
+    assert box.asana.count("GET", f"/projects/{project}") == 1 + math.ceil(len(gids) / 100)
+    assert box.asana.count("GET", "/users") == 1
+    assert box.asana.count("GET") == math.ceil(len(gids) / 100) + 2
+    assert batches(box, "get") == box.asana.count("POST") == math.ceil(len(outside) / 10)
     box.asana.reset_requests()
     click(box, message, "proposal_approve")
-    assert box.asana.count("GET") <= math.ceil(60 / 100) + 2
-    assert box.asana.count("POST", "/batch") == math.ceil(60 / 10)
+    assert box.asana.count("GET") <= math.ceil(len(gids) / 100) + 2
+    assert box.asana.count("GET", "/users") == 0  # cached
+    assert batches(box, "put") == math.ceil(len(gids) / 10)
     assert box.asana.count("PUT") == 0
 
 
