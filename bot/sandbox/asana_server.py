@@ -540,9 +540,12 @@ class _Fault:
     delay: float
     fail_actions: tuple[int, ...]
     status: int
+    actions: str | None = None  # only a /batch whose actions all use this method ("get", "put")
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, action_methods: frozenset[str] = frozenset()) -> bool:
         if self.times == 0:
+            return False
+        if self.actions is not None and action_methods != {self.actions}:
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
@@ -569,6 +572,7 @@ class FaultPlan:
         delay: float = 0.0,
         fail_actions: tuple[int, ...] = (),
         status: int = 500,
+        actions: str | None = None,
     ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
@@ -583,6 +587,7 @@ class FaultPlan:
                     delay,
                     tuple(fail_actions),
                     status,
+                    actions.lower() if actions else None,
                 )
             )
 
@@ -590,15 +595,28 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str) -> _Fault | None:
+    def take(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Fault | None:
         """Consume and return the first fault matching the request, if any."""
+        action_methods = _action_methods(path, body)
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, action_methods):
                     if fault.times > 0:
                         fault.times -= 1
                     return fault
             return None
+
+
+def _action_methods(path: str, body: dict[str, Any] | None) -> frozenset[str]:
+    """The methods of a /batch request's actions (empty for any other request)."""
+    if path.rstrip("/") != "/batch" or not isinstance(body, dict):
+        return frozenset()
+    actions = (
+        (body.get("data") or {}).get("actions") if isinstance(body.get("data"), dict) else None
+    )
+    if not isinstance(actions, list):
+        return frozenset()
+    return frozenset(str(a.get("method", "")).lower() for a in actions if isinstance(a, dict))
 
 
 class _RateLimiter:
@@ -1917,7 +1935,7 @@ class AsanaSandbox:
         body_error: ApiError | None,
         headers: Any,
     ) -> tuple[int, dict[str, Any] | None, dict[str, str], float]:
-        fault = self.faults.take(method, inner)
+        fault = self.faults.take(method, inner, body)
         delay = 0.0
         fail_actions: tuple[int, ...] = ()
         fail_status = 500

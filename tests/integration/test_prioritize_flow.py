@@ -316,8 +316,9 @@ def test_rate_limited_reads_are_retried(box):
 
 def test_partial_batch_failure_is_reported_and_retry_finishes(box):
     message = prioritize(box)
-    box.asana.faults.add("batch_partial", fail_actions=(0, 1), status=500, times=1)
-    box.asana.faults.add("503", path_contains="/batch", times=2)  # the verification read fails too
+    # Faults on the write batches only (Approve reads through /batch too).
+    box.asana.faults.add("batch_partial", fail_actions=(0, 1), status=500, times=1, actions="put")
+    box.asana.faults.add("503", path_contains="/batch", times=2, actions="put")
     click(box, message, "proposal_approve")
     proposal = box.services.store.proposal(proposal_id(message))
     updated = box.slack.render(current(box, message))
@@ -413,7 +414,7 @@ def test_rate_limited_batch_writes_wait_and_write_once(box):
 def test_dropped_batch_connection_is_verified_not_blindly_resent(box, fault):
     message = prioritize(box)
     # drop: the batch never ran; drop_after: it ran and the answer was lost.
-    box.asana.faults.add(fault, method="POST", path_contains="/batch", times=1)
+    box.asana.faults.add(fault, method="POST", path_contains="/batch", times=1, actions="put")
     click(box, message, "proposal_approve")
     assert box.services.store.proposal(proposal_id(message)).status == "applied"
     for gid in open_gids(box):
