@@ -403,7 +403,9 @@ def test_rules_only_without_a_model(rules_box):
 
 def test_rate_limited_batch_writes_wait_and_write_once(box):
     message = prioritize(box)
-    box.asana.faults.add("429", method="POST", path_contains="/batch", times=2, retry_after=1)
+    box.asana.faults.add(
+        "429", method="POST", path_contains="/batch", times=2, retry_after=1, actions="put"
+    )
     click(box, message, "proposal_approve")
     assert box.services.store.proposal(proposal_id(message)).status == "applied"
     counts = put_actions(box)
