@@ -72,6 +72,8 @@ class Round:
     task_pages: list[int] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
     comment_reads: list[int] = field(default_factory=list)
+    link_batches: list[int] = field(default_factory=list)  # dependencies outside the read
+    people_reads: list[int] = field(default_factory=list)  # GET /users (cached an hour)
     open_tasks: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     slack_calls: int = 0
@@ -97,8 +99,15 @@ def run_round(
         out.open_tasks.append(result.digest.facts.open_count)
         out.requests.append(asana.count())
         out.task_pages.append(asana.count("GET", f"/projects/{seed.project_gid}/tasks"))
-        batches = [r for r in asana.requests if r.method == "POST" and r.path == "/batch"]
+        every = [r for r in asana.requests if r.method == "POST" and r.path == "/batch" and r.body]
+        batches = [
+            r
+            for r in every
+            if all(a["relative_path"].endswith("/stories") for a in r.body["data"]["actions"])
+        ]
         out.batches.append(len(batches))
+        out.link_batches.append(len(every) - len(batches))
+        out.people_reads.append(asana.count("GET", "/users"))
         out.comment_reads.append(sum(len(r.body["data"]["actions"]) for r in batches if r.body))
     out.slack_calls = len(slack.calls) - slack_before
     out.model_calls = (len(model.requests) - model_before) if model else 0
@@ -115,7 +124,8 @@ def report(title: str, r: Round) -> None:
         f"{max(r.requests)}) = 1 project + {med(r.task_pages):g} task pages "
         f"(open and completed since, 100 a page; {med(r.open_tasks):g} open) + "
         f"{med(r.batches):g} comment batches (latest comment of {med(r.comment_reads):g} changed "
-        f"tasks, 10 a batch)"
+        f"tasks, 10 a batch) + {med(r.link_batches):g} batches of dependencies outside the read "
+        f"+ {med(r.people_reads):g} people reads (once an hour per workspace)"
     )
     pages = med(r.task_pages)
     print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -72,15 +72,12 @@ TASK_OPT_FIELDS = ",".join(
         "permalink_url",
         "actual_time_minutes",
         "assignee.name",
-        "assignee.email",
         "parent.name",
         "tags.name",
-        "dependencies.name",
-        "dependencies.completed",
-        "dependencies.due_on",
-        "dependents.name",
-        "dependents.completed",
-        "dependents.due_on",
+        # Asana answers these with {gid, resource_type} only (its OpenAPI spec: "contain only
+        # the gid"); names, states and dates are resolved by gid (see `_with_links`).
+        "dependencies",
+        "dependents",
         "custom_fields.name",
         "custom_fields.resource_subtype",
         "custom_fields.number_value",
@@ -89,6 +86,12 @@ TASK_OPT_FIELDS = ",".join(
     )
 )
 STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
+# What a dependency or dependent outside the tasks just read needs (GET /tasks/{gid} in /batch).
+LINK_FIELDS = ("name", "completed", "due_on")
+USER_FIELDS = "name,email"
+# People change rarely; a new teammate is picked up within this many seconds.
+USERS_TTL_SECONDS = 3600.0
+TYPEAHEAD_COUNT = 100  # the most GET /workspaces/{gid}/typeahead returns (spec: 1-100)
 PROJECT_OPT_FIELDS = ",".join(
     (
         "name",
@@ -184,6 +187,7 @@ class AsanaGateway:
         timeout: tuple[float, float] = REQUEST_TIMEOUT,
         batch_attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         config = asana.Configuration()
         config.host = base_url.rstrip("/")
@@ -201,6 +205,12 @@ class AsanaGateway:
         self._custom_fields = asana.CustomFieldsApi(self._client)
         self._batch = asana.BatchAPIApi(self._client)
         self._stories = asana.StoriesApi(self._client)
+        self._users = asana.UsersApi(self._client)
+        self._typeahead = asana.TypeaheadApi(self._client)
+        self._monotonic = monotonic
+        # workspace gid -> (read at, user gid -> email): one users read per workspace per TTL.
+        self._emails: dict[str, tuple[float, dict[str, str]]] = {}
+        self._emails_lock = threading.Lock()
 
     def close(self) -> None:
         # The v5 client has no close(): stop its thread pool and drop pooled connections.
@@ -221,22 +231,38 @@ class AsanaGateway:
         return _project(data)
 
     def find_project(self, ref: str) -> Project:
-        """Resolve a project gid or a (case-insensitive) name to a project."""
+        """Resolve a project gid or a (case-insensitive) name to a project.
+
+        A name is looked up with each workspace's typeahead (one request per workspace, at most
+        100 results, exact name match), never by listing every project.
+        """
         ref = ref.strip()
         if ref.isdigit():
             return self.project(ref)
-        wanted = " ".join(ref.split()).casefold()
+        wanted = _folded(ref)
         matches: list[dict[str, Any]] = []
-        for workspace in self._list("workspaces", lambda: self._workspaces.get_workspaces({})):
-            for candidate in self._list(
+        for workspace in self._list(
+            "workspaces",
+            lambda: self._workspaces.get_workspaces(
+                {"limit": PAGE_SIZE, "opt_fields": "name"}, _request_timeout=self._timeout
+            ),
+        ):
+            found = self._call(
                 "projects",
-                lambda ws=workspace: self._projects.get_projects(
-                    {"workspace": ws["gid"], "archived": False, "opt_fields": "name"},
+                lambda ws=workspace: self._typeahead.typeahead_for_workspace(
+                    ws["gid"],
+                    "project",
+                    {
+                        "query": " ".join(ref.split()),
+                        "count": TYPEAHEAD_COUNT,
+                        "opt_fields": "name",
+                    },
+                    full_payload=True,  # one page, no ?limit: typeahead takes `count`
                     _request_timeout=self._timeout,
                 ),
-            ):
-                if " ".join(candidate["name"].split()).casefold() == wanted:
-                    matches.append(candidate)
+            )
+            rows = (found or {}).get("data") or []
+            matches += [r for r in rows if _folded(r.get("name") or "") == wanted]
         if not matches:
             shown = ref if len(ref) <= 80 else ref[:79] + "…"
             raise NotFoundError(f"No Asana project is named “{shown}”. Use its name or gid.")
@@ -247,9 +273,8 @@ class AsanaGateway:
 
     def open_tasks(self, project: Project) -> list[Task]:
         """Every incomplete task of the project with what the core needs: ⌈n/100⌉ requests."""
-        return [
-            _task(row) for row in self._project_tasks(project, "now") if not row.get("completed")
-        ]
+        rows = [row for row in self._project_tasks(project, "now") if not row.get("completed")]
+        return self._resolved(project, rows)
 
     def comments(self, task_gid: str) -> list[Comment]:
         """A task's comments, oldest first (stories of subtype comment_added)."""
@@ -413,6 +438,72 @@ class AsanaGateway:
             self._created_options[key] = created["gid"]
         return created["gid"]
 
+    # -- dependencies and people, as Asana really returns them ------------------------------
+
+    def _resolved(self, project: Project, rows: Sequence[Mapping[str, Any]]) -> list[Task]:
+        """Map rows to tasks with their links resolved and their assignees' emails filled.
+
+        Asana gives dependencies and dependents as gids only: each is resolved against the tasks
+        of this read, and the others (another project, completed long ago) are read by gid
+        through /batch, ⌈unknown/10⌉ requests. Emails come from one cached users read.
+        """
+        tasks = [_task(row) for row in rows]
+        links = self._links({t.gid: t for t in tasks})
+        emails = self._workspace_emails(project.workspace_gid) if tasks else {}
+        return [_with_links(t, links, emails) for t in tasks]
+
+    def _links(self, known: Mapping[str, Task]) -> dict[str, TaskLink | None]:
+        """Every dependency/dependent of `known` by gid: its name, state and due date.
+
+        None for a task Asana no longer has (deleted since: it blocks nothing).
+        """
+        links: dict[str, TaskLink | None] = {
+            gid: TaskLink(gid, t.name, t.completed, t.due_on) for gid, t in known.items()
+        }
+        unknown = list(
+            dict.fromkeys(
+                link.gid
+                for t in known.values()
+                for link in (*t.dependencies, *t.dependents)
+                if link.gid not in links
+            )
+        )
+        options = {"fields": list(LINK_FIELDS)}
+        for gid, answer in self._batch_get(unknown, "/tasks/{}", options):
+            status = answer.get("status_code")
+            if status == 200:
+                row = answer["body"]["data"]
+                links[gid] = TaskLink(
+                    gid, row.get("name") or "", bool(row.get("completed")), _date(row.get("due_on"))
+                )
+            elif status == 404:
+                links[gid] = None
+            elif status == 403:
+                # A task in a project this token cannot see: still a dependency, state unknown.
+                links[gid] = TaskLink(gid, "", completed=False)
+            else:
+                raise UpstreamError("Asana", f"reading task {gid} failed ({status})")
+        return links
+
+    def _workspace_emails(self, workspace_gid: str) -> dict[str, str]:
+        """User gid → email for a workspace: one paginated GET /users, cached an hour."""
+        if not workspace_gid:
+            return {}
+        with self._emails_lock:
+            cached = self._emails.get(workspace_gid)
+            if cached is not None and self._monotonic() - cached[0] < USERS_TTL_SECONDS:
+                return cached[1]
+            rows = self._list(
+                f"people of workspace {workspace_gid}",
+                lambda: self._users.get_users(
+                    {"workspace": workspace_gid, "limit": PAGE_SIZE, "opt_fields": USER_FIELDS},
+                    _request_timeout=self._timeout,
+                ),
+            )
+            emails = {r["gid"]: r["email"] for r in rows if r.get("email")}
+            self._emails[workspace_gid] = (self._monotonic(), emails)
+            return emails
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _project_tasks(self, project: Project, completed_since: str) -> list[dict[str, Any]]:
@@ -495,9 +586,9 @@ class AsanaGateway:
         """Every open task plus those completed at or after `since`, in one paginated stream.
 
         Asana's completed_since returns "incomplete or completed since", so one read serves both
-        (⌈(open + completed)/100⌉ requests), with dependencies in the same opt_fields.
+        (⌈(open + completed)/100⌉ requests); dependencies resolved as in `_resolved`.
         """
-        return [_task(row) for row in self._project_tasks(project, _iso(since))]
+        return self._resolved(project, self._project_tasks(project, _iso(since)))
 
     def latest_comments(self, task_gids: Sequence[str]) -> dict[str, Comment | None]:
         """Each task's latest comment (None: it has none), 10 tasks a /batch request.
@@ -616,6 +707,28 @@ def _comment(task_gid: str, row: Mapping[str, Any]) -> Comment | None:
         created_at=_datetime(row.get("created_at")),
         author=(row.get("created_by") or {}).get("name") or "",
     )
+
+
+def _with_links(
+    task: Task, links: Mapping[str, TaskLink | None], emails: Mapping[str, str]
+) -> Task:
+    def resolve(found: Sequence[TaskLink]) -> tuple[TaskLink, ...]:
+        resolved = (links.get(link.gid, link) for link in found)
+        return tuple(link for link in resolved if link is not None)
+
+    assignee = task.assignee
+    if assignee is not None and assignee.email is None:
+        assignee = replace(assignee, email=emails.get(assignee.gid))
+    return replace(
+        task,
+        assignee=assignee,
+        dependencies=resolve(task.dependencies),
+        dependents=resolve(task.dependents),
+    )
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def _link(row: Mapping[str, Any]) -> TaskLink:

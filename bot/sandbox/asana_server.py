@@ -540,9 +540,12 @@ class _Fault:
     delay: float
     fail_actions: tuple[int, ...]
     status: int
+    actions: str | None = None  # only a /batch whose actions all use this method ("get", "put")
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, action_methods: frozenset[str] = frozenset()) -> bool:
         if self.times == 0:
+            return False
+        if self.actions is not None and action_methods != {self.actions}:
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
@@ -569,6 +572,7 @@ class FaultPlan:
         delay: float = 0.0,
         fail_actions: tuple[int, ...] = (),
         status: int = 500,
+        actions: str | None = None,
     ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
@@ -583,6 +587,7 @@ class FaultPlan:
                     delay,
                     tuple(fail_actions),
                     status,
+                    actions.lower() if actions else None,
                 )
             )
 
@@ -590,15 +595,28 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str) -> _Fault | None:
+    def take(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Fault | None:
         """Consume and return the first fault matching the request, if any."""
+        action_methods = _action_methods(path, body)
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, action_methods):
                     if fault.times > 0:
                         fault.times -= 1
                     return fault
             return None
+
+
+def _action_methods(path: str, body: dict[str, Any] | None) -> frozenset[str]:
+    """The methods of a /batch request's actions (empty for any other request)."""
+    if path.rstrip("/") != "/batch" or not isinstance(body, dict):
+        return frozenset()
+    actions = (
+        (body.get("data") or {}).get("actions") if isinstance(body.get("data"), dict) else None
+    )
+    if not isinstance(actions, list):
+        return frozenset()
+    return frozenset(str(a.get("method", "")).lower() for a in actions if isinstance(a, dict))
 
 
 class _RateLimiter:
@@ -848,7 +866,9 @@ class _Renderer:
 
     def _value(self, value: Any, sub: dict[str, Any] | None) -> Any:
         if isinstance(value, Ref):
-            return self.render(value, sub or None)
+            # A minimal reference (a task's dependencies and dependents) is {gid, resource_type}
+            # whatever dotted opt_fields ask: Asana's spec says they "contain only the gid".
+            return self.render(value, None if value.view == "minimal" else sub or None)
         if isinstance(value, list):
             return [self._value(v, sub) for v in value]
         return value
@@ -1189,6 +1209,7 @@ class AsanaApi:
             ("GET", r"/workspaces/(\d+)", self.get_workspace),
             ("GET", r"/workspaces/(\d+)/users", self.list_workspace_users),
             ("GET", r"/workspaces/(\d+)/custom_fields", self.list_workspace_fields),
+            ("GET", r"/workspaces/(\d+)/typeahead", self.typeahead),
             ("GET", r"/projects", self.list_projects),
             ("GET", r"/projects/(\d+)", self.get_project),
             ("GET", r"/projects/(\d+)/tasks", self.list_project_tasks),
@@ -1356,6 +1377,40 @@ class AsanaApi:
     def get_workspace(self, gid: str, *, query: dict[str, str]) -> _Response:
         self._need(self.store.workspaces, gid, "workspace")
         return self._one(Ref("workspace", gid), query)
+
+    def typeahead(self, gid: str, *, query: dict[str, str]) -> _Response:
+        """GET /workspaces/{gid}/typeahead: one unpaginated page of at most `count` (1-100,
+        default 20) objects of one type whose name has a word starting with each query word,
+        most recently modified first (Asana orders projects by recency)."""
+        self._need(self.store.workspaces, gid, "workspace")
+        kind = query.get("resource_type") or query.get("type") or "user"
+        if kind not in ("project", "user"):
+            raise _bad(f"resource_type: Not a supported typeahead type in the sandbox: {kind}")
+        raw = query.get("count", "20")
+        try:
+            count = int(raw)
+        except ValueError:
+            raise _bad(f"count: Not an integer: {raw}") from None
+        if not 1 <= count <= 100:
+            raise _bad(f"count: Must be between 1 and 100, got {count}")
+        words = (query.get("query") or "").casefold().split()
+
+        def hit(name: str) -> bool:
+            have = name.casefold().split()
+            return all(any(h.startswith(w) for h in have) for w in words)
+
+        if kind == "project":
+            found = [
+                p for p in self.store.projects.values() if p["workspace"] == gid and hit(p["name"])
+            ]
+            found.sort(key=lambda p: p["modified_at"], reverse=True)
+        else:
+            found = [
+                u for u in self.store.users.values() if gid in u["workspaces"] and hit(u["name"])
+            ]
+        spec = self._spec(kind, query)
+        data = [self.renderer.render(Ref(kind, r["gid"]), spec) for r in found[:count]]
+        return _Response(200, {"data": data})
 
     # -- projects
 
@@ -1880,7 +1935,7 @@ class AsanaSandbox:
         body_error: ApiError | None,
         headers: Any,
     ) -> tuple[int, dict[str, Any] | None, dict[str, str], float]:
-        fault = self.faults.take(method, inner)
+        fault = self.faults.take(method, inner, body)
         delay = 0.0
         fail_actions: tuple[int, ...] = ()
         fail_status = 500

@@ -65,3 +65,24 @@ def put_actions(box: Sandbox) -> dict[str, int]:
 
 def dump(message: dict) -> str:
     return json.dumps(message)
+
+
+def batches(box: Sandbox, method: str) -> int:
+    """POST /batch requests whose actions are all `method` (get: reads, put: writes)."""
+    return sum(
+        1
+        for r in box.asana.requests
+        if r.method == "POST"
+        and r.path == "/batch"
+        and r.body
+        and all(a["method"].lower() == method for a in r.body["data"]["actions"])
+    )
+
+
+def outside_links(box: Sandbox, gids: list[str]) -> set[str]:
+    """Dependencies and dependents of these tasks that are not among them (from the store)."""
+    store = box.asana.store
+    linked = {
+        d for g in gids for d in (*store.tasks[g]["dependencies"], *store.tasks[g]["dependents"])
+    }
+    return linked - set(gids)

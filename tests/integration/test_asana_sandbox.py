@@ -199,8 +199,9 @@ def test_compact_by_default_and_opt_fields_project_exactly(
     if task["assignee"] is not None:
         assert set(task["assignee"]) == {"gid", "email"}
 
+    # Dependencies "contain only the gid" (Asana's spec), whatever dotted opt_fields ask.
     parent = tasks_api.get_task(milestone, {"opt_fields": "dependencies.completed,assignee"})
-    assert {tuple(d) for d in parent["dependencies"]} == {("gid", "completed")}
+    assert {tuple(d) for d in parent["dependencies"]} == {("gid", "resource_type")}
     if parent["assignee"]:
         assert set(parent["assignee"]) == {"gid", "name", "resource_type"}
     bare = tasks_api.get_task(milestone, {"opt_fields": "dependencies"})
@@ -665,3 +666,36 @@ def test_every_schema_field_renders() -> None:
     for kind, ref in samples.items():
         rendered = renderer.render(ref, {name: {} for name in SCHEMA[kind]})
         assert set(rendered) == set(SCHEMA[kind]), kind
+
+
+# --------------------------------------------------------------------------- typeahead, people
+
+
+def test_typeahead_answers_one_page_of_named_resources_within_count(
+    seeded: tuple[AsanaSandbox, SeedInfo],
+) -> None:
+    sandbox, info = seeded
+    base = f"/workspaces/{info.workspace_gid}/typeahead"
+    status, _, body = _raw(sandbox, "GET", f"{base}?resource_type=project&query=platf%20BACK")
+    assert status == 200 and set(body) == {"data"}  # no next_page: typeahead does not paginate
+    assert body["data"] == [
+        {"gid": info.project_gid, "resource_type": "project", "name": info.project_name}
+    ]
+    for i in range(25):
+        sandbox.store.add_project(info.workspace_gid, f"Platform idea {i}")
+    _, _, default = _raw(sandbox, "GET", f"{base}?resource_type=project&query=platform")
+    _, _, most = _raw(sandbox, "GET", f"{base}?resource_type=project&query=platform&count=100")
+    assert len(default["data"]) == 20 and len(most["data"]) == 26  # default count 20, max 100
+    for bad in ("0", "101", "x"):
+        status, _, error = _raw(sandbox, "GET", f"{base}?resource_type=project&count={bad}")
+        assert status == 400 and error["errors"][0]["message"].startswith("count:")
+
+
+def test_users_of_a_workspace_with_their_emails(seeded: tuple[AsanaSandbox, SeedInfo]) -> None:
+    sandbox, info = seeded
+    status, _, body = _raw(
+        sandbox, "GET", f"/users?workspace={info.workspace_gid}&limit=100&opt_fields=name,email"
+    )
+    assert status == 200
+    assert {u["email"]: u["gid"] for u in body["data"]} == info.user_gids
+    assert all(set(u) == {"gid", "name", "email"} for u in body["data"])

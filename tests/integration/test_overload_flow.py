@@ -81,9 +81,10 @@ def test_alert_with_chart_then_approve_reassigns_exactly_once(crunch_box) -> Non
     box, crunch = crunch_box
     box.asana.reset_requests()
     report = check(box, crunch)
-    # One paginated read of the project's tasks (plus the project itself).
+    # One paginated read of the project's tasks (plus the project itself and, once, its people).
     assert box.asana.count("GET", f"/projects/{crunch.project_gid}/tasks") == 1
-    assert box.asana.count("GET") == 2
+    assert box.asana.count("GET", "/users") == 1
+    assert box.asana.count("GET") == 3
     [alert] = report.alerts
     message = alert_message(box, alert.message_ts)
     text = box.slack.render(message)

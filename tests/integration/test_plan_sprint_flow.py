@@ -10,7 +10,7 @@ import pytest
 from bot.demo import CHANNEL, LEAD, Sandbox, running_sandbox
 from bot.sandbox.slack_standin import pings
 
-from .conftest import click, current, last_ephemeral, proposal_id, put_actions
+from .conftest import batches, click, current, last_ephemeral, proposal_id, put_actions
 
 INTERN = "U0INTERN"
 
@@ -123,7 +123,7 @@ def test_approve_sets_sprint_and_next_on_exactly_the_selected_tasks_once(sbox):
     box.asana.reset_requests()
     click(box, message, "proposal_approve")
     assert put_actions(box) == dict.fromkeys(selected, 1)
-    assert box.asana.count("POST", "/batch") == math.ceil(len(selected) / 10)
+    assert batches(box, "put") == math.ceil(len(selected) / 10)
     assert option_creations(box) == 1 and len(sprint_options(box, "Sprint 25")) == 1
     assert box.asana.count("GET") <= math.ceil(60 / 100) + 2
     for gid, was in before.items():

@@ -14,7 +14,17 @@ from bot.sandbox.asana_seed import HOSTILE_NAME
 from bot.sandbox.slack_standin import pings
 from bot.usecases.approvals import ApprovalEngine
 
-from .conftest import click, current, dump, last_ephemeral, prioritize, proposal_id, put_actions
+from .conftest import (
+    batches,
+    click,
+    current,
+    dump,
+    last_ephemeral,
+    outside_links,
+    prioritize,
+    proposal_id,
+    put_actions,
+)
 
 
 def open_gids(box) -> list[str]:
@@ -240,14 +250,24 @@ def test_unchanged_backlog_costs_no_model_call(box):
 
 
 def test_request_budget_reads_and_batch_writes(box):
+    """/prioritize reads the project, ⌈N/100⌉ task pages, the people once, and the dependencies
+    outside the backlog by gid, 10 a /batch; Approve writes 10 tasks a /batch."""
+    gids = open_gids(box)
+    outside = outside_links(box, gids)
+    assert outside  # the seed has open tasks depending on tasks completed long ago
+    project = box.seed.project_gid
     box.asana.reset_requests()
     message = prioritize(box)
-    reads = box.asana.count("GET")
-    assert reads <= math.ceil(60 / 100) + 2
+    assert box.asana.count("GET", f"/projects/{project}/tasks") == math.ceil(len(gids) / 100)
+    assert box.asana.count("GET", f"/projects/{project}") == 1 + math.ceil(len(gids) / 100)
+    assert box.asana.count("GET", "/users") == 1
+    assert box.asana.count("GET") == math.ceil(len(gids) / 100) + 2
+    assert batches(box, "get") == box.asana.count("POST") == math.ceil(len(outside) / 10)
     box.asana.reset_requests()
     click(box, message, "proposal_approve")
-    assert box.asana.count("GET") <= math.ceil(60 / 100) + 2
-    assert box.asana.count("POST", "/batch") == math.ceil(60 / 10)
+    assert box.asana.count("GET") <= math.ceil(len(gids) / 100) + 2
+    assert box.asana.count("GET", "/users") == 0  # cached
+    assert batches(box, "put") == math.ceil(len(gids) / 10)
     assert box.asana.count("PUT") == 0
 
 
@@ -296,8 +316,9 @@ def test_rate_limited_reads_are_retried(box):
 
 def test_partial_batch_failure_is_reported_and_retry_finishes(box):
     message = prioritize(box)
-    box.asana.faults.add("batch_partial", fail_actions=(0, 1), status=500, times=1)
-    box.asana.faults.add("503", path_contains="/batch", times=2)  # the verification read fails too
+    # Faults on the write batches only (Approve reads through /batch too).
+    box.asana.faults.add("batch_partial", fail_actions=(0, 1), status=500, times=1, actions="put")
+    box.asana.faults.add("503", path_contains="/batch", times=2, actions="put")
     click(box, message, "proposal_approve")
     proposal = box.services.store.proposal(proposal_id(message))
     updated = box.slack.render(current(box, message))
@@ -382,7 +403,9 @@ def test_rules_only_without_a_model(rules_box):
 
 def test_rate_limited_batch_writes_wait_and_write_once(box):
     message = prioritize(box)
-    box.asana.faults.add("429", method="POST", path_contains="/batch", times=2, retry_after=1)
+    box.asana.faults.add(
+        "429", method="POST", path_contains="/batch", times=2, retry_after=1, actions="put"
+    )
     click(box, message, "proposal_approve")
     assert box.services.store.proposal(proposal_id(message)).status == "applied"
     counts = put_actions(box)
@@ -393,7 +416,7 @@ def test_rate_limited_batch_writes_wait_and_write_once(box):
 def test_dropped_batch_connection_is_verified_not_blindly_resent(box, fault):
     message = prioritize(box)
     # drop: the batch never ran; drop_after: it ran and the answer was lost.
-    box.asana.faults.add(fault, method="POST", path_contains="/batch", times=1)
+    box.asana.faults.add(fault, method="POST", path_contains="/batch", times=1, actions="put")
     click(box, message, "proposal_approve")
     assert box.services.store.proposal(proposal_id(message)).status == "applied"
     for gid in open_gids(box):

@@ -168,9 +168,14 @@ def test_audit_log_matches_asana_task_by_task_after_faults(box):
     message = prioritize(box)
     pid = proposal_id(message)
     applied_before = len(box.asana.store.applied_updates)
-    box.asana.faults.add("batch_partial", method="POST", fail_actions=(0, 3), status=400, times=1)
-    box.asana.faults.add("drop_after", method="POST", path_contains="/batch", times=1)
-    box.asana.faults.add("503", method="POST", path_contains="/batch", times=1)
+    # On the write batches (Approve also reads dependencies through /batch).
+    box.asana.faults.add(
+        "batch_partial", method="POST", fail_actions=(0, 3), status=400, times=1, actions="put"
+    )
+    box.asana.faults.add(
+        "drop_after", method="POST", path_contains="/batch", times=1, actions="put"
+    )
+    box.asana.faults.add("503", method="POST", path_contains="/batch", times=1, actions="put")
     click(box, message, "proposal_approve")
     assert box.services.store.proposal(pid).status == "partial"
     assert "[Retry failed writes]" in box.slack.render(current(box, message))
