@@ -22,41 +22,53 @@ def _echo(app: App) -> None:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[TeamsStandIn, str]]:
-    with TeamsStandIn() as teams:
-        runtime = TeamsRuntime(
-            client_id=teams.client_id,
-            tenant_id=teams.tenant_id,
-            openid_metadata_url=teams.openid_metadata_url,
-            token=ClientCredentialsToken(
-                token_url=teams.token_url,
-                client_id=teams.client_id,
-                client_secret=Secret(teams.client_secret),
-            ),
-            setup=_echo,
-        )
-        auth = ActivityAuth(
-            client_id=teams.client_id,
-            tenant_id=teams.tenant_id,
-            keys=SigningKeys(teams.openid_metadata_url),
-        )
-        endpoint = TeamsEndpoint(auth, runtime, lambda e, s: answer(s, 404, {"error": "no route"}))
-        server = create_server(endpoint, host="127.0.0.1", port=0, threads=4)
-        stopping = threading.Event()
+def teams() -> Iterator[TeamsStandIn]:
+    with TeamsStandIn() as stand_in:
+        yield stand_in
 
-        def run() -> None:
-            try:
-                server.run()
-            except (OSError, ValueError):
-                if not stopping.is_set():  # closing the socket can wake the loop on a dead fd
-                    raise
 
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
+@pytest.fixture
+def runtime(teams: TeamsStandIn) -> Iterator[TeamsRuntime]:
+    built = TeamsRuntime(
+        client_id=teams.client_id,
+        tenant_id=teams.tenant_id,
+        openid_metadata_url=teams.openid_metadata_url,
+        token=ClientCredentialsToken(
+            token_url=teams.token_url,
+            client_id=teams.client_id,
+            client_secret=Secret(teams.client_secret),
+        ),
+        setup=_echo,
+    )
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def served(teams: TeamsStandIn, runtime: TeamsRuntime) -> Iterator[tuple[TeamsStandIn, str]]:
+    auth = ActivityAuth(
+        client_id=teams.client_id,
+        tenant_id=teams.tenant_id,
+        keys=SigningKeys(teams.openid_metadata_url),
+    )
+    endpoint = TeamsEndpoint(auth, runtime, lambda e, s: answer(s, 404, {"error": "no route"}))
+    server = create_server(endpoint, host="127.0.0.1", port=0, threads=4)
+    stopping = threading.Event()
+
+    def run() -> None:
         try:
-            yield teams, f"http://127.0.0.1:{server.effective_port}/api/messages"
-        finally:
-            stopping.set()
-            server.close()
-            thread.join(timeout=5)
-            runtime.close()
+            server.run()
+        except (OSError, ValueError):
+            if not stopping.is_set():  # closing the socket can wake the loop on a dead fd
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield teams, f"http://127.0.0.1:{server.effective_port}/api/messages"
+    finally:
+        stopping.set()
+        server.close()
+        thread.join(timeout=5)

@@ -6,19 +6,11 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
-import pytest
 
 from bot.sandbox.teams_standin import MAX_MESSAGE_BYTES, TEAM_ID, TeamsStandIn
-
-
-@pytest.fixture
-def teams() -> Iterator[TeamsStandIn]:
-    with TeamsStandIn() as stand_in:
-        yield stand_in
 
 
 def call(

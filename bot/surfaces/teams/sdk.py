@@ -9,6 +9,7 @@ the WSGI endpoint and the background jobs hand it coroutines through `run`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import warnings
@@ -27,6 +28,7 @@ MESSAGING_PATH = "/api/messages"
 REQUEST_TIMEOUT_S = 15.0  # Bot Framework gives a bot 15 s to answer an activity
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -54,12 +56,12 @@ def _quiet_import() -> Iterator[None]:
 
 
 with _quiet_import():
-    from microsoft_teams.api import TokenCredentials
+    from microsoft_teams.api import Account, Attachment, MessageActivityInput, TokenCredentials
     from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
     from microsoft_teams.apps import App
     from microsoft_teams.apps.http.adapter import HttpRequest, HttpRouteHandler
 
-__all__ = ["App", "TeamsRuntime"]
+__all__ = ["Account", "App", "Attachment", "MessageActivityInput", "TeamsRuntime"]
 
 
 class _RouteCollector:
@@ -133,7 +135,19 @@ class TeamsRuntime:
         response = self.run(self._messages(request), timeout=REQUEST_TIMEOUT_S)
         return int(response["status"]), response.get("body")
 
+    async def _close_http(self) -> None:
+        # The App's client serves incoming turns; app.api got a client of its own (a clone).
+        for client in {
+            id(c): c for c in (self.app.http_client.http, self.app.api.http.http)
+        }.values():
+            await client.aclose()
+
     def close(self) -> None:
+        if self._loop.is_running() and hasattr(self, "app"):
+            try:
+                self.run(self._close_http(), timeout=5)
+            except Exception as exc:  # closing must not hide why we are closing
+                log.warning("could not close the Teams HTTP clients: %s", type(exc).__name__)
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
