@@ -508,3 +508,29 @@ def overload_card(
 def notice_card(message: str) -> dict[str, Any]:
     """A short answer (errors, usage, refusals): `message` is already safe markdown."""
     return card([text(message)])
+
+
+HELP_LINES = (
+    "**prioritize [project]**: rank every open task of a project (its gid or its name; default "
+    "the channel's project) and propose the ranking for approval.",
+    "**plan sprint [project] [sprint name] [capacity]**: propose the next sprint, e.g. "
+    '`plan sprint`, `plan sprint 40`, `plan sprint "Platform Backlog" Sprint 25 30 pts`.',
+    "**help**: this list.",
+    "In a channel or group chat, @mention me first; in our personal chat, just type. Nothing is "
+    "written to Asana until an approver presses **Approve**.",
+)
+
+
+def help_card(reason: str = "") -> dict[str, Any]:
+    """What the copilot does and how to ask; `reason` (already safe markdown) comes first."""
+    body = [text(reason, weight="Bolder")] if reason else []
+    body += [heading("Asana Copilot"), *(text(f"- {line}", spacing="Small") for line in HELP_LINES)]
+    return card(body)
+
+
+def welcome_card() -> dict[str, Any]:
+    """Posted once when the copilot is added to a team, group chat or personal chat."""
+    return help_card(
+        "Hi! I rank Asana backlogs, plan sprints, post a stand-up digest every working morning "
+        "and warn when someone is forecast over capacity."
+    )
