@@ -76,3 +76,15 @@ def test_members_carry_email_and_role(teams: TeamsStandIn, runtime: TeamsRuntime
     assert teams_gw.member(TEAM_ID, "29:1nobody", service_url=teams.service_url) is None
     emails = {m.email for m in teams_gw.members(TEAM_ID, service_url=teams.service_url)}
     assert "ana@example.com" in emails
+
+
+def test_a_personal_chat_is_opened_for_private_answers(
+    teams: TeamsStandIn, runtime: TeamsRuntime
+) -> None:
+    teams_gw = gateway(runtime, [])
+    chat = teams_gw.personal_chat(
+        "29:1ben", tenant_id=teams.tenant_id, service_url=teams.service_url
+    )
+    teams_gw.post(chat, service_url=teams.service_url, text="only for you")
+    assert chat == "a:personal-1ben"
+    assert [m["text"] for m in teams.messages_in(chat)] == ["only for you"]

@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.errors import UpstreamError
-from bot.surfaces.teams.sdk import Account, Attachment, MessageActivityInput, TeamsRuntime
+from bot.surfaces.teams.sdk import (
+    Account,
+    Attachment,
+    CreateConversationParams,
+    MessageActivityInput,
+    TeamsRuntime,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +132,13 @@ class TeamsGateway:
                 conversation_id, activity_id, activity, service_url=service_url
             ),
         )
+
+    def personal_chat(self, member_id: str, *, tenant_id: str, service_url: str) -> str:
+        """The 1:1 chat of a person with the copilot (created by Teams if new): its id."""
+        params = CreateConversationParams(members=[Account(id=member_id)], tenant_id=tenant_id)
+        api = self._runtime.app.api.from_service_url(service_url)
+        created = self._call("opening a personal chat", lambda: api.conversations.create(params))
+        return str(created.id)
 
     def member(self, conversation_id: str, member_id: str, *, service_url: str) -> Member | None:
         """One person of a conversation (by bot-scoped id or AAD object id), None if not in it."""

@@ -56,12 +56,25 @@ def _quiet_import() -> Iterator[None]:
 
 
 with _quiet_import():
-    from microsoft_teams.api import Account, Attachment, MessageActivityInput, TokenCredentials
+    from microsoft_teams.api import (
+        Account,
+        Attachment,
+        CreateConversationParams,
+        MessageActivityInput,
+        TokenCredentials,
+    )
     from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
     from microsoft_teams.apps import App
     from microsoft_teams.apps.http.adapter import HttpRequest, HttpRouteHandler
 
-__all__ = ["Account", "App", "Attachment", "MessageActivityInput", "TeamsRuntime"]
+__all__ = [
+    "Account",
+    "App",
+    "Attachment",
+    "CreateConversationParams",
+    "MessageActivityInput",
+    "TeamsRuntime",
+]
 
 
 class _RouteCollector:
