@@ -269,10 +269,19 @@ def card_problems(card: Any) -> list[str]:
             if kind == "TextBlock" and not isinstance(node.get("text"), str):
                 problems.append(f"{pointer}: a TextBlock needs a text")
         for key, value in node.items():
+            if key == "msteams" and not pointer:
+                continue  # Teams' own card properties (width, mention entities), checked below
             if isinstance(value, (dict, list)):
                 walk(value, f"{pointer}/{key}")
 
     walk(card, "")
+    text = json.dumps(card.get("body", []), ensure_ascii=False)
+    for entity in (card.get("msteams") or {}).get("entities", []):
+        mentioned = entity.get("mentioned") or {}
+        if entity.get("type") != "mention" or not mentioned.get("id"):
+            problems.append("/msteams/entities: a mention needs a mentioned id")
+        elif json.dumps(entity.get("text", ""), ensure_ascii=False)[1:-1] not in text:
+            problems.append(f"/msteams/entities: {entity.get('text')} is not in the card's text")
     return problems
 
 

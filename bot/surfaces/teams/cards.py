@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.domain.digest import Item, Reason, ReasonKind, StandupDigest
+from bot.domain.models import Person
+
 CARD_VERSION = "1.5"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_BUDGET = 26_000  # bytes of card JSON: Teams caps a whole message at 28 KB
@@ -534,3 +537,141 @@ def welcome_card() -> dict[str, Any]:
         "Hi! I rank Asana backlogs, plan sprints, post a stand-up digest every working morning "
         "and warn when someone is forecast over capacity."
     )
+
+
+# -- stand-up digests ------------------------------------------------------------------------
+
+DIGEST_SECTIONS = (
+    ("blocked", "⛔", "Blocked"),
+    ("overdue", "⏰", "Overdue"),
+    ("at_risk", "⚠️", "At risk"),
+    ("done", "✅", "Done since the last digest"),
+    ("in_progress", "🔄", "In progress (changed since the last digest)"),
+)
+
+
+def _short_day(d: date) -> str:
+    return f"{d:%a} {d.day} {d:%b}"
+
+
+def digest_reason(reason: Reason, today: date) -> str:
+    """Why an item is listed, in words (the Slack digest says the same)."""
+    kind = reason.kind
+    name = f"“{md(clip(reason.task_name or '', 60))}”"
+    on = _short_day(reason.on) if reason.on else None
+    if kind is ReasonKind.DEPENDENCY_OVERDUE:
+        return f"waits on {name} (still open{', due ' + on if on else ''})"
+    if kind is ReasonKind.STATUS_BLOCKED:
+        return "Status: Blocked"
+    if kind is ReasonKind.TAGGED_BLOCKED:
+        return "tagged _blocked_"
+    if kind is ReasonKind.COMMENT_BLOCKED:
+        return f"latest comment: “{md(clip(reason.text or '', 120))}”"
+    if kind is ReasonKind.OVERDUE:
+        if reason.on is None:
+            return "overdue"
+        late = (today - reason.on).days
+        return f"due {on} ({late} day{'s' if late != 1 else ''} late)"
+    if kind is ReasonKind.DUE_SOON_OPEN_DEPENDENCIES:
+        more = f" and {reason.count - 1} more" if reason.count > 1 else ""
+        return f"due {on or 'soon'}, still waiting on {name}{more}"
+    if kind is ReasonKind.PUSHED_BY_DEPENDENCY:
+        chain = "".join(f" ← “{md(clip(n, 40))}”" for n in reason.chain[:3])
+        return f"waits on {name}{chain}, not done before {on or 'later'}"
+    return md(kind.value)
+
+
+def digest_card(digest: StandupDigest, mentions: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """A stand-up digest; `mentions` maps an Asana person gid to (member id, name) in Teams."""
+    f = digest.facts
+    used: dict[str, str] = {}
+
+    def who(person: Person | None) -> str:
+        if person is None:
+            return "_unassigned_"
+        if person.gid in mentions:
+            member_id, name = mentions[person.gid]
+            used[member_id] = name
+            return f"<at>{md(name)}</at>"
+        return f"_{md(clip(person.name, 60))}_"
+
+    def line(item: Item, *, due: bool = False) -> str:
+        reasons = [digest_reason(r, f.today) for r in item.reasons]
+        if due and item.due_on and not reasons:
+            reasons.append(f"due {_short_day(item.due_on)}")
+        head = f"- {link(item.permalink, clip(item.name, 120))} · {who(item.assignee)}"
+        return f"{head} — {'; '.join(reasons)}" if reasons else head
+
+    project = link(digest.project_url, digest.project_name or digest.project_gid)
+    if f.quiet:
+        body = [
+            text(
+                f"☀️ Quiet day in {project}: nothing finished, moved, blocked, late or at risk "
+                f"since {when(f.since)}."
+            )
+        ]
+        return card(body)
+
+    def build(per_section: int) -> dict[str, Any]:
+        used.clear()
+        body = [
+            heading(f"Stand-up · {digest.project_name or digest.project_gid}"),
+            subtle(
+                f"{_short_day(f.today)} · changes since {when(f.since)} · {f.open_count} open "
+                f"tasks in {project}"
+            ),
+        ]
+        if digest.summary:
+            body.append(text(md(digest.summary)))
+        if digest.comments_unread:
+            body.append(
+                text(
+                    f"⚠️ The comments of {digest.comments_unread} changed task(s) could not be "
+                    "read: a blocker mentioned only in a comment may be missing.",
+                    color="Warning",
+                )
+            )
+        left_out = 0
+        for key, icon, title in DIGEST_SECTIONS:
+            items = getattr(f, key)
+            if not items:
+                continue
+            lines = [line(i, due=key == "in_progress") for i in items[:per_section]]
+            left_out += max(0, len(items) - per_section)
+            body.append(text(f"{icon} **{title} ({len(items)})**\n\n" + "\n".join(lines)))
+        if f.people:
+            people = []
+            for person_line in f.people[:per_section]:
+                parts = []
+                if person_line.finished:
+                    parts.append(
+                        "finished "
+                        + ", ".join(md(clip(i.name, 60)) for i in person_line.finished[:3])
+                    )
+                if person_line.today:
+                    parts.append(
+                        "today " + ", ".join(md(clip(i.name, 60)) for i in person_line.today[:4])
+                    )
+                people.append(f"- {who(person_line.person)}: {' · '.join(parts)}")
+            left_out += max(0, len(f.people) - per_section)
+            body.append(text("👥 **Who is on what**\n\n" + "\n".join(people)))
+        if left_out:
+            body.append(
+                subtle(
+                    f"✂️ Cut to fit Teams: {left_out} more line(s) not shown. "
+                    f"See everything in {project}."
+                )
+            )
+        built = card(body)
+        if used:
+            built["msteams"]["entities"] = [
+                {
+                    "type": "mention",
+                    "text": f"<at>{md(name)}</at>",
+                    "mentioned": {"id": mid, "name": name},
+                }
+                for mid, name in used.items()
+            ]
+        return built
+
+    return fit(build, 50)
