@@ -37,12 +37,15 @@ FIELD_BUSINESS_VALUE = "Business Value"
 FIELD_STORY_POINTS = "Story Points"
 FIELD_ESTIMATED_HOURS = "Estimated Hours"
 FIELD_MANUAL_OVERRIDE = "Manual Override"
+FIELD_SKILLS = "Skills"
+# Asana's cap on a field's enum options, disabled ones included; options cannot be deleted.
+MAX_ENUM_OPTIONS = 500
 AI_FIELDS = (FIELD_AI_SCORE, FIELD_AI_CONFIDENCE, FIELD_AI_RATIONALE, FIELD_AI_SPRINT)
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """An output field `copilot setup` creates."""
+    """An output field `copilot setup` creates, and what an existing one must be to be used."""
 
     name: str
     subtype: str
@@ -50,12 +53,41 @@ class FieldSpec:
     format: str = "none"
     enum_options: tuple[str, ...] = ()
     description: str = ""
+    formats: tuple[str, ...] = ()  # number formats an existing field may have
+    min_precision: int = 0  # an existing number field needs at least this many decimals
+
+    def problem(self, subtype: str, fmt: str | None, precision: int | None) -> str | None:
+        """Why an existing field of this name cannot hold what the copilot writes, or None."""
+        if subtype != self.subtype:
+            return f"is a {_kind(subtype)} field; it must be a {_kind(self.subtype)} field"
+        if self.subtype != "number":
+            return None
+        fmt = fmt or "none"
+        if self.formats and fmt not in self.formats:
+            wanted = " or ".join(_format_name(f) for f in self.formats)
+            return f"is a number field formatted as {_format_name(fmt)}; it must be {wanted}"
+        if precision is not None and precision < self.min_precision:
+            return (
+                f"is a number field with {_decimals(precision)}; it needs at least "
+                f"{_decimals(self.min_precision)} (the copilot writes e.g. 74.5)"
+            )
+        return None
 
 
 OUTPUT_FIELDS = (
-    FieldSpec(FIELD_AI_SCORE, "number", precision=1, description="Copilot priority score, 0-100"),
-    # Asana's percentage format stores 0.0-1.0 and shows 0-100 %.
-    FieldSpec(FIELD_AI_CONFIDENCE, "number", precision=0, format="percentage"),
+    FieldSpec(
+        FIELD_AI_SCORE,
+        "number",
+        precision=1,
+        description="Copilot priority score, 0-100",
+        # A percentage would show 74.5 as 7450 %; fewer decimals would round what we write.
+        formats=("none", "custom"),
+        min_precision=1,
+    ),
+    # Asana's percentage format stores 0.0-1.0 and shows 0-100 %; a plain number shows 0.71.
+    FieldSpec(
+        FIELD_AI_CONFIDENCE, "number", precision=0, format="percentage", formats=("percentage",)
+    ),
     FieldSpec(FIELD_AI_RATIONALE, "text"),
     FieldSpec(FIELD_AI_SPRINT, "enum", enum_options=("Next", "Future", "Backlog")),
 )
@@ -97,6 +129,7 @@ PROJECT_OPT_FIELDS = ",".join(
         "custom_field_settings.custom_field.name",
         "custom_field_settings.custom_field.resource_subtype",
         "custom_field_settings.custom_field.format",
+        "custom_field_settings.custom_field.precision",
         "custom_field_settings.custom_field.enum_options.name",
         "custom_field_settings.custom_field.enum_options.enabled",
     )
@@ -109,7 +142,8 @@ class FieldInfo:
     name: str
     subtype: str
     format: str = "none"
-    options: Mapping[str, str] = field(default_factory=dict)  # enum option name -> gid
+    options: Mapping[str, str] = field(default_factory=dict)  # enabled enum option name -> gid
+    precision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -343,7 +377,11 @@ class AsanaGateway:
         return TaskWrite(task_gid=task_gid, custom_fields=custom, fields=plain)
 
     def ensure_output_fields(self, project: Project) -> SetupReport:
-        """Create (when missing) and attach the copilot's output fields; safe to run twice."""
+        """Create (when missing) and attach the copilot's output fields; safe to run twice.
+
+        A field of the same name that exists already is used only if it can hold what the
+        copilot writes; otherwise nothing at all is changed and UserFacingError says why.
+        """
         report = SetupReport()
         workspace_fields = {
             f["name"]: f
@@ -351,11 +389,33 @@ class AsanaGateway:
                 "workspace custom fields",
                 lambda: self._custom_fields.get_custom_fields_for_workspace(
                     project.workspace_gid,
-                    {"limit": PAGE_SIZE, "opt_fields": "name,resource_subtype"},
+                    {"limit": PAGE_SIZE, "opt_fields": "name,resource_subtype,format,precision"},
                     _request_timeout=self._timeout,
                 ),
             )
         }
+        # Check every existing field before touching anything: a refusal changes nothing.
+        problems = []
+        for spec in OUTPUT_FIELDS:
+            attached = project.fields.get(spec.name)
+            if attached is not None:
+                why = spec.problem(attached.subtype, attached.format, attached.precision)
+            elif spec.name in workspace_fields:
+                found = workspace_fields[spec.name]
+                why = spec.problem(
+                    found.get("resource_subtype") or "", found.get("format"), found.get("precision")
+                )
+            else:
+                why = None
+            if why:
+                problems.append(f"“{spec.name}” {why}.")
+        if problems:
+            raise UserFacingError(
+                "Nothing was changed: "
+                + " ".join(problems)
+                + " Change it in Asana (or rename it so setup creates a new one), then run setup "
+                "again."
+            )
         for spec in OUTPUT_FIELDS:
             if spec.name in project.fields:
                 report.already.append(spec.name)
@@ -393,25 +453,95 @@ class AsanaGateway:
         return report
 
     def ensure_enum_option(self, project: Project, field_name: str, option: str) -> str:
-        """Return the gid of an enum option, creating it when the field lacks it."""
+        """Return the gid of an enabled enum option, reusing, re-enabling or creating it.
+
+        The project read may be stale (another process, or a person, added or disabled the
+        option since), so the field's options are read again before anything is created.
+        """
         info = project.fields.get(field_name)
         if info is None:
             raise UserFacingError(f"The project has no “{field_name}” field; add it in Asana.")
         if option in info.options:
             return info.options[option]
         key = (info.gid, option)
-        # One creator at a time: two approvals naming the same new sprint add it once.
+        # One resolver at a time in this process: two approvals naming a new sprint add it once.
         with self._options_lock:
-            if key in self._created_options:
-                return self._created_options[key]
-            created = self._call(
-                f"adding option {option} to {field_name}",
-                lambda: self._custom_fields.create_enum_option_for_custom_field(
-                    info.gid, {"body": {"data": {"name": option}}}, _request_timeout=self._timeout
-                ),
+            if key not in self._created_options:
+                self._created_options[key] = self._resolve_option(info, option)
+            return self._created_options[key]
+
+    def _resolve_option(self, info: FieldInfo, option: str) -> str:
+        data = self._call(
+            f"field {info.name}",
+            lambda: self._custom_fields.get_custom_field(
+                info.gid,
+                {"opt_fields": "name,enum_options.name,enum_options.enabled"},
+                _request_timeout=self._timeout,
+            ),
+        )
+        options = data.get("enum_options") or []
+        wanted = _option_key(option)
+        same = [o for o in options if _option_key(o.get("name") or "") == wanted]
+        enabled = [o for o in same if o.get("enabled", True)]
+        if enabled:
+            return str(enabled[0]["gid"])
+        if same:
+            self._send(
+                f"enabling option {option} of {info.name}",
+                "PUT",
+                "/enum_options/{enum_option_gid}",
+                {"enum_option_gid": same[0]["gid"]},
+                {"data": {"enabled": True}},
             )
-            self._created_options[key] = created["gid"]
-        return created["gid"]
+            return str(same[0]["gid"])
+        if len(options) >= MAX_ENUM_OPTIONS:
+            raise UserFacingError(
+                f"“{option}” cannot be added to the “{info.name}” field: it has {len(options)} "
+                f"options, Asana's limit of {MAX_ENUM_OPTIONS}. Disabled options count too and "
+                "Asana cannot delete options, so disabling old sprint options does not make room: "
+                "rename an old option that no task uses to this name, or pick an existing option."
+            )
+        created = self._send(
+            f"adding option {option} to {info.name}",
+            "POST",
+            "/custom_fields/{custom_field_gid}/enum_options",
+            {"custom_field_gid": info.gid},
+            {"data": {"name": option}},
+        )
+        return str(created["gid"])
+
+    def _send(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        path_params: Mapping[str, str],
+        body: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Send a write whose body travels only as JSON; return the answer's data.
+
+        The v5 client's enum option calls (create_enum_option_for_custom_field,
+        update_enum_option) put their whole `opts`, body included, in the query string too
+        (`?body=...`); the same ApiClient's call_api with no query parameters sends it once.
+        """
+        content = "application/json; charset=UTF-8"
+        answer = self._call(
+            what,
+            lambda: self._client.call_api(
+                path,
+                method,
+                dict(path_params),
+                {},
+                {"Accept": content, "Content-Type": content},
+                body=dict(body),
+                response_type=object,
+                auth_settings=["personalAccessToken"],
+                _return_http_data_only=True,
+                _request_timeout=self._timeout,
+                collection_formats={},
+            ),
+        )
+        return dict(answer["data"])
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -541,6 +671,7 @@ def _project(data: Mapping[str, Any]) -> Project:
             subtype=cf.get("resource_subtype", ""),
             format=cf.get("format") or "none",
             options=options,
+            precision=cf.get("precision"),
         )
     workspace = data.get("workspace") or {}
     return Project(
@@ -550,6 +681,22 @@ def _project(data: Mapping[str, Any]) -> Project:
         permalink=data.get("permalink_url") or "",
         fields=fields,
     )
+
+
+def _kind(subtype: str) -> str:
+    return {"enum": "single-select", "multi_enum": "multi-select"}.get(subtype, subtype or "?")
+
+
+def _format_name(fmt: str) -> str:
+    return "plain (format none)" if fmt == "none" else fmt
+
+
+def _decimals(precision: int) -> str:
+    return f"{precision} decimal" + ("" if precision == 1 else "s")
+
+
+def _option_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def _task(row: Mapping[str, Any]) -> Task:

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,10 @@ UNPAGINATED_MAX = 1000  # Asana refuses an unpaginated listing past about 1,000 
 MAX_BATCH_ACTIONS = 10
 FIRST_GID = 1209876543210001
 FIELD_FORMATS = ("none", "percentage", "currency", "custom", "identifier", "duration")
-FIELD_SUBTYPES = ("number", "text", "enum")
+FIELD_SUBTYPES = ("number", "text", "enum", "multi_enum")
+# "A custom field can have at most 500 enum options (including disabled options)" (OpenAPI).
+MAX_ENUM_OPTIONS = 500
+ENUM_SUBTYPES = ("enum", "multi_enum")
 _PHRASE_WORDS = (
     ("sad", "brave", "quiet", "happy", "sleepy", "fuzzy", "eager", "shy"),
     ("squid", "otter", "llama", "badger", "heron", "walrus", "gecko", "panda"),
@@ -274,17 +278,21 @@ class AsanaStore:
                     self.add_enum_option(gid, option["name"], color=option.get("color", "none"))
             return gid
 
-    def add_enum_option(self, field_gid: str, name: str, *, color: str = "none") -> str:
+    def add_enum_option(
+        self, field_gid: str, name: str, *, color: str = "none", enabled: bool = True
+    ) -> str:
         with self.lock:
             custom_field = self._need(self.custom_fields, field_gid, "custom_field")
-            if custom_field["subtype"] != "enum":
+            if custom_field["subtype"] not in ENUM_SUBTYPES:
                 raise ValueError("enum options belong to enum fields")
+            if len(custom_field["enum_options"]) >= MAX_ENUM_OPTIONS:
+                raise ValueError(f"a field holds at most {MAX_ENUM_OPTIONS} enum options")
             gid = self.new_gid()
             self.enum_options[gid] = {
                 "gid": gid,
                 "name": name,
                 "color": color,
-                "enabled": True,
+                "enabled": enabled,
                 "field": field_gid,
             }
             custom_field["enum_options"].append(gid)
@@ -446,6 +454,8 @@ class AsanaStore:
                     continue
                 if custom_field["subtype"] == "enum" and value is not None:
                     return self.enum_options[value]["name"]
+                if custom_field["subtype"] == "multi_enum" and value is not None:
+                    return [self.enum_options[g]["name"] for g in value]
                 return value
             return None
 
@@ -459,12 +469,21 @@ class AsanaStore:
         custom_field = self._need(self.custom_fields, field_gid, "custom_field")
         if value is None:
             return None
-        if custom_field["subtype"] == "enum" and value not in custom_field["enum_options"]:
-            for option_gid in custom_field["enum_options"]:
-                if self.enum_options[option_gid]["name"] == value:
-                    return option_gid
-            raise ValueError(f"{value!r} is not an option of {custom_field['name']}")
+        if custom_field["subtype"] == "multi_enum":
+            values = [value] if isinstance(value, str) else list(value)
+            return [self._option_gid(custom_field, v) for v in values]
+        if custom_field["subtype"] == "enum":
+            return self._option_gid(custom_field, value)
         return value
+
+    def _option_gid(self, custom_field: dict[str, Any], value: str) -> str:
+        """An option of the field by gid or name."""
+        if value in custom_field["enum_options"]:
+            return value
+        for option_gid in custom_field["enum_options"]:
+            if self.enum_options[option_gid]["name"] == value:
+                return option_gid
+        raise ValueError(f"{value!r} is not an option of {custom_field['name']}")
 
     @staticmethod
     def _need(table: dict[str, dict[str, Any]], gid: str, kind: str) -> dict[str, Any]:
@@ -796,6 +815,7 @@ _VALUE_FIELDS = {
     "number": ("number_value", "precision", "format"),
     "text": ("text_value",),
     "enum": ("enum_options", "enum_value"),
+    "multi_enum": ("enum_options", "multi_enum_values"),
 }
 
 
@@ -1044,7 +1064,7 @@ class _Renderer:
             "created_by": lambda: None,
             "enum_options": lambda: [Ref("enum_option", o) for o in f["enum_options"]],
             "enum_value": lambda: Ref("enum_option", value) if typed("enum") else None,
-            "multi_enum_values": lambda: [],
+            "multi_enum_values": lambda: [Ref("enum_option", o) for o in typed("multi_enum") or []],
             "number_value": lambda: typed("number"),
             "text_value": lambda: typed("text"),
             "date_value": lambda: None,
@@ -1056,6 +1076,8 @@ class _Renderer:
             return None
         if f["subtype"] == "enum":
             return self.store.enum_options[value]["name"]
+        if f["subtype"] == "multi_enum":
+            return ", ".join(self.store.enum_options[o]["name"] for o in value) or None
         if f["subtype"] == "text":
             return value
         precision = int(f["precision"])
@@ -1107,6 +1129,15 @@ def _as_bool(name: str, value: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise _bad(f"{name}: Not a boolean: {value}")
+
+
+def _rounded(value: float, custom_field: dict[str, Any]) -> float:
+    """A number as the field keeps it: rounded half up to its precision (a percentage's
+    precision counts percent places, so 0.715 at precision 0 is kept as 0.72)."""
+    if isinstance(value, int):
+        return value
+    places = int(custom_field["precision"]) + (2 if custom_field["format"] == "percentage" else 0)
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
 
 
 def _check_date(name: str, value: Any) -> str | None:
@@ -1207,6 +1238,7 @@ class AsanaApi:
             ("POST", r"/custom_fields", self.create_field),
             ("GET", r"/custom_fields/(\d+)", self.get_field),
             ("POST", r"/custom_fields/(\d+)/enum_options", self.create_enum_option),
+            ("PUT", r"/enum_options/(\d+)", self.update_enum_option),
             ("POST", r"/batch", self.batch),
         ):
             self._routes.append((method, re.compile(pattern + r"/?"), handler))
@@ -1582,11 +1614,24 @@ class AsanaApi:
                     raise _bad(f"{where}: number_value: Not a number: {value}")
                 if not math.isfinite(value):
                     raise _bad(f"{where}: number_value: Not a finite number: {value}")
-                out[field_gid] = value
+                out[field_gid] = _rounded(value, custom_field)
             elif subtype == "text":
                 if not isinstance(value, str):
                     raise _bad(f"{where}: text_value: Not a string: {value}")
                 out[field_gid] = value
+            elif subtype == "multi_enum":
+                options = [
+                    o for o in custom_field["enum_options"] if self.store.enum_options[o]["enabled"]
+                ]
+                if not isinstance(value, list):
+                    raise _bad(f"{where}: multi_enum_values: Not an array: {value}")
+                for gid in value:
+                    if gid not in options:
+                        raise _bad(
+                            f"multi_enum_values: {gid} is not a valid enum option of custom "
+                            f"field {field_gid}"
+                        )
+                out[field_gid] = list(dict.fromkeys(value))
             else:
                 options = [
                     o for o in custom_field["enum_options"] if self.store.enum_options[o]["enabled"]
@@ -1662,7 +1707,7 @@ class AsanaApi:
             isinstance(o, dict) and isinstance(o.get("name"), str) for o in options
         ):
             raise _bad("enum_options: Each enum option needs a name")
-        if options and subtype != "enum":
+        if options and subtype not in ENUM_SUBTYPES:
             raise _bad("enum_options: Only enum custom fields can have enum options")
         if self.store.find_field(workspace, name) is not None:
             raise _bad(
@@ -1685,13 +1730,51 @@ class AsanaApi:
     ) -> _Response:
         custom_field = self._need(self.store.custom_fields, gid, "custom_field")
         self._spec("enum_option", query)
-        if custom_field["subtype"] != "enum":
+        if custom_field["subtype"] not in ENUM_SUBTYPES:
             raise _bad(f"custom_field: Custom field {gid} is not an enum field")
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _bad("name: Missing input")
+        if len(custom_field["enum_options"]) >= MAX_ENUM_OPTIONS:
+            raise _bad(
+                f"enum_options: A custom field can have at most {MAX_ENUM_OPTIONS} enum options "
+                "(including disabled options)"
+            )
         option = self.store.add_enum_option(gid, name, color=str(data.get("color", "none")))
         return self._one(Ref("enum_option", option), query, status=201)
+
+    def update_enum_option(
+        self, gid: str, *, data: dict[str, Any], query: dict[str, str]
+    ) -> _Response:
+        option = self._need(self.store.enum_options, gid, "enum_option")
+        self._spec("enum_option", query)
+        changes: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("gid", "resource_type"):
+                raise _bad(f"{key}: Cannot write this property")
+            if key == "name":
+                if not isinstance(value, str) or not value.strip():
+                    raise _bad(f"name: Not a valid name: {value}")
+            elif key == "color":
+                if not isinstance(value, str):
+                    raise _bad(f"color: Not a string: {value}")
+            elif key == "enabled":
+                value = _as_bool("enabled", value)
+            else:
+                raise _bad(f"{key}: Unknown property of an enum option")
+            changes[key] = value
+        custom_field = self.store.custom_fields[option["field"]]
+        if changes.get("enabled") is False and option["enabled"]:
+            others = [
+                o
+                for o in custom_field["enum_options"]
+                if o != gid and self.store.enum_options[o]["enabled"]
+            ]
+            if not others:
+                # "Enum custom fields require at least one enabled enum option" (OpenAPI).
+                raise _bad("enabled: Enum custom fields require at least one enabled enum option")
+        option.update(changes)
+        return self._one(Ref("enum_option", gid), query)
 
     # -- batch
 
