@@ -20,7 +20,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
-from bot.domain.models import AiFields, Person, Task, TaskLink
+from bot.domain.models import AiFields, FieldValue, Person, Task, TaskLink
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
 from bot.settings import Secret
 
@@ -101,6 +101,7 @@ TASK_OPT_FIELDS = ",".join(
         "modified_at",
         "start_on",
         "due_on",
+        "due_at",
         "permalink_url",
         "actual_time_minutes",
         "assignee.name",
@@ -118,6 +119,7 @@ TASK_OPT_FIELDS = ",".join(
         "custom_fields.number_value",
         "custom_fields.text_value",
         "custom_fields.enum_value.name",
+        "custom_fields.multi_enum_values.name",
     )
 )
 STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
@@ -363,7 +365,7 @@ class AsanaGateway:
         custom: dict[str, Any] = {}
         plain: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("assignee", "due_on", "start_on"):
+            if key in ("assignee", "due_on", "due_at", "start_on"):
                 plain[key] = value
                 continue
             info = project.fields.get(key)
@@ -373,6 +375,9 @@ class AsanaGateway:
                 )
             if info.subtype == "enum" and value is not None:
                 value = self.ensure_enum_option(project, key, str(value))
+            elif info.subtype == "multi_enum" and value is not None:
+                names = [value] if isinstance(value, str) else list(value)
+                value = [self.ensure_enum_option(project, key, str(n)) for n in names]
             custom[info.gid] = value
         return TaskWrite(task_gid=task_gid, custom_fields=custom, fields=plain)
 
@@ -700,13 +705,16 @@ def _option_key(name: str) -> str:
 
 
 def _task(row: Mapping[str, Any]) -> Task:
-    values: dict[str, float | str | None] = {}
+    values: dict[str, FieldValue] = {}
     for cf in row.get("custom_fields") or []:
         subtype = cf.get("resource_subtype")
         if subtype == "number":
             values[cf["name"]] = cf.get("number_value")
         elif subtype == "enum":
             values[cf["name"]] = (cf.get("enum_value") or {}).get("name")
+        elif subtype == "multi_enum":
+            chosen = cf.get("multi_enum_values") or []
+            values[cf["name"]] = tuple(o["name"] for o in chosen if o.get("name"))
         else:
             values[cf["name"]] = cf.get("text_value")
 
@@ -730,6 +738,7 @@ def _task(row: Mapping[str, Any]) -> Task:
         else None,
         start_on=_date(row.get("start_on")),
         due_on=_date(row.get("due_on")),
+        due_at=_datetime(row.get("due_at")),
         completed=bool(row.get("completed")),
         completed_at=_datetime(row.get("completed_at")),
         modified_at=_datetime(row.get("modified_at")),

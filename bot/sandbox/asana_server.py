@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 API_PREFIX = "/api/1.0"
 HELP = (
@@ -151,6 +152,8 @@ class AsanaStore:
         # Every task update the API applied (PUT /tasks/{gid}, direct or in /batch), in order.
         self.applied_updates: list[str] = []
         self.me: str | None = None  # the user the sandbox token acts as
+        # The token user's time zone: Asana answers a due time's due_on as the date there.
+        self.time_zone = "UTC"
 
     # -- ids and time
 
@@ -325,6 +328,7 @@ class AsanaStore:
         assignee: str | None = None,
         start_on: date | str | None = None,
         due_on: date | str | None = None,
+        due_at: datetime | str | None = None,
         completed: bool = False,
         completed_at: datetime | str | None = None,
         custom_fields: dict[str, Any] | None = None,
@@ -364,7 +368,8 @@ class AsanaStore:
                 "notes": notes,
                 "assignee": assignee,
                 "start_on": _date(start_on),
-                "due_on": _date(due_on),
+                "due_on": _date(due_on) if due_at is None else self.local_date(due_at),
+                "due_at": _timestamp(due_at),
                 "completed": bool(completed),
                 "completed_at": _timestamp(completed_at) if completed else None,
                 "created_at": created,
@@ -417,6 +422,12 @@ class AsanaStore:
             if created_at is None:
                 task["modified_at"] = stamp
             return gid
+
+    def local_date(self, moment: datetime | str) -> str:
+        """The date of a moment in the token user's time zone (a due time's due_on)."""
+        if isinstance(moment, str):
+            moment = parse_timestamp(moment)
+        return moment.astimezone(ZoneInfo(self.time_zone)).date().isoformat()
 
     # -- reads for tests and the seed
 
@@ -923,7 +934,7 @@ class _Renderer:
             "start_on": lambda: t["start_on"],
             "start_at": lambda: None,
             "due_on": lambda: t["due_on"],
-            "due_at": lambda: None,
+            "due_at": lambda: t.get("due_at"),
             "assignee": lambda: Ref("user", t["assignee"]) if t["assignee"] else None,
             "assignee_status": lambda: "upcoming" if t["assignee"] else None,
             "projects": lambda: [Ref("project", p) for p in projects],
@@ -1182,6 +1193,7 @@ _TASK_WRITABLE = {
     "notes",
     "assignee",
     "due_on",
+    "due_at",
     "start_on",
     "completed",
     "custom_fields",
@@ -1552,10 +1564,31 @@ class AsanaApi:
             changes["notes"] = data["notes"]
         if "assignee" in data:
             changes["assignee"] = self._assignee(task, data["assignee"])
+        if "due_on" in data and "due_at" in data:
+            # Observed wording: https://forum.asana.com/t/808508
+            raise _bad("You may only provide one of due_on or due_at!")
         if "due_on" in data:
+            # A date without a time: any due time the task had is gone.
             changes["due_on"] = _check_date("due_on", data["due_on"])
+            changes["due_at"] = None
+        if "due_at" in data:
+            due_at = data["due_at"]
+            if due_at is None:
+                changes["due_on"] = changes["due_at"] = None
+            else:
+                if not isinstance(due_at, str) or "T" not in due_at:
+                    raise _bad(f"due_at: Not a valid ISO-8601 date-time: {due_at}")
+                moment = _check_datetime("due_at", due_at)
+                changes["due_at"] = format_timestamp(moment)
+                changes["due_on"] = self.store.local_date(moment)
         if "start_on" in data:
             changes["start_on"] = _check_date("start_on", data["start_on"])
+            if "due_on" not in data and "due_at" not in data:
+                # "due_on or due_at must be present in the request when setting or unsetting
+                # the start_on parameter" (OpenAPI, TaskBase.start_on).
+                raise _bad(
+                    "start_on: You must specify a due date (due_on or due_at) with a start date"
+                )
         start_on = changes.get("start_on", task["start_on"])
         due_on = changes.get("due_on", task["due_on"])
         if start_on is not None and due_on is None:
