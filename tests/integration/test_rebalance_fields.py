@@ -59,7 +59,9 @@ class Team:
         store.attach_field(self.project, self.hours)
         store.attach_field(self.project, self.skills)
 
-    def task(self, name: str, who: str | None, hours: float, skills: list[str], **dates: Any) -> str:
+    def task(
+        self, name: str, who: str | None, hours: float, skills: list[str], **dates: Any
+    ) -> str:
         return self.store.add_task(
             self.project,
             name,
