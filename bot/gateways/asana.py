@@ -37,7 +37,6 @@ FIELD_BUSINESS_VALUE = "Business Value"
 FIELD_STORY_POINTS = "Story Points"
 FIELD_ESTIMATED_HOURS = "Estimated Hours"
 FIELD_MANUAL_OVERRIDE = "Manual Override"
-FIELD_SKILLS = "Skills"
 # Asana's cap on a field's enum options, disabled ones included; options cannot be deleted.
 MAX_ENUM_OPTIONS = 500
 AI_FIELDS = (FIELD_AI_SCORE, FIELD_AI_CONFIDENCE, FIELD_AI_RATIONALE, FIELD_AI_SPRINT)
