@@ -474,7 +474,8 @@ class AsanaGateway:
                 self._created_options[key] = self._resolve_option(info, option)
             return self._created_options[key]
 
-    def _resolve_option(self, info: FieldInfo, option: str) -> str:
+    def _field_options(self, info: FieldInfo) -> list[dict[str, Any]]:
+        """The field's enum options as Asana holds them now, disabled ones included, in order."""
         data = self._call(
             f"field {info.name}",
             lambda: self._custom_fields.get_custom_field(
@@ -483,12 +484,26 @@ class AsanaGateway:
                 _request_timeout=self._timeout,
             ),
         )
-        options = data.get("enum_options") or []
+        return list(data.get("enum_options") or [])
+
+    def _resolve_option(self, info: FieldInfo, option: str) -> str:
+        options = self._field_options(info)
         wanted = _option_key(option)
+
+        def enabled_match(among: list[dict[str, Any]]) -> dict[str, Any] | None:
+            return next(
+                (
+                    o
+                    for o in among
+                    if _option_key(o.get("name") or "") == wanted and o.get("enabled", True)
+                ),
+                None,
+            )
+
+        found = enabled_match(options)
+        if found is not None:
+            return str(found["gid"])
         same = [o for o in options if _option_key(o.get("name") or "") == wanted]
-        enabled = [o for o in same if o.get("enabled", True)]
-        if enabled:
-            return str(enabled[0]["gid"])
         if same:
             self._send(
                 f"enabling option {option} of {info.name}",
@@ -505,14 +520,28 @@ class AsanaGateway:
                 "Asana cannot delete options, so disabling old sprint options does not make room: "
                 "rename an old option that no task uses to this name, or pick an existing option."
             )
-        created = self._send(
-            f"adding option {option} to {info.name}",
-            "POST",
-            "/custom_fields/{custom_field_gid}/enum_options",
-            {"custom_field_gid": info.gid},
-            {"data": {"name": option}},
+        created = str(
+            self._send(
+                f"adding option {option} to {info.name}",
+                "POST",
+                "/custom_fields/{custom_field_gid}/enum_options",
+                {"custom_field_gid": info.gid},
+                {"data": {"name": option}},
+            )["gid"]
         )
-        return str(created["gid"])
+        # Another process may have added the same name between our read and our create. Every
+        # creator settles on the first enabled one in the field's order and disables its own.
+        first = enabled_match(self._field_options(info))
+        if first is None or str(first["gid"]) == created:
+            return created
+        self._send(
+            f"disabling duplicate option {option} of {info.name}",
+            "PUT",
+            "/enum_options/{enum_option_gid}",
+            {"enum_option_gid": created},
+            {"data": {"enabled": False}},
+        )
+        return str(first["gid"])
 
     def _send(
         self,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -104,6 +106,38 @@ def test_two_processes_adding_the_same_sprint_make_one_option(seeded) -> None:
     assert made == reused
     names = [o["name"] for o in _options(sandbox, info.field_gids["Sprint"])]
     assert names.count("Sprint 30") == 1
+
+
+def test_two_processes_racing_to_add_a_sprint_settle_on_one_enabled_option(seeded) -> None:
+    """Both read the field before either created the option: both create, one copy survives."""
+    sandbox, info = seeded
+    sprint = info.field_gids["Sprint"]
+    first, second = _gateway(sandbox), _gateway(sandbox)
+    try:
+        stale_first = first.project(info.project_gid)
+        stale_second = second.project(info.project_gid)
+        # The first gateway's read of the field is answered (without the option) but held
+        # back until the second gateway has read, created and checked its own option.
+        sandbox.faults.add("latency", method="GET", path_contains=f"/custom_fields/{sprint}",
+                           delay=3.0)  # fmt: skip
+        results: dict[str, str] = {}
+        racer = threading.Thread(
+            target=lambda: results.update(
+                first=first.ensure_enum_option(stale_first, FIELD_SPRINT, "Sprint 30")
+            )
+        )
+        racer.start()
+        while not sandbox.count("GET", f"/custom_fields/{sprint}"):
+            time.sleep(0.01)
+        results["second"] = second.ensure_enum_option(stale_second, FIELD_SPRINT, "Sprint 30")
+        racer.join(timeout=30)
+    finally:
+        first.close()
+        second.close()
+    made = [o for o in _options(sandbox, sprint) if o["name"] == "Sprint 30"]
+    assert len(made) == 2 and len(_posts(sandbox, f"/custom_fields/{sprint}/enum_options")) == 2
+    assert [o["enabled"] for o in made] == [True, False]  # the later copy was disabled
+    assert results == {"first": made[0]["gid"], "second": made[0]["gid"]}
 
 
 def test_a_disabled_sprint_option_is_enabled_again_not_duplicated(seeded) -> None:
