@@ -215,13 +215,13 @@ class Prioritizer:
                 continue
             rules = {gid: rows[gid]["rules_score"] for gid in batch}
             again = second_opinions(batch, result.accepted, rules)
-            stats.reasked[f"moved more than {MAX_BATCH_DRIFT:g} points in its batch"] += len(
-                again & result.accepted.keys()
-            )
+            if moved := len(again & result.accepted.keys()):
+                stats.reasked[f"moved more than {MAX_BATCH_DRIFT:g} points in its batch"] += moved
             # An isolated bad item is asked once more, alone; when most of a batch is bad the
             # model is failing, and asking each task again would only multiply the cost.
             if len(batch) > 1 and 2 * len(result.refused) <= len(batch):
-                stats.reasked["its answer was unusable"] += len(result.refused.keys() - again)
+                if unusable := len(result.refused.keys() - again):
+                    stats.reasked["its answer was unusable"] += unusable
                 again |= result.refused.keys()
             for gid in batch:
                 if gid in again:
