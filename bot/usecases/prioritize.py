@@ -241,6 +241,7 @@ class Prioritizer:
                 outcomes[gid] = _Fallback(f"asked again alone: {result.refused[gid]}", False)
 
         new_cache: dict[str, Any] = {}
+        fell_back: Counter[str] = Counter()
         for gid, outcome in outcomes.items():
             if isinstance(outcome, Judgement):
                 judgements[gid] = outcome
@@ -248,14 +249,16 @@ class Prioritizer:
                     k: v for k, v in outcome.__dict__.items() if k != "task_gid"
                 }
             else:
-                log.warning("model answer for task %s refused: %s", gid, outcome.reason)
+                fell_back[outcome.reason] += 1
                 refused[gid] = f"model answer refused: {outcome.reason}"
-                stats.fallbacks[outcome.reason] += 1
                 ttl = UNAVAILABLE_FALLBACK_TTL if outcome.unavailable else REFUSED_FALLBACK_TTL
                 new_cache[keys[gid]] = {
                     "fallback": outcome.reason,
                     "until": (now + ttl).isoformat(),
                 }
+        for reason, n in fell_back.items():
+            log.warning("model answer refused for %d task(s), rules score used: %s", n, reason)
+        stats.fallbacks.update(fell_back)
         if new_cache:
             self._store.cache_judgements(new_cache, model=model)
         return judgements, refused
