@@ -7,6 +7,7 @@ hand-written fake; the store is real SQLite with a clock the test moves. With th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,6 +17,7 @@ from bot.domain.models import Task
 from bot.domain.scoring import MAX_MODEL_SHIFT, rules_score
 from bot.gateways.asana import Project
 from bot.gateways.llm import LlmGateway
+from bot.render.blocks import priority_blocks
 from bot.sandbox.openai_standin import OpenAIStandIn
 from bot.settings import Secret
 from bot.storage.store import Store
@@ -167,6 +169,9 @@ def test_confidence_70_in_one_item_of_25_costs_that_task_only_and_the_view_says_
     assert view["reasked"] == {"its answer was unusable": 1}
     [reason] = view["refused"]
     assert "confidence" in reason and reason.endswith("(1 task)")
+    shown = json.dumps(priority_blocks(view, proposal.id, proposed_by="U0LEAD"))
+    assert "1 task uses the rules score" in shown and "(1 task)" in shown
+    assert "Asked the model again with the task alone: 1 because its answer was unusable" in shown
 
 
 def test_a_bad_item_asked_again_alone_can_come_back_good(make, llm):
