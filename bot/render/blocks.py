@@ -131,10 +131,19 @@ def priority_blocks(
             f"{escape(project['gid'])}` before approving."
         )
     if view.get("refused"):
+        count = view.get("fallbacks")
+        who = (
+            f"{count} task{'s' if count != 1 else ''} use{'s' if count == 1 else ''}"
+            if count
+            else "those tasks use"
+        )
         warnings.append(
-            ":warning: Some model answers were refused, those tasks use the rules score: "
+            f":warning: Some model answers were refused, {who} the rules score: "
             + escape("; ".join(view["refused"])[:500])
         )
+    if view.get("reasked"):
+        asked = "; ".join(f"{n} because {why}" for why, n in view["reasked"].items())
+        warnings.append(f"Asked the model again with the task alone: {escape(asked)[:500]}.")
     if warnings:
         blocks.append(_section("\n".join(warnings)))
     blocks.append({"type": "divider"})
