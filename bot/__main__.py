@@ -24,12 +24,25 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = message
-        for secret in self._secrets:
-            cleaned = cleaned.replace(secret, "****")
+        cleaned = self._redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # A traceback quotes the exception's text (a URL with a token, a failed request):
+        # format it here, redacted, so no formatter prints the raw one.
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
         return True
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
 
 
 def configure_logging(secrets: Sequence[str], level: str = "INFO") -> None:

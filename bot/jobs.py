@@ -134,9 +134,12 @@ class Lane:
         reply: Reply,
         queued: Callable[[int], None] | None = None,
     ) -> int:
-        """Run `work` here; a failure is answered through `reply`. Return how many jobs are
-        running or waiting ahead of it when it cannot start at once, else 0; when some are, `queued(ahead)` is called off the
-        caller's thread, so an ack is never held up by the note."""
+        """Run `work` here; a failure is answered through `reply`.
+
+        Return how many jobs are running or waiting ahead of it when it cannot start at once,
+        else 0. Then `queued(ahead)` is called off the caller's thread, so an ack is never held
+        up by the note.
+        """
 
         def run() -> None:
             try:
