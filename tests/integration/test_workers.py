@@ -240,6 +240,17 @@ def test_a_click_that_cannot_start_at_once_is_told_it_is_queued(box):
     assert box.services.store.proposal(proposal_id).status == "applied"
 
 
-def test_a_command_that_starts_at_once_is_not_called_queued(box):
+def test_a_command_that_cannot_start_at_once_is_acked_as_queued(box):
     assert type_command(box, "/prioritize").startswith("Scoring the backlog of")
     box.services.jobs.drain(timeout=120)
+    lane = box.services.jobs.commands
+    release = threading.Event()
+    for _ in range(lane.workers):  # every command worker busy
+        lane.submit(lambda: release.wait(60), reply=lambda text: None)
+    ack = type_command(box, "/prioritize")
+    assert ack.startswith(f"Queued: {lane.workers} other requests are ahead of yours.")
+    assert "Scoring the backlog of the default project as soon as one finishes" in ack
+    before = len(ranking_messages(box))
+    release.set()
+    box.services.jobs.drain(timeout=120)
+    assert len(ranking_messages(box)) == before + 1
