@@ -13,6 +13,7 @@ from bot.errors import UpstreamError, UserFacingError
 from bot.jobs import Deadline, SingleFlight, message_for
 from bot.render.blocks import escape, fallback_text, priority_blocks, proposal_blocks
 from bot.render.notes import (
+    RUN_FAILED,
     already_running_note,
     deadline_note,
     ranking_failed_note,
@@ -196,7 +197,7 @@ def run_prioritize(
         elif isinstance(error, (UserFacingError, UpstreamError)):
             failure = message_for(error)
         else:  # logged once, with its reference, when the job reports it to the leader
-            failure = "something went wrong on our side. Nothing was changed."
+            failure = RUN_FAILED
         outcome = RankingOutcome(project.name, channel, user, failure=failure)
         raise
     finally:

@@ -60,6 +60,9 @@ def ranking_ready_note(project_name: str, asked_by: str) -> str:
     )
 
 
+RUN_FAILED = "something went wrong on our side. Nothing was changed."
+
+
 def ranking_failed_note(project_name: str, reason: str) -> str:
     """`reason` is already escaped (a job's message_for, or deadline_note)."""
     return f"The ranking of *{escape(project_name)}* you were waiting for did not finish: {reason}"
