@@ -176,7 +176,7 @@ def run_prioritize(
         return
     outcome = RankingOutcome(project.name, channel, user, failure="it stopped unexpectedly.")
     try:
-        proposal = services.prioritizer.propose(project.gid, channel=channel, user=user)
+        proposal = services.prioritizer.propose(project, channel=channel, user=user)
         if not deadline.claim():
             # The person was told it took too long: a proposal now would be a surprise.
             services.store.audit(proposal.id, "copilot", "not_posted_late", detail={})

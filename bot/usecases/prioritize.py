@@ -112,8 +112,11 @@ class Prioritizer:
             )
         return self._asana.find_project(ref)
 
-    def propose(self, project_ref: str, *, channel: str, user: str) -> PriorityProposal:
-        project = self.resolve_project(project_ref)
+    def propose(self, project_ref: str | Project, *, channel: str, user: str) -> PriorityProposal:
+        # A caller that already resolved the project (the single-flight) passes it: no re-read.
+        project = (
+            project_ref if isinstance(project_ref, Project) else self.resolve_project(project_ref)
+        )
         tasks = self._asana.open_tasks(project)
         if not tasks:
             raise UserFacingError(f"“{project.name}” has no open tasks: nothing to prioritize.")
