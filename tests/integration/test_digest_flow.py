@@ -17,6 +17,7 @@ from bot.render.home import SCHEDULE_ADD, SCHEDULE_EDIT, SCHEDULE_REMOVE
 from bot.sandbox.asana_server import format_timestamp
 from bot.sandbox.slack_standin import SlackUser, pings
 from bot.services import build_services
+from tests.clock import FrozenNow, every_now
 
 from .conftest import click, prioritize
 
@@ -27,14 +28,15 @@ ENV = {"STANDUP_CHANNEL": CHANNEL, "COPILOT_APPROVERS": APPROVER}
 
 
 @pytest.fixture
-def box():
-    with running_sandbox(tasks=60, env=ENV) as sandbox:
+def box(frozen_now: FrozenNow):
+    with running_sandbox(tasks=60, env=ENV | frozen_now.env) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
-def rules_box():
-    with running_sandbox(tasks=60, use_model=False, env=ENV, lease_seconds=1.0) as sandbox:
+def rules_box(frozen_now: FrozenNow):
+    env = ENV | frozen_now.env
+    with running_sandbox(tasks=60, use_model=False, env=env, lease_seconds=1.0) as sandbox:
         sandbox.setup_fields()
         yield sandbox
 
@@ -199,6 +201,7 @@ def test_each_item_links_its_task_and_mentions_slack_users_found_by_email(box):
 # -- what it costs --------------------------------------------------------------------------------
 
 
+@every_now
 def test_one_digest_reads_tasks_once_and_comments_of_changed_tasks_only(box):
     store, project = box.asana.store, box.seed.project_gid
     box.asana.reset_requests()
