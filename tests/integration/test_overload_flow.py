@@ -10,7 +10,6 @@ import copy
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from bot.render.overload import (
 )
 from bot.sandbox.slack_standin import pings
 from bot.usecases.overload import capacity_overview, run_overload_check, set_weekly_hours
+from tests.clock import clocked_command
 
 from .conftest import current, last_ephemeral, put_actions
 
@@ -272,7 +272,7 @@ def test_copilot_overload_command_runs_the_check_once(crunch_box) -> None:
         **sandbox_env(box.asana, box.slack, None, box.seed, box.settings.db_path, "unused"),
         "STANDUP_CHANNEL": CHANNEL,
     }
-    command = [sys.executable, "-m", "bot", "overload", "--project", crunch.project_gid]
+    command = clocked_command("overload", "--project", crunch.project_gid)
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert "1 alerted now" in first.stdout and "Hannah Kim: week of" in first.stdout

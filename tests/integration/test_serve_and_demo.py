@@ -5,12 +5,12 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
 from bot.demo import CHANNEL, LEAD, run_demo, running_sandbox
+from tests.clock import clocked_command
 
 from .conftest import click, prioritize, proposal_id
 
@@ -35,7 +35,7 @@ def test_copilot_serve_answers_signed_slash_commands_over_http(rules_box):
         "PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+        clocked_command("serve", "--host", "127.0.0.1"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
