@@ -56,8 +56,10 @@ NOWS = (
     FrozenNow("berlin-spring-forward", local("2026-03-29T03:30", BERLIN), BERLIN),
     # The second 02:30: 03:00 CEST went back to 02:00 CET.
     FrozenNow("berlin-fall-back", local("2026-10-25T02:30", BERLIN, fold=1), BERLIN),
-    FrozenNow("dec-31", local("2026-12-31T23:00", "UTC"), "UTC"),
-    FrozenNow("feb-29-2028", local("2028-02-29T09:00", "UTC"), "UTC"),
+    # New Year's Eve in New York: already 1 January 2027 in UTC.
+    FrozenNow("dec-31", local("2026-12-31T19:30", NY), NY),
+    # Just after midnight of a leap day in Berlin: still 28 February in UTC.
+    FrozenNow("feb-29-2028", local("2028-02-29T00:30", BERLIN), BERLIN),
 )
 
 # Run a test at every one of NOWS (the `frozen_now` fixture in tests/conftest.py takes the param).

@@ -96,6 +96,7 @@ def expected_blocked_and_overdue(box, project: str | None = None) -> tuple[set[s
 # -- what it says ---------------------------------------------------------------------------------
 
 
+@every_now
 def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothing_else(box):
     store = box.asana.store
     blocked, overdue = expected_blocked_and_overdue(box)
@@ -122,6 +123,7 @@ def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothi
     assert linked_tasks(message) <= set(project_tasks(box))  # every link is a real task
 
 
+@every_now
 def test_a_small_project_digest_names_its_blocked_and_overdue_tasks_and_nothing_else(box):
     store, seed = box.asana.store, box.seed
     project = store.add_project(seed.workspace_gid, "Launch Week")
@@ -309,6 +311,7 @@ def test_without_a_model_the_digest_is_complete_without_prose(rules_box):
 # -- posting once ---------------------------------------------------------------------------------
 
 
+@every_now
 def test_two_processes_posting_the_same_slot_post_one_digest(box):
     second = build_services(box.settings)  # another process on the same database
     try:
