@@ -110,8 +110,12 @@ def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothi
     blocked.add(quiet)
     assert len(blocked) >= 4 and len(overdue) >= 3  # the seed has both kinds, and both rules
 
-    message, _ = post_digest(box)
+    message, result = post_digest(box)
 
+    # The window starts in the team's zone; the fallback text of Slack's date token says UTC.
+    since = result.digest.facts.since
+    token = f"<!date^{int(since.timestamp())}^{{date_short_pretty}} at {{time}}|"
+    assert f"{token}{since.astimezone(UTC):%Y-%m-%d %H:%M} UTC>" in json.dumps(message)
     named_blocked, named_overdue = (
         section_gids(message, "blocked"),
         section_gids(message, "overdue"),
