@@ -128,21 +128,21 @@ def running_sandbox(
     store: AsanaStore | None = None,
     seed: SeedInfo | None = None,
     asana: Any = None,
-    now: datetime | None = None,
 ) -> Iterator[Sandbox]:
     """Start the stand-ins and the app on loopback; stop everything on exit.
 
     `asana` may be an Asana sandbox already running elsewhere (e.g. in another process, so a
     benchmark measures the app and not the sandbox); it needs `base_url` and `token`.
-    `now` is the instant the seed's dates are built around (default: the clock's now); its
-    "today" is the team's date in STANDUP_TZ, as the app reads it.
+    The seed is built around the clock's now (frozen in tests, real for `copilot demo`): its
+    timestamps lie before it, its due dates count from the team's date in STANDUP_TZ, as the
+    app reads it.
     """
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="copilot-")))
         signing_secret = secrets.token_hex(16)
-        now = now or datetime.now(UTC)
         if store is None and seed is None:
             store = AsanaStore()
+            now = datetime.now(UTC)
             today = now.astimezone(_team_zone(env or {})).date()
             seed = seed_team(store, tasks=tasks, today=today, now=now)
         assert seed is not None
