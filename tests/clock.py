@@ -46,13 +46,13 @@ DEFAULT_NOW = FrozenNow("wednesday", local("2026-06-10T09:00", "UTC"), "UTC")
 
 NOWS = (
     DEFAULT_NOW,
-    FrozenNow("monday", local("2026-11-30T08:00", "UTC"), "UTC"),
+    FrozenNow("monday", local("2026-11-30T08:00", "UTC"), "UTC"),  # issue 9: the failing day
     FrozenNow("sunday", local("2026-11-29T09:00", "UTC"), "UTC"),
-    # An hour after 02:00 EST became 03:00 EDT.
+    # Half an hour after 02:00 EST became 03:00 EDT.
     FrozenNow("new-york-spring-forward", local("2026-03-08T03:30", NY), NY),
     # The second 01:30: 02:00 EDT went back to 01:00 EST.
     FrozenNow("new-york-fall-back", local("2026-11-01T01:30", NY, fold=1), NY),
-    # Just after 02:00 CET became 03:00 CEST.
+    # Half an hour after 02:00 CET became 03:00 CEST.
     FrozenNow("berlin-spring-forward", local("2026-03-29T03:30", BERLIN), BERLIN),
     # The second 02:30: 03:00 CEST went back to 02:00 CET.
     FrozenNow("berlin-fall-back", local("2026-10-25T02:30", BERLIN, fold=1), BERLIN),
