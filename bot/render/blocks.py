@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_BLOCKS = 50
@@ -57,7 +57,8 @@ def mention(user_id: str | None) -> str:
 def slack_date(moment: datetime) -> str:
     """Shown in each reader's own time zone, with a UTC fallback."""
     epoch = int(moment.timestamp())
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    # The moment may be local to a team's zone (a digest's window): the fallback says UTC.
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 

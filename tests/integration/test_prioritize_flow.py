@@ -3,6 +3,7 @@
 import concurrent.futures
 import json
 import math
+from datetime import timedelta
 
 import pytest
 
@@ -13,6 +14,7 @@ from bot.presenters import resume_and_report
 from bot.sandbox.asana_seed import HOSTILE_NAME
 from bot.sandbox.slack_standin import pings
 from bot.usecases.approvals import ApprovalEngine
+from tests.clock import every_now
 
 from .conftest import (
     batches,
@@ -36,6 +38,7 @@ def open_gids(box) -> list[str]:
     ]
 
 
+@every_now
 def test_proposal_ranks_every_open_task_and_fits_block_kit(box):
     message = prioritize(box)
     view = box.services.store.proposal(proposal_id(message)).view
@@ -403,6 +406,32 @@ def test_setup_is_idempotent(box):
     assert all(name in project.fields for name in AI_FIELDS)
     names = [f["name"] for f in box.asana.store.custom_fields.values()]
     assert all(names.count(name) == 1 for name in AI_FIELDS)
+
+
+@every_now
+def test_urgency_counts_days_from_the_teams_own_today(rules_box, frozen_now):
+    store, seed = rules_box.asana.store, rules_box.seed
+    project = store.add_project(seed.workspace_gid, "Release Train")
+    days = {"Late since yesterday": -1, "Due today": 0, "Due tomorrow": 1, "Due in two weeks": 14}
+    days |= {"Due in a month": 30}
+    gids = {
+        store.add_task(project, name, due_on=frozen_now.today + timedelta(days=d)): d
+        for name, d in days.items()
+    }
+    view = rules_box.services.store.proposal(proposal_id(prioritize(rules_box, project))).view
+    rows = {r["gid"]: r for r in view["rows"]}
+    for gid, d in gids.items():
+        said = (
+            "overdue by 1 day"
+            if d < 0
+            else "due today"
+            if d == 0
+            else f"due in {d} day{'s' if d != 1 else ''}"
+        )
+        assert said in rows[gid]["rationale"].lower(), (d, rows[gid]["rationale"])
+        # Value and effort unknown (20 + 10), urgency 25 x (1 - days/30), 1 when late.
+        urgency = 1.0 if d < 0 else max(0.0, 1 - d / 30)
+        assert rows[gid]["rules_score"] == round(30 + 25 * urgency, 1)
 
 
 def test_rules_only_without_a_model(rules_box):
