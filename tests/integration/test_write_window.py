@@ -47,6 +47,10 @@ def answered(box: Sandbox, status: int) -> bool:
     return any(r.path == "/batch" and r.status == status for r in box.asana.requests)
 
 
+def rate_limited_answers(box: Sandbox) -> int:
+    return sum(r.path == "/batch" and r.status == 429 for r in box.asana.requests)
+
+
 def finished_rows(box: Sandbox, pid: str) -> list[dict]:
     return [r for r in box.services.store.audit_rows(pid) if r["action"].startswith("finished")]
 
@@ -89,15 +93,38 @@ def test_a_person_editing_during_a_slow_approval_keeps_their_value(box):
     assert set(put_actions(box).values()) == {1}
 
 
-def test_a_second_click_while_the_first_waits_out_429s_writes_nothing_twice(box):
-    # The box's lease is 1 s; the first worker waits 3 × Retry-After 1 s on its first write.
+def test_a_person_editing_while_a_batch_waits_out_a_429_keeps_their_value(box):
     message = prioritize(box)
     pid = proposal_id(message)
-    rate_limited = ("429", {"retry_after": 1})
-    batch_faults(box, None, rate_limited, None, rate_limited, None, rate_limited)
+    target = box.services.store.items(pid)[0]  # in the first batch
+    theirs = 12.0 if target.changes[SCORE] != 12 else 13.0
+    field_gid = box.services.asana.project(box.seed.project_gid).fields[SCORE].gid
+    batch_faults(box, None, ("429", {"retry_after": 1}))  # the first write is rate limited
+
+    def person() -> None:  # edits while the copilot waits to resend
+        wait_until(lambda: answered(box, 429))
+        box.asana.store.set_custom_field(target.task_gid, field_gid, theirs)
+
+    editor = in_background(person)
+    click(box, message, "proposal_approve")
+    editor.join()
+
+    assert box.asana.store.field_value(target.task_gid, SCORE) == theirs
+    assert target.task_gid not in put_actions(box)
+    [item] = [i for i in box.services.store.items(pid) if i.task_gid == target.task_gid]
+    assert item.status == "skipped" and "AI Priority Score changed" in item.reason
+    counts = put_actions(box)
+    assert len(counts) == 59 and set(counts.values()) == {1}
+
+
+def test_a_second_click_after_the_lease_span_writes_nothing_twice(box):
+    # The box's lease is 1 s; the first worker waits out three 429s (Retry-After 1 s each).
+    message = prioritize(box)
+    pid = proposal_id(message)
+    batch_faults(box, *[("429", {"retry_after": 1})] * 3)
     first = in_background(lambda: click(box, message, "proposal_approve"))
-    wait_until(lambda: answered(box, 429))
-    click(box, message, "proposal_approve")  # a second click meanwhile
+    wait_until(lambda: rate_limited_answers(box) >= 3)  # more than a lease span later
+    click(box, message, "proposal_approve")  # a second click
     first.join()
 
     assert box.services.store.proposal(pid).status == "applied"
