@@ -70,15 +70,14 @@ def _process_token(pid: int) -> str:
     return uuid.uuid4().hex[:12]
 
 
-def new_owner(place: Place | None = None) -> str:
+def new_owner(place: Place | None = None, pid: int | None = None) -> str:
     """host:pid:machine:token, the holder id of leases and claims (see holder_is_dead).
 
     The token is random per process: two processes that share host name and pid (containers on
-    different machines) never share a holder id.
+    different machines) never share a holder id. `place` and `pid` default to this process's.
     """
     here = place or Place.current()
-    pid = os.getpid()
-    return f"{here.host}:{pid}:{here.machine}:{_process_token(pid)}"
+    return f"{here.host}:{pid or os.getpid()}:{here.machine}:{_process_token(os.getpid())}"
 
 
 def holder_is_dead(owner: str, here: Place | None = None) -> bool:
