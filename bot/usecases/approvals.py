@@ -38,7 +38,7 @@ BATCH_SIZE = 10  # Asana's /batch limit
 UNCERTAIN_RETRIES = 2  # resends of a write whose outcome Asana did not tell (after a re-read)
 RATE_LIMIT_RESENDS = 3  # resends of a batch Asana answered 429 (after Retry-After and a re-read)
 
-Outcome4 = tuple[str, str, str, dict[str, Any]]  # gid, status, reason, audit detail
+ItemOutcome = tuple[str, str, str, dict[str, Any]]  # gid, status, reason, audit detail
 
 
 @dataclass(frozen=True)
@@ -390,7 +390,7 @@ class ApprovalEngine:
         Returns why the whole run must stop (a lost lease, Asana refusing or unreachable), with
         the items already settled, or None to go on with the next chunk.
         """
-        outcomes: list[Outcome4] = []
+        outcomes: list[ItemOutcome] = []
         writes: dict[str, Any] = {}
         for item in chunk:
             try:
@@ -499,7 +499,7 @@ class _Stop:
 
 def _settle(
     item: ItemRow, task: Task | None, seen: Mapping[str, datetime | None], unsure: set[str]
-) -> Outcome4 | None:
+) -> ItemOutcome | None:
     """The outcome of an item from a fresh read of its task, or None: it still needs writing."""
     check = check_item(item.changes, item.guard, task)
     if check.action is ItemAction.ALREADY:
