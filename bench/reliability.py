@@ -214,9 +214,10 @@ def person_edits(args: argparse.Namespace) -> bool:
                     raced += 1  # the edit fell between the batch's read and its write
     print(
         f"person editing during a slow approval: {args.edit_rounds} approvals · {edits} edits by "
-        f"a person · overwritten after reading the edit: {overwritten} · skipped and named: "
-        f"{kept_skipped} · edits landing inside a batch's read→write round trip (no Asana "
-        f"client can see those: the API has no conditional update): {raced} · "
+        f"a person · overwritten after the copilot had read the edit: {overwritten} · skipped "
+        f"and named: {kept_skipped} · written over an edit made after that task's last read "
+        f"(for this engine: inside the ~0.3 s between its batch's read and write, which no "
+        f"Asana client can close: the API has no conditional update): {raced} · "
         f"written twice: {duplicates}"
     )
     return bool(overwritten or duplicates)
