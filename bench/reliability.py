@@ -13,8 +13,8 @@ Two more scenarios follow (issue 10):
   AI Priority Score on random tasks of the proposal at random moments; a task whose edit came
   before the copilot's write must keep the person's value ("overwritten" counts those that did not);
 - a lease shorter than one batch: a 0.5 s lease while every /batch takes 1 s and some answer 429
-  (Retry-After 1 s), 5 Approve clicks at once; each task must get one write and each proposal one
-  "finished" row.
+  (Retry-After 1 s), 5 Approve clicks spread over the first 4 s; each task must get one write and
+  each proposal one "finished" row.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def _batch_has(request: object, method: str, gid: str) -> bool:
 
 
 def short_lease(args: argparse.Namespace) -> bool:
-    """A lease shorter than one batch, 429s, and 5 Approve clicks at once."""
+    """A lease shorter than one batch, 429s, and 5 Approve clicks spread over the approval."""
     rng = random.Random(args.seed + 2)
     duplicates = extra_finishes = checked = 0
     with running_sandbox(tasks=args.tasks, lease_seconds=0.5) as box:
@@ -254,7 +254,11 @@ def short_lease(args: argparse.Namespace) -> bool:
                 "latency", method="POST", path_contains="/batch", times=-1, delay=1.0
             )
 
-            def approve(_: int, ts: str = message["ts"]) -> None:
+            # Clicks over the first seconds: each later one comes after a lease span has passed.
+            moments = sorted(rng.uniform(0, 4.0) for _ in range(4))
+
+            def approve(at: float, ts: str = message["ts"]) -> None:
+                time.sleep(at)
                 box.slack.click_button(
                     box.app_url,
                     channel_id=CHANNEL,
@@ -264,7 +268,7 @@ def short_lease(args: argparse.Namespace) -> bool:
                 )
 
             with ThreadPoolExecutor(max_workers=5) as pool:
-                list(pool.map(approve, range(5)))
+                list(pool.map(approve, [0.0, *moments]))
             box.services.jobs.drain(timeout=600)
             box.asana.faults.clear()
             counts: dict[str, int] = {}
@@ -280,7 +284,7 @@ def short_lease(args: argparse.Namespace) -> bool:
             extra_finishes += max(0, len(finished) - 1)
     print(
         f"lease (0.5 s) shorter than one batch (1 s): {args.lease_rounds} approvals · 5 clicks "
-        f"each · {checked} task writes checked · written twice: {duplicates} · "
+        f"each over 4 s · {checked} task writes checked · written twice: {duplicates} · "
         f'extra "finished" rows: {extra_finishes}'
     )
     return bool(duplicates or extra_finishes)
