@@ -259,13 +259,16 @@ def short_lease(args: argparse.Namespace) -> bool:
 
             def approve(at: float, ts: str = message["ts"]) -> None:
                 time.sleep(at)
-                box.slack.click_button(
-                    box.app_url,
-                    channel_id=CHANNEL,
-                    message_ts=ts,
-                    action_id="proposal_approve",
-                    user_id=LEAD,
-                )
+                try:
+                    box.slack.click_button(
+                        box.app_url,
+                        channel_id=CHANNEL,
+                        message_ts=ts,
+                        action_id="proposal_approve",
+                        user_id=LEAD,
+                    )
+                except LookupError:
+                    pass  # the message already shows the decision: no Approve button to press
 
             with ThreadPoolExecutor(max_workers=5) as pool:
                 list(pool.map(approve, [0.0, *moments]))
