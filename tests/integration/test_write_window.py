@@ -117,6 +117,30 @@ def test_a_person_editing_while_a_batch_waits_out_a_429_keeps_their_value(box):
     assert len(counts) == 59 and set(counts.values()) == {1}
 
 
+def test_any_edit_while_a_batch_waits_to_be_resent_makes_it_skip_that_task(box):
+    # Business Value is not one of the written fields; its change still moves modified_at.
+    message = prioritize(box)
+    pid = proposal_id(message)
+    target = box.services.store.items(pid)[1]
+    before = box.asana.store.field_value(target.task_gid, SCORE)
+    batch_faults(box, None, ("429", {"retry_after": 1}))
+
+    def person() -> None:
+        wait_until(lambda: answered(box, 429))
+        box.asana.store.set_custom_field(target.task_gid, box.seed.field_gids["Business Value"], 1)
+
+    editor = in_background(person)
+    click(box, message, "proposal_approve")
+    editor.join()
+
+    assert target.task_gid not in put_actions(box)
+    assert box.asana.store.field_value(target.task_gid, SCORE) == before
+    [item] = [i for i in box.services.store.items(pid) if i.task_gid == target.task_gid]
+    assert (
+        item.status == "skipped" and item.reason == "conflict: changed in Asana during the approval"
+    )
+
+
 def test_a_second_click_after_the_lease_span_writes_nothing_twice(box):
     # The box's lease is 1 s; the first worker waits out three 429s (Retry-After 1 s each).
     message = prioritize(box)
