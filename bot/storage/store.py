@@ -466,13 +466,18 @@ class Store:
                 [proposal_id, owner],
             )
 
-    def finish(self, proposal_id: str, *, status: str, result: Any) -> None:
+    def finish(self, proposal_id: str, *, status: str, result: Any, owner: str) -> bool:
+        """Record the end of an approval, only by the lease holder; False: someone else holds it."""
         with self.write() as db:
-            db.execute(
-                "update proposals set status = ?, result_json = ? where id = ?",
-                [status, _dump(result), proposal_id],
+            cursor = db.execute(
+                "update proposals set status = ?, result_json = ? where id = ? "
+                "and status = 'approving' and lease_owner = ?",
+                [status, _dump(result), proposal_id, owner],
             )
+            if cursor.rowcount != 1:
+                return False
             self._audit(db, proposal_id, "copilot", f"finished:{status}", None, result)
+        return True
 
     # -- retention (issue 10 §5) ------------------------------------------------------------
 
@@ -535,10 +540,20 @@ class Store:
         outcomes: Sequence[tuple[str, str, str, dict[str, Any]]],
         *,
         actor: str,
-    ) -> None:
-        """Record item outcomes (gid, status, reason, detail) with their audit rows atomically."""
+        owner: str,
+    ) -> bool:
+        """Record item outcomes (gid, status, reason, detail) with their audit rows atomically.
+
+        Only the lease holder records: a worker that lost its lease writes nothing (False), so
+        the holder's own re-read decides those items.
+        """
         now = self.now()
         with self.write() as db:
+            held = db.execute(
+                "select 1 from proposals where id = ? and lease_owner = ?", [proposal_id, owner]
+            ).fetchone()
+            if held is None:
+                return False
             for gid, status, reason, detail in outcomes:
                 db.execute(
                     "update proposal_items set status = ?, reason = ?, updated_at = ? "
@@ -546,6 +561,7 @@ class Store:
                     [status, reason, now, proposal_id, gid],
                 )
                 self._audit(db, proposal_id, actor, status, gid, {"reason": reason, **detail})
+        return True
 
     # -- audit -----------------------------------------------------------------------------
 
