@@ -9,7 +9,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from bot.errors import UpstreamError, UserFacingError
+from bot.gateways.slack import SlackPermanentError
 from bot.render.blocks import escape
+from bot.render.home import slack_refusal_text
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,8 @@ def message_for(error: BaseException) -> str:
     # Messages may quote what the user typed or what Asana said: escape, so nothing pings.
     if isinstance(error, UserFacingError):
         return escape(str(error))
+    if isinstance(error, SlackPermanentError):  # no use trying again: say what fixes it
+        return slack_refusal_text(error.code)
     if isinstance(error, UpstreamError):
         return escape(
             f"{error.service} is not answering right now ({error}). Nothing was changed; "

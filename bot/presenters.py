@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import UserFacingError
+from bot.gateways.slack import SlackRefused
 from bot.render.blocks import escape, fallback_text, proposal_blocks
 from bot.services import Services
 from bot.usecases.approvals import DecisionResult, Outcome
@@ -30,6 +31,29 @@ def refresh_message(services: Services, result: DecisionResult) -> None:
             proposal.view, proposal.id, proposed_by=proposal.created_by, decision=decision
         ),
     )
+
+
+def post_proposal(
+    services: Services,
+    proposal_id: str,
+    channel: str,
+    *,
+    text: str,
+    blocks: list[dict[str, Any]],
+) -> str:
+    """Post a new proposal and link it to its message; return the ts.
+
+    When Slack certainly did not post it (the bot is not in a private channel, the channel is
+    archived, …) the proposal is withdrawn, so no invisible proposal stays open, and the error
+    goes on to the job queue, which tells the person what to do.
+    """
+    try:
+        ts = services.slack.post(channel, text=text, blocks=blocks)
+    except SlackRefused as exc:
+        services.engine.withdraw(proposal_id, reason=str(exc))
+        raise
+    services.engine.posted(proposal_id, channel, ts)
+    return ts
 
 
 def decision_view(result: DecisionResult) -> dict[str, Any]:

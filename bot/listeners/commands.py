@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.presenters import private_reply
+from bot.presenters import post_proposal, private_reply
 from bot.render.blocks import escape, fallback_text, priority_blocks
 from bot.services import Services
 
@@ -20,12 +20,13 @@ def register(app: App, services: Services) -> None:
 
         def work() -> None:
             proposal = services.prioritizer.propose(project_ref, channel=channel, user=user)
-            ts = services.slack.post(
+            post_proposal(
+                services,
+                proposal.id,
                 channel,
                 text=fallback_text(proposal.view),
                 blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
             )
-            services.engine.posted(proposal.id, channel, ts)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
         services.jobs.submit(work, reply=private_reply(services, command))

@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
-from bot.presenters import private_reply, show_page
+from bot.presenters import post_proposal, private_reply, show_page
 from bot.render.blocks import escape, fallback_text
 from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
 from bot.services import Services
@@ -47,12 +47,13 @@ def register(app: App, services: Services) -> None:
 
         def work() -> None:
             proposal = planner.propose(text, channel=channel, user=user)
-            ts = services.slack.post(
+            post_proposal(
+                services,
+                proposal.id,
                 channel,
                 text=fallback_text(proposal.view),
                 blocks=sprint_blocks(proposal.view, proposal.id, proposed_by=user),
             )
-            services.engine.posted(proposal.id, channel, ts)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
         services.jobs.submit(work, reply=private_reply(services, command))

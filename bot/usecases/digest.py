@@ -39,7 +39,7 @@ from bot.gateways.slack import SlackRefused
 from bot.render.digest import digest_blocks, digest_text
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
-from bot.storage.store import DigestScheduleRow, Store
+from bot.storage.store import DeliveryProblemRow, DigestScheduleRow, Store
 from bot.usecases.approvals import holder_is_dead, new_owner
 from bot.usecases.people import slack_user_for
 
@@ -398,6 +398,7 @@ class HomeData:
     schedules: list[ScheduleLine]
     default_tz: str
     approvers: frozenset[str] = frozenset()
+    problems: tuple[DeliveryProblemRow, ...] = ()  # posts Slack refused for good (approvers)
 
 
 @dataclass
@@ -430,6 +431,7 @@ class ScheduleBook:
             schedules=lines,
             default_tz=self.settings.standup_tz,
             approvers=self.settings.approvers,
+            problems=tuple(self.store.delivery_problems()) if self.can_edit(user) else (),
         )
 
     def check(self, user: str, form: ScheduleForm) -> dict[str, str]:

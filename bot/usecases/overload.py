@@ -368,7 +368,10 @@ class OverloadChecker:
 
     def overview(self, project_ref: str | None) -> CapacityOverview:
         """The Home tab's capacity table (one read) and the last chart posted for the project."""
-        snap = self.snapshot(project_ref)
+        return self.overview_of(self.snapshot(project_ref))
+
+    def overview_of(self, snap: CapacitySnapshot) -> CapacityOverview:
+        """The capacity table of a snapshot already read (no Asana request)."""
         fc = snap.forecast
         rows = []
         for gid, person in snap.people.items():
@@ -398,6 +401,10 @@ class OverloadChecker:
             chart_at=chart[1] if chart else None,
         )
 
+    def project_key(self, project_ref: str | None) -> str:
+        """The key the capacity overview is cached under: the reference as given."""
+        return (project_ref or "").strip() or (self._default_project or "").strip()
+
     def chart_png(self, snap: CapacitySnapshot) -> bytes:
         people = [
             ChartPerson(
@@ -422,6 +429,11 @@ class OverloadChecker:
             raise UserFacingError("Which channel? Pass --channel <id>, or set STANDUP_CHANNEL.")
         snap = self.snapshot(project_ref)
         project = snap.project
+        # The daily check has just read the project: the Home tab's overview comes for free.
+        self._store.cache_capacity_overview(
+            self.project_key(project_ref),
+            {**self.overview_of(snap).as_view(), "cached_at": self._store.now()},
+        )
         still = {(o.person, o.week_start.isoformat()) for o in snap.overloads}
         cleared = self._store.clear_overload_alerts(
             project.gid, weeks=[w.isoformat() for w in snap.forecast.weeks], still=still
@@ -738,3 +750,63 @@ def set_weekly_hours(
 ) -> CapacityChange:
     """For the Home tab: set or reset a person's weekly hours (approvers only)."""
     return checker_for(services).set_weekly_hours(person_gid, hours, person_name=person_name, by=by)
+
+
+# -- the Home tab's capacity overview, cached (issue 9 §6) -------------------------------------
+
+# A Home open reads Asana at most this often per project (the daily check refreshes it too).
+OVERVIEW_MAX_AGE = timedelta(minutes=5)
+
+
+def cached_capacity_view(
+    services: Services,
+    *,
+    project_ref: str | None = None,
+    max_age: timedelta = OVERVIEW_MAX_AGE,
+) -> dict[str, Any]:
+    """The Home tab's capacity overview (plain data), read from Asana at most every `max_age`.
+
+    Weekly hours set by hand and the latest chart are applied fresh from SQLite on every call,
+    so a Save on the Home tab shows at once without reading Asana again.
+    """
+    checker = checker_for(services)
+    key = checker.project_key(project_ref)
+    if not key:
+        raise UserFacingError(
+            "Set ASANA_PROJECT (a project gid or name) to see the team's capacity here."
+        )
+    view = services.store.cached_capacity_overview(key, max_age=max_age)
+    if view is None:
+        view = {**checker.overview(key).as_view(), "cached_at": services.store.now()}
+        services.store.cache_capacity_overview(key, view)
+    return with_current_capacity(
+        view,
+        overrides=services.store.weekly_hours_overrides(),
+        chart=services.store.latest_chart(str(view["project_gid"])),
+    )
+
+
+def with_current_capacity(
+    view: Mapping[str, Any],
+    *,
+    overrides: Mapping[str, float],
+    chart: tuple[str, str] | None,
+) -> dict[str, Any]:
+    """A cached overview with today's weekly hours (set by hand, else the default) and chart."""
+    default = float(view["default_hours"])
+    threshold = float(view["threshold"])
+    rows = []
+    for row in view["rows"]:
+        cap = overrides.get(row["person_gid"], default)
+        rows.append(
+            {
+                **row,
+                "weekly_hours": cap,
+                "overridden": row["person_gid"] in overrides,
+                "overloaded": [load > threshold * cap for load in row["loads"]],
+            }
+        )
+    out = {**view, "rows": rows}
+    if chart is not None:
+        out["chart_file_id"], out["chart_at"] = chart
+    return out

@@ -52,7 +52,9 @@ def _error(call) -> SlackApiError:
 
 
 def test_number_input_is_refused_on_the_home_tab_and_in_messages_but_not_in_a_modal(slack, client):
-    err = _error(lambda: client.views_publish(user_id="U0ALICE", view={"type": "home", "blocks": [NUMBER]}))
+    err = _error(
+        lambda: client.views_publish(user_id="U0ALICE", view={"type": "home", "blocks": [NUMBER]})
+    )
     assert err.response["error"] == "invalid_arguments"
     assert any("number_input" in m for m in err.response["response_metadata"]["messages"])
     err = _error(lambda: client.chat_postMessage(channel="C0TEAM", text="x", blocks=[NUMBER]))
@@ -97,9 +99,12 @@ def test_posting_follows_channel_membership(slack, client):
         ("G0MPIM", "channel_not_found"),
         ("C0OLD", "is_archived"),
     ):
-        assert _error(lambda c=channel: client.chat_postMessage(channel=c, text="hi")).response[
-            "error"
-        ] == error
+        assert (
+            _error(lambda c=channel: client.chat_postMessage(channel=c, text="hi")).response[
+                "error"
+            ]
+            == error
+        )
     slack.invite_bot("G0SECRET")
     assert client.chat_postMessage(channel="G0SECRET", text="hi")["ok"]
 
@@ -132,9 +137,10 @@ def test_file_shares_need_the_bot_in_the_channel_and_join_puts_it_there(slack, c
         ("D0OTHERS", "method_not_supported_for_channel_type"),
         ("C0OLD", "is_archived"),
     ):
-        assert _error(lambda c=channel: client.conversations_join(channel=c)).response[
-            "error"
-        ] == error
+        assert (
+            _error(lambda c=channel: client.conversations_join(channel=c)).response["error"]
+            == error
+        )
 
 
 def test_the_gateway_calls_permanent_refusals_permanent(slack, client):
