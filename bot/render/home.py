@@ -85,6 +85,15 @@ def slack_refusal_text(code: str, *, here: bool = True) -> str:
     )
 
 
+def chart_refused_text() -> str:
+    """Said in the channel when the load chart could not be shared there."""
+    return (
+        f":bar_chart: The weekly load chart could not be shared here: Slack lets only members "
+        f"share files, and @{APP_NAME} can't join this channel by itself. Invite it "
+        f"(`/invite @{APP_NAME}`) to get the chart with the next alerts."
+    )
+
+
 _KIND_LABEL = {"digest": "Stand-up digest", "overload": "Overload alert", "chart": "Load chart"}
 
 

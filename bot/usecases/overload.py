@@ -30,8 +30,10 @@ from bot.domain.forecast import (
 from bot.domain.models import Person, Task
 from bot.errors import UpstreamError, UserFacingError
 from bot.gateways.asana import Project
-from bot.render.blocks import fallback_text, proposal_blocks
+from bot.gateways.slack import SlackPermanentError, SlackRefused
+from bot.render.blocks import fallback_text, notice_blocks, proposal_blocks
 from bot.render.chart import ChartPerson, load_chart_png
+from bot.render.home import chart_refused_text
 from bot.storage.store import OverloadAlertRow, Store
 from bot.usecases.approvals import ApprovalEngine, NewProposal
 from bot.usecases.people import slack_user_for
@@ -63,10 +65,19 @@ class AlertSink(Protocol):
     """What the check needs from Slack (the gateway, or a fake in tests)."""
 
     def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str: ...
+    def join(self, channel: str) -> None: ...
     def upload_png(
         self, channel: str, *, filename: str, title: str, content: bytes
     ) -> str | None: ...
     def user_id_by_email(self, email: str) -> str | None: ...
+
+
+class MaybePosted(Exception):
+    """Slack's answer to an alert post was lost (a 5xx, a dropped connection): it may be there."""
+
+    def __init__(self, proposal_id: str, error: UpstreamError) -> None:
+        super().__init__(str(error))
+        self.proposal_id = proposal_id
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -467,8 +478,19 @@ class OverloadChecker:
                 alert, after_items, after = self._alert(
                     snap, overload, items, forecast, reason, channel
                 )
-            except UpstreamError as exc:
+            except MaybePosted as exc:
+                # Keep the claim, as digests do: the alert may be in the channel, and posting it
+                # again would show it twice. It is alerted again only if it grows.
+                self._store.overload_alert_posted(
+                    claimed, proposal_id=exc.proposal_id, message_ts=""
+                )
+                log.warning("overload alert may not have been posted: %s", exc)
+                failed.append((overload, f"{exc} (may have been posted; not sent again)"))
+                continue
+            except UpstreamError as exc:  # certainly not posted: the next check may try again
                 self._store.release_overload_alert(claimed, previous)
+                if isinstance(exc, SlackPermanentError):
+                    self._refused("overload", channel, project, exc)
                 log.warning("overload alert not posted: %s", exc)
                 failed.append((overload, str(exc)))
                 continue
@@ -483,18 +505,8 @@ class OverloadChecker:
 
         chart_file_id, chart_error = None, ""
         if alerts:
-            try:
-                chart_file_id = self._slack.upload_png(
-                    channel,
-                    filename=f"load-{project.gid}-{snap.today.isoformat()}.png",
-                    title=f"Weekly load vs capacity · {project.name}",
-                    content=self.chart_png(snap),
-                )
-            except UpstreamError as exc:
-                log.warning("load chart not uploaded: %s", exc)
-                chart_error = str(exc)
-            if chart_file_id:
-                self._store.remember_chart(project.gid, file_id=chart_file_id, channel=channel)
+            self._store.clear_delivery_problems(channel=channel, kinds=("overload",))
+            chart_file_id, chart_error = self._share_chart(snap, channel)
         return OverloadReport(
             project=project,
             today=snap.today,
@@ -506,6 +518,52 @@ class OverloadChecker:
             failed=tuple(failed),
             chart_file_id=chart_file_id,
             chart_error=chart_error,
+        )
+
+    def _share_chart(self, snap: CapacitySnapshot, channel: str) -> tuple[str | None, str]:
+        """Upload the load chart to the channel: (file id, error).
+
+        File shares need the bot in the channel even with chat:write.public, so it joins first
+        (public channels only; scope channels:join). Where it cannot, the channel is told to
+        invite it, and approvers see it on the Home tab.
+        """
+        project = snap.project
+        try:
+            self._slack.join(channel)
+        except UpstreamError as exc:  # private, a DM, no scope: the upload says if it matters
+            log.info("did not join %s: %s", channel, exc)
+        try:
+            file_id = self._slack.upload_png(
+                channel,
+                filename=f"load-{project.gid}-{snap.today.isoformat()}.png",
+                title=f"Weekly load vs capacity · {project.name}",
+                content=self.chart_png(snap),
+            )
+        except SlackPermanentError as exc:
+            log.warning("load chart not uploaded: %s", exc)
+            self._refused("chart", channel, project, exc)
+            if exc.not_a_member:
+                text = chart_refused_text()
+                try:
+                    self._slack.post(channel, text=text, blocks=notice_blocks(text))
+                except UpstreamError as failure:
+                    log.warning("could not say so in the channel: %s", failure)
+            return None, str(exc)
+        except UpstreamError as exc:
+            log.warning("load chart not uploaded: %s", exc)
+            return None, str(exc)
+        self._store.clear_delivery_problems(channel=channel, kinds=("chart",))
+        if file_id:
+            self._store.remember_chart(project.gid, file_id=file_id, channel=channel)
+        return file_id, ""
+
+    def _refused(self, kind: str, channel: str, project: Project, exc: SlackPermanentError) -> None:
+        self._store.record_delivery_problem(
+            kind=kind,
+            channel=channel,
+            project_gid=project.gid,
+            project_name=project.name,
+            error=exc.code,
         )
 
     def _alert(
@@ -569,11 +627,17 @@ class OverloadChecker:
             view=view,
         )
         self._engine.propose(proposal)
-        ts = self._slack.post(
-            channel,
-            text=fallback_text(view),
-            blocks=proposal_blocks(view, proposal.id, proposed_by=ACTOR),
-        )
+        try:
+            ts = self._slack.post(
+                channel,
+                text=fallback_text(view),
+                blocks=proposal_blocks(view, proposal.id, proposed_by=ACTOR),
+            )
+        except SlackRefused as exc:  # certainly not posted: nobody can see it, so close it
+            self._engine.withdraw(proposal.id, reason=str(exc))
+            raise
+        except UpstreamError as exc:  # the outcome is unknown: keep it open, its buttons may work
+            raise MaybePosted(proposal.id, exc) from None
         self._engine.posted(proposal.id, channel, ts)
         return Alert(
             overload=overload,
@@ -773,7 +837,7 @@ def cached_capacity_view(
     key = checker.project_key(project_ref)
     if not key:
         raise UserFacingError(
-            "Set ASANA_PROJECT (a project gid or name) to see the team's capacity here."
+            "Set ASANA_PROJECT (the default project's gid) to see the team's capacity here."
         )
     view = services.store.cached_capacity_overview(key, max_age=max_age)
     if view is None:
