@@ -68,9 +68,10 @@ def slack_refusal_text(code: str, *, here: bool = True) -> str:
     """What a person reads when Slack refused a post for good, and how to fix it."""
     where = "this channel" if here else "that channel"
     if code in ("channel_not_found", "not_in_channel"):
+        # Slack answers so for a private channel, DM or group DM the app is not a member of.
         return (
-            f"I can't post in {where}: invite @{APP_NAME} to it (type `/invite @{APP_NAME}` "
-            "in the channel), then try again. Nothing was changed."
+            f"I can't post there yet: invite @{APP_NAME} to {where} (type "
+            f"`/invite @{APP_NAME}` in it), then try again. Nothing was changed."
         )
     if code == "is_archived":
         return f"{where.capitalize()} is archived, so I can't post in it. Nothing was changed."

@@ -218,7 +218,8 @@ def open_capacity_modal(box: Sandbox, user: str, action_id: str = CAPACITY_SAVE)
     opened = len(box.slack.calls_to("views.open"))
     result = box.slack.click_home_button(box.app_url, user_id=user, action_id=action_id)
     assert result.status == 200
-    box.services.jobs.drain()
+    # Bolt answers at ack(); the listener opens the modal right after, on its own thread.
+    assert box.slack.wait_for(lambda: len(box.slack.calls_to("views.open")) > opened)
     calls = box.slack.calls_to("views.open")
     assert len(calls) == opened + 1 and calls[-1].ok, calls[-1:]
     return box.slack.views[max(box.slack.views)]
@@ -279,8 +280,9 @@ def test_home_capacity_buttons_open_a_modal_and_the_result_shows_on_home() -> No
         box.services.jobs.drain()
         assert box.slack.wait_for(lambda: "U0INTERN" in box.slack.home_views)
         box.slack.click_home_button(box.app_url, user_id="U0INTERN", action_id=CAPACITY_SAVE)
-        box.services.jobs.drain()
-        assert "Only the team's approvers" in home_notice(box, "U0INTERN")
+        assert box.slack.wait_for(
+            lambda: "Only the team's approvers" in home_notice(box, "U0INTERN")
+        )
         assert box.services.store.weekly_hours_overrides() == {}
 
 

@@ -31,7 +31,7 @@ def test_a_command_in_a_private_channel_without_the_bot_says_invite_and_leaves_n
     answer, message = box.command(command, user=LEAD, channel=PRIVATE)
     assert answer.status == 200 and message is None
     said = [p.get("text", "") for p in box.slack.response_posts if p.get("user") == LEAD]
-    assert any("invite @Asana Copilot" in text for text in said), said
+    assert any("invite @Asana Copilot to this channel" in text for text in said), said
     assert not any("try again in a minute" in text for text in said)
     store = box.services.store
     assert store.proposals_with_status("open") == []
