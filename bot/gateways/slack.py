@@ -92,7 +92,7 @@ class SlackGateway:
         except SlackApiError as exc:
             if error_code(exc) == "users_not_found":
                 return None
-            raise UpstreamError("Slack", f"users.lookupByEmail failed: {error_code(exc)}") from None
+            raise refusal("users.lookupByEmail", exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError(
                 "Slack", f"users.lookupByEmail failed: {type(exc).__name__}"
