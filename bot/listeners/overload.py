@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -33,6 +34,7 @@ from bot.usecases.overload import cached_capacity_view, set_weekly_hours
 log = logging.getLogger(__name__)
 
 RefreshHome = Callable[[str, str | None], None]
+PEOPLE_MAX_AGE = timedelta(days=7)
 
 
 def capacity_section(services: Services) -> Callable[[str], Sequence[Mapping[str, Any]]]:
@@ -90,8 +92,8 @@ def _open_modal(
     if not services.engine.can_approve(user):
         notify(user, ":warning: Only the team's approvers can change capacity settings.")
         return
-    try:  # the Home tab was just drawn from the cached overview, so this reads no Asana
-        overview = cached_capacity_view(services)
+    try:  # the modal only needs the people: any cached overview will do (trigger_id lasts 3 s)
+        overview = cached_capacity_view(services, max_age=PEOPLE_MAX_AGE)
     except (UserFacingError, UpstreamError) as exc:
         notify(user, f":warning: {message_for(exc)}")
         return

@@ -10,11 +10,14 @@ Choices where Slack's behaviour is not fully pinned down (see also the README of
   "D" + user id[1:], as Slack opens a DM). Anything else is `channel_not_found`. The ids in
   `channels` are public channels the bot was invited to; `conversations` adds channels with their
   kind and membership (see `SlackChannel`), and an unregistered "D" id is the bot's own DM.
-- Membership (Slack's documented rules): chat.postMessage / postEphemeral into a public channel
-  the bot is not in needs `chat:write.public` (else `not_in_channel`); a private channel, DM or
-  group DM without the bot answers `channel_not_found`; an archived one `is_archived`. File
-  shares (files.completeUploadExternal) need the bot in the channel whatever the scopes.
-  conversations.join (scope `channels:join`) joins public channels only.
+- Membership (Slack's documented rules): chat.postMessage into a public channel the bot is not
+  in needs `chat:write.public` (else `not_in_channel`); a private channel, DM or group DM without
+  the bot answers `channel_not_found`; an archived one `is_archived`. chat.postEphemeral follows
+  the same rules here (the reference does not pin that down). File shares
+  (files.completeUploadExternal) need the bot in the channel whatever the scopes.
+  conversations.join (scope `channels:join`) joins public channels only; a private channel
+  answers `method_not_supported_for_channel_type` (or `channel_not_found` when the bot cannot
+  see it), a DM or group DM `method_not_supported_for_channel_type`.
 - Surfaces: elements and blocks a surface does not allow (number_input outside modals, ...) are
   refused like other invalid blocks.
 - Timestamps are deterministic: "1763800000.000100", "1763800000.000200", ...
