@@ -22,6 +22,22 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
+# Errors that will answer the same until a person acts (invites the bot, unarchives the channel,
+# reinstalls the app, grants a scope): retrying them only repeats the failure.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "account_inactive",
+        "missing_scope",
+        "token_revoked",
+    }
+)
+# Of those, the ones a channel member fixes by inviting the bot.
+NOT_A_MEMBER = frozenset({"channel_not_found", "not_in_channel"})
+
 
 def retry_handlers() -> list[Any]:
     # slack_sdk retries nothing by default; 429s carry Retry-After, which the handler honours.
@@ -55,11 +71,8 @@ class SlackGateway:
         )
 
     def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str:
-        """Post to a channel; return the message ts."""
-        response = self._call(
-            "chat.postMessage", channel=channel, text=text, blocks=blocks, client=self._poster
-        )
-        return str(response["ts"])
+        """Post to a channel; return the message ts (errors as `post_once` raises them)."""
+        return self.post_once(channel, text=text, blocks=blocks)
 
     def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> None:
         self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
@@ -79,7 +92,7 @@ class SlackGateway:
         except SlackApiError as exc:
             if error_code(exc) == "users_not_found":
                 return None
-            raise UpstreamError("Slack", f"users.lookupByEmail failed: {error_code(exc)}") from None
+            raise refusal("users.lookupByEmail", exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError(
                 "Slack", f"users.lookupByEmail failed: {type(exc).__name__}"
@@ -88,6 +101,14 @@ class SlackGateway:
 
     def publish_home(self, user: str, view: dict[str, Any]) -> None:
         self._call("views.publish", user_id=user, view=view)
+
+    def join(self, channel: str) -> None:
+        """Join a public channel (conversations.join, scope channels:join); idempotent.
+
+        File uploads need the bot in the channel even with chat:write.public. Raises
+        SlackRefused for what cannot be joined (a private channel, a DM, a missing scope).
+        """
+        self._call("conversations.join", channel=channel)
 
     def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> str | None:
         """Share a PNG in a channel (files upload v2: get URL, upload, complete); its file id."""
@@ -134,11 +155,7 @@ class SlackGateway:
                 "chat.postMessage", json={"channel": channel, "text": text, "blocks": blocks}
             )
         except SlackApiError as exc:
-            error = error_code(exc)
-            status = exc.response.status_code if exc.response is not None else None
-            if status is not None and status < 500:
-                raise SlackRefused(f"chat.postMessage failed: {error}", status=status) from None
-            raise UpstreamError("Slack", f"chat.postMessage failed: {error}") from None
+            raise refusal("chat.postMessage", exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError("Slack", f"chat.postMessage failed: {type(exc).__name__}") from None
         return str(response["ts"])
@@ -152,7 +169,7 @@ class SlackGateway:
         try:
             return call()
         except SlackApiError as exc:
-            raise UpstreamError("Slack", f"{label} failed: {error_code(exc)}") from None
+            raise refusal(label, exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError("Slack", f"{label} failed: {type(exc).__name__}") from None
 
@@ -160,5 +177,27 @@ class SlackGateway:
 class SlackRefused(UpstreamError):
     """Slack answered with an error: the message was certainly not posted."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
         super().__init__("Slack", message, status=status)
+        self.code = code
+
+
+class SlackPermanentError(SlackRefused):
+    """Slack refused for a reason a retry cannot fix (see PERMANENT_ERRORS)."""
+
+    @property
+    def not_a_member(self) -> bool:
+        """True when inviting the bot to the channel is the fix."""
+        return self.code in NOT_A_MEMBER
+
+
+def refusal(label: str, exc: SlackApiError) -> UpstreamError:
+    """The exception for a Slack error answer: permanent, refused, or (5xx) of unknown outcome."""
+    code = error_code(exc)
+    status = exc.response.status_code if exc.response is not None else None
+    message = f"{label} failed: {code}"
+    if code in PERMANENT_ERRORS:
+        return SlackPermanentError(message, status=status, code=code)
+    if status is not None and status < 500:
+        return SlackRefused(message, status=status, code=code)
+    return UpstreamError("Slack", message, status=status)

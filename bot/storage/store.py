@@ -182,6 +182,32 @@ def m003_standup_digests(db: Database) -> None:
 
 
 @migrations()
+def m004_slack_delivery_problems(db: Database) -> None:
+    # Issue 9 §4/§6: posts Slack refused for good (the bot is not in the channel, the channel is
+    # archived, the token was revoked), shown to approvers on the Home tab until a post there
+    # works again; and the Home tab's capacity overview, cached between Asana reads.
+    db["slack_delivery_problems"].create(
+        {
+            "kind": str,  # digest | overload | chart
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "error": str,
+            "first_at": str,
+            "last_at": str,
+            "count": int,
+        },
+        pk=("kind", "channel", "project_gid"),
+        not_null={"error", "first_at", "last_at", "count"},
+    )
+    db["capacity_overview_cache"].create(
+        {"project_ref": str, "overview_json": str, "computed_at": str},
+        pk="project_ref",
+        not_null={"overview_json", "computed_at"},
+    )
+
+
+@migrations()
 def m006_retention(db: Database) -> None:
     # Issue 10 §5: the daily prune looks rows up by age; decided proposals keep no task notes.
     db["proposals"].create_index(["created_at"], if_not_exists=True)
@@ -270,6 +296,20 @@ class DigestScheduleRow:
     days: str
     created_at: str | None = None
     updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryProblemRow:
+    """A post Slack refused for good, until one to the same place works again."""
+
+    kind: str
+    channel: str
+    project_gid: str
+    project_name: str
+    error: str
+    first_at: str
+    last_at: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -1154,6 +1194,116 @@ class Store:
                 [iso(since)],
             )
             return {r["task_gid"]: datetime.fromisoformat(r["at"]) for r in rows}
+
+    # -- Slack delivery problems and the capacity cache (issue 9 §4, §6) ---------------------
+
+    def withdraw_proposal(self, proposal_id: str, *, reason: str) -> bool:
+        """Close an open proposal whose message never reached Slack, audited; True if closed."""
+        with self.write() as db:
+            cursor = db.execute(
+                "update proposals set status = 'withdrawn', result_json = ? "
+                "where id = ? and status = 'open'",
+                [_dump({"withdrawn": reason}), proposal_id],
+            )
+            closed = cursor.rowcount == 1
+            if closed:
+                self._audit(db, proposal_id, "copilot", "withdrawn", None, {"reason": reason})
+        return closed
+
+    def refuse_slot(
+        self, *, kind: str, channel: str, project_gid: str, slot: str, owner: str
+    ) -> None:
+        """Slack refused this slot's post for good: keep the row (no retry, no catch-up)."""
+        with self.write() as db:
+            db.execute(
+                "update posted_ledger set status = 'refused' where kind = ? and channel = ? "
+                "and project_gid = ? and slot = ? and owner = ? "
+                "and status in ('claimed', 'posting')",
+                [kind, channel, project_gid, slot, owner],
+            )
+
+    def record_delivery_problem(
+        self,
+        *,
+        kind: str,
+        channel: str,
+        project_gid: str,
+        project_name: str,
+        error: str,
+    ) -> None:
+        """Remember (and audit) that Slack refused a post for good."""
+        now = self.now()
+        with self.write() as db:
+            db.execute(
+                "insert into slack_delivery_problems (kind, channel, project_gid, project_name, "
+                "error, first_at, last_at, count) values (?, ?, ?, ?, ?, ?, ?, 1) "
+                "on conflict (kind, channel, project_gid) do update set error = excluded.error, "
+                "project_name = excluded.project_name, last_at = excluded.last_at, "
+                "count = count + 1",
+                [kind, channel, project_gid, project_name, error, now, now],
+            )
+            self._audit(
+                db,
+                None,
+                "copilot",
+                "slack_refused",
+                None,
+                {"kind": kind, "channel": channel, "project": project_gid, "error": error},
+            )
+
+    def clear_delivery_problems(
+        self,
+        *,
+        channel: str,
+        kinds: Sequence[str],
+    ) -> None:
+        """A post to `channel` worked: forget its refusals of those kinds."""
+        marks = ",".join("?" * len(kinds))
+        with self.write() as db:
+            db.execute(
+                f"delete from slack_delivery_problems where channel = ? and kind in ({marks})",
+                [channel, *kinds],
+            )
+
+    def delivery_problems(self) -> list[DeliveryProblemRow]:
+        with self.connect() as db:
+            rows = list(
+                db.query("select * from slack_delivery_problems order by last_at desc, channel")
+            )
+        return [DeliveryProblemRow(**r) for r in rows]
+
+    def cached_capacity_overview(
+        self,
+        project_ref: str,
+        *,
+        max_age: timedelta,
+    ) -> Any | None:
+        """The capacity overview computed for `project_ref` less than `max_age` ago, or None."""
+        cutoff = iso(self._clock() - max_age)
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select overview_json from capacity_overview_cache "
+                    "where project_ref = ? and computed_at >= ?",
+                    [project_ref, cutoff],
+                )
+            )
+        return json.loads(rows[0]["overview_json"]) if rows else None
+
+    def cache_capacity_overview(
+        self,
+        project_ref: str,
+        overview: Any,
+    ) -> None:
+        with self.connect() as db:
+            db["capacity_overview_cache"].upsert(
+                {
+                    "project_ref": project_ref,
+                    "overview_json": _dump(overview),
+                    "computed_at": self.now(),
+                },
+                pk="project_ref",
+            )
 
 
 def _dump(value: Any) -> str:

@@ -276,6 +276,10 @@ class ApprovalEngine:
     def posted(self, proposal_id: str, channel: str, message_ts: str) -> None:
         self._store.set_message(proposal_id, channel, message_ts)
 
+    def withdraw(self, proposal_id: str, *, reason: str) -> bool:
+        """Close a proposal whose message Slack refused: nobody can see it, so nobody decides."""
+        return self._store.withdraw_proposal(proposal_id, reason=reason)
+
     def can_approve(self, user: str) -> bool:
         return not self._approvers or user in self._approvers
 

@@ -35,11 +35,11 @@ from bot.domain.digest import (
 from bot.domain.models import Task
 from bot.errors import ConfigError, ModelOutputError, UpstreamError, UserFacingError
 from bot.gateways.asana import Comment, Project
-from bot.gateways.slack import SlackRefused
+from bot.gateways.slack import SlackPermanentError, SlackRefused
 from bot.render.digest import digest_blocks, digest_text
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
-from bot.storage.store import DigestScheduleRow, Store
+from bot.storage.store import DeliveryProblemRow, DigestScheduleRow, Store
 from bot.usecases.approvals import holder_is_dead, new_owner
 from bot.usecases.people import slack_user_for
 
@@ -301,7 +301,14 @@ class DigestService:
     def post_now(self, project_ref: str, channel: str) -> PostResult:
         """`copilot digest`: build and post one digest now (outside the day's schedule)."""
         digest = self.build(project_ref, channel)
-        ts = self._slack.post_once(channel, text=digest_text(digest), blocks=digest_blocks(digest))
+        try:
+            ts = self._slack.post_once(
+                channel, text=digest_text(digest), blocks=digest_blocks(digest)
+            )
+        except SlackPermanentError as exc:
+            self._refused(channel, digest, exc)
+            raise
+        self._store.clear_delivery_problems(channel=channel, kinds=POST_KINDS)
         self._store.record_digest(
             channel,
             digest.project_gid,
@@ -341,10 +348,15 @@ class DigestService:
             ts = self._slack.post_once(
                 schedule.channel, text=digest_text(digest), blocks=digest_blocks(digest)
             )
+        except SlackPermanentError as exc:  # a retry cannot help until a person acts
+            self._store.refuse_slot(**key, owner=self._owner)
+            self._refused(schedule.channel, digest, exc)
+            raise
         except SlackRefused:  # Slack answered that it did not post: a retry may
             self._store.release_slot(**key, owner=self._owner)
             raise
         self._store.slot_posted(**key, message_ts=ts)
+        self._store.clear_delivery_problems(channel=schedule.channel, kinds=POST_KINDS)
         self._store.record_digest(
             schedule.channel,
             digest.project_gid,
@@ -353,6 +365,20 @@ class DigestService:
             project_name=digest.project_name,
         )
         return PostResult("posted", digest, ts, key["slot"])
+
+    def _refused(self, channel: str, digest: StandupDigest, exc: SlackPermanentError) -> None:
+        """Remember the refusal for the approvers' Home tab."""
+        self._store.record_delivery_problem(
+            kind="digest",
+            channel=channel,
+            project_gid=digest.project_gid,
+            project_name=digest.project_name,
+            error=exc.code,
+        )
+
+
+# A message that reached a channel shows these refusals there are over.
+POST_KINDS = ("digest", "overload")
 
 
 def _schedule(row: DigestScheduleRow) -> DigestSchedule:
@@ -398,6 +424,7 @@ class HomeData:
     schedules: list[ScheduleLine]
     default_tz: str
     approvers: frozenset[str] = frozenset()
+    problems: tuple[DeliveryProblemRow, ...] = ()  # posts Slack refused for good (approvers)
 
 
 @dataclass
@@ -430,6 +457,7 @@ class ScheduleBook:
             schedules=lines,
             default_tz=self.settings.standup_tz,
             approvers=self.settings.approvers,
+            problems=tuple(self.store.delivery_problems()) if self.can_edit(user) else (),
         )
 
     def check(self, user: str, form: ScheduleForm) -> dict[str, str]:
