@@ -24,7 +24,7 @@ from bot.http_guard import ReplayCache
 from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
 from bot.sandbox.openai_standin import OpenAIStandIn
-from bot.sandbox.slack_standin import HttpResult, SlackStandIn, SlackUser
+from bot.sandbox.slack_standin import DEFAULT_USERS, HttpResult, SlackStandIn, SlackUser
 from bot.server import HttpServer
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -32,6 +32,13 @@ from bot.usecases.approvals import LEASE_SECONDS
 
 LEAD = "U0LEAD"
 CHANNEL = "C0TEAM"
+# The sandbox workspace: the team lead (the one approver), and members who are not approvers.
+SANDBOX_USERS: tuple[SlackUser, ...] = (
+    *DEFAULT_USERS,
+    SlackUser(LEAD, "lead", None, "Lee Lead"),
+    SlackUser("U0BOSS", "boss", None, "Bo Boss"),
+    SlackUser("U0INTERN", "intern", None, "Ian Intern"),
+)
 
 
 @dataclass
@@ -57,6 +64,10 @@ class Sandbox:
             gateway.ensure_output_fields(gateway.project(self.seed.project_gid))
         finally:
             gateway.close()
+
+    def link(self, project_gid: str, channel: str = CHANNEL, *, by: str = LEAD) -> None:
+        """Link a project to a channel, as an approver does on the Home tab."""
+        self.services.access.link(by, channel, project_gid)
 
     def channel_messages(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         return self.slack.channel_messages(channel)
@@ -106,6 +117,9 @@ def sandbox_env(
         "ASANA_BASE_URL": asana.base_url,
         "ASANA_PROJECT": seed.project_gid,
         "COPILOT_DB": db_path,
+        # Access (issue 10): the lead decides; every channel may use the seeded projects.
+        "COPILOT_APPROVERS": LEAD,
+        "COPILOT_PROJECTS": f"{seed.project_gid},{seed.other_project_gid}",
     }
     if openai is not None:
         env["OPENAI_API_KEY"] = openai.api_key
@@ -145,7 +159,9 @@ def running_sandbox(
             asana = stack.enter_context(
                 AsanaSandbox(store, rate_limit_per_minute=rate_limit_per_minute)
             )
-        slack = stack.enter_context(SlackStandIn(signing_secret=signing_secret))
+        slack = stack.enter_context(
+            SlackStandIn(signing_secret=signing_secret, users=SANDBOX_USERS)
+        )
         openai = stack.enter_context(OpenAIStandIn()) if use_model else None
         settings = Settings.from_env(
             sandbox_env(
@@ -349,6 +365,7 @@ def _overload_demo(box: Sandbox, say: Any) -> bool:
 
     today = box.services.today()
     crunch = arrange_overload(box.asana.store, box.seed, today)
+    box.link(crunch.project_gid)  # the lead links the crunch project to the team's channel
     add_slack_user_for(box, "hannah.kim@acme.example", HANNAH_SLACK_ID, "Hannah Kim")
     say(f"== Capacity: Hannah takes on the {CRUNCH_PROJECT} crunch next week ==")
     say(f"== copilot overload --project {crunch.project_gid} --channel {CHANNEL} ==")

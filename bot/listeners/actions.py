@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.presenters import private_reply, refresh_message, show_page
+from bot.render.access import decision_refusal_text
 from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
 from bot.services import Services
 from bot.usecases.approvals import Outcome
@@ -58,7 +59,7 @@ def _decide(
             )
         reply = private_reply(services, body)
         if result.outcome is Outcome.REFUSED:
-            reply("Only the team's approvers can approve or reject proposals; nothing was changed.")
+            reply(decision_refusal_text(result.refusal))
             return
         if result.outcome is Outcome.IN_PROGRESS:
             reply(
