@@ -66,8 +66,9 @@ class Sandbox:
             gateway.close()
 
     def link(self, project_gid: str, channel: str = CHANNEL, *, by: str = LEAD) -> None:
-        """Link a project to a channel, as an approver does on the Home tab."""
-        self.services.access.link(by, channel, project_gid)
+        """Link a project to a channel (what an approver does on the Home tab), as set-up."""
+        name = self.services.asana.project(project_gid).name
+        self.services.store.link_project(channel, project_gid, name, by=by)
 
     def channel_messages(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         return self.slack.channel_messages(channel)
