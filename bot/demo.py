@@ -32,12 +32,22 @@ from bot.usecases.approvals import LEASE_SECONDS
 
 LEAD = "U0LEAD"
 CHANNEL = "C0TEAM"
-# The sandbox workspace: the team lead (the one approver), and members who are not approvers.
+GUEST = "U0GUEST"  # a multi-channel guest (is_restricted)
+SINGLE_GUEST = "U0SINGLE"  # a single-channel guest (is_ultra_restricted)
+ADMIN = "U0ADMIN"  # a workspace admin
+PARTNER = "U0PARTNER"  # a Slack Connect member from another company
+PARTNER_TEAM = "T0PARTNER"
+# The sandbox workspace: the team lead (the one approver), members who are not approvers, an
+# admin, two guests and an external person from a shared channel.
 SANDBOX_USERS: tuple[SlackUser, ...] = (
     *DEFAULT_USERS,
     SlackUser(LEAD, "lead", None, "Lee Lead"),
     SlackUser("U0BOSS", "boss", None, "Bo Boss"),
     SlackUser("U0INTERN", "intern", None, "Ian Intern"),
+    SlackUser(ADMIN, "admin", None, "Ada Admin", is_admin=True),
+    SlackUser(GUEST, "guest", None, "Gus Guest", is_restricted=True),
+    SlackUser(SINGLE_GUEST, "single", None, "Sam Single", is_ultra_restricted=True),
+    SlackUser(PARTNER, "partner", None, "Pat Partner", team_id=PARTNER_TEAM),
 )
 
 
