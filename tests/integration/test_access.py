@@ -182,6 +182,27 @@ def test_digests_and_overload_alerts_go_only_to_linked_channels(abox):
     assert box.channel_messages() == [] and box.slack.calls_to("chat.postMessage") == []
 
 
+def test_copilot_digest_and_overload_refuse_an_unlinked_channel(abox, monkeypatch, capsys):
+    from bot.__main__ import main
+    from bot.demo import sandbox_env
+
+    box, legal = abox
+    env = sandbox_env(
+        box.asana,
+        box.slack,
+        None,
+        box.seed,
+        box.settings.db_path,
+        box.settings.slack_signing_secret.value,
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for command in ("digest", "overload"):
+        assert main([command, "--project", legal, "--channel", CHANNEL]) == 1
+        assert "is not linked to channel C0TEAM" in capsys.readouterr().err
+    assert box.slack.calls_to("chat.postMessage") == []
+
+
 def test_asana_project_is_linked_to_standup_channel_by_default():
     with running_sandbox(
         tasks=10,
@@ -215,6 +236,17 @@ def test_without_approvers_the_proposal_appears_and_approve_explains_how_to_name
         retried = box.services.engine.retry(pid, user=LEAD, channel=CHANNEL)
         assert retried.outcome.value == "refused"
         assert put_actions(box) == {} and box.services.store.proposal(pid).status == "open"
+
+
+def test_a_proposal_whose_project_was_unlinked_can_no_longer_be_approved(abox):
+    box, legal = abox
+    box.link(legal)
+    message = prioritize(box, LEGAL)
+    assert box.services.store.unlink_project(CHANNEL, legal, by=LEAD)
+    click(box, message, "proposal_approve", user=LEAD)
+    assert "no longer linked to this channel" in last_ephemeral(box)
+    assert put_actions(box) == {}
+    assert box.services.store.proposal(proposal_id(message)).status == "open"
 
 
 def test_reject_and_retry_need_an_approver(abox):
