@@ -163,7 +163,7 @@ class SlackGateway:
         """The installed team (and enterprise) from `auth.test`: read once, then cached."""
         cached = getattr(self, "_installation", None)
         if cached is None:
-            answer = self._call("auth.test")
+            answer = self._call("auth.test", client=self._quick())
             cached = Installation(
                 team_id=str(answer.get("team_id") or ""),
                 enterprise_id=answer.get("enterprise_id") or None,
@@ -175,7 +175,7 @@ class SlackGateway:
     def person(self, user_id: str) -> SlackPerson | None:
         """What `users.info` says about a person; None when Slack knows no such user."""
         try:
-            answer = self.client.api_call("users.info", params={"user": user_id})
+            answer = self._quick().api_call("users.info", params={"user": user_id})
         except SlackApiError as exc:
             if error_code(exc) in ("user_not_found", "user_not_visible"):
                 return None
@@ -195,6 +195,19 @@ class SlackGateway:
             deleted=bool(user.get("deleted")),
             teams=frozenset(str(t) for t in grid.get("teams") or ()),
         )
+
+    def _quick(self) -> WebClient:
+        """A client for checks made before the 3-second ack: short timeout, no retries."""
+        quick = getattr(self, "_quick_client", None)
+        if quick is None:
+            quick = WebClient(
+                token=self.client.token,
+                base_url=self.client.base_url,
+                timeout=2,
+                retry_handlers=[],  # slack_sdk's default would retry a dropped connection
+            )
+            self._quick_client = quick
+        return quick
 
 
 class SlackRefused(UpstreamError):
