@@ -132,7 +132,8 @@ class AccessPolicy:
             if channel is None or channel == self._default_channel:
                 key = (self._default_channel, self._default_project)
                 if key not in found:
-                    found[key] = LinkedProject(*key, name="", source="default")
+                    name = self._store.digest_project_name(self._default_project) or ""
+                    found[key] = LinkedProject(*key, name=name, source="default")
         return list(found.values())
 
     @property
