@@ -36,6 +36,7 @@ class Directory(Protocol):
 
 class ProjectReader(Protocol):
     def project(self, gid: str) -> Any: ...
+    def find_project(self, ref: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ class AccessPolicy:
         ref = " ".join(project_ref.split())
         if not ref:
             raise UserFacingError("Give the Asana project's name or gid.")
-        project = self._find(ref)
+        project = self._asana.find_project(ref)  # an approver may name any project
         self._store.link_project(channel, project.gid, project.name, by=user)
         return LinkedProject(channel, project.gid, project.name, "home")
 
@@ -223,7 +224,3 @@ class AccessPolicy:
     def _require_approver(self, user: str) -> None:
         if not self.is_approver(user):
             raise UserFacingError("Only the team's approvers can link projects to channels.")
-
-    def _find(self, ref: str) -> Any:
-        finder = getattr(self._asana, "find_project", None)
-        return finder(ref) if finder is not None else self._asana.project(ref)
