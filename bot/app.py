@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import ConfigError, UserFacingError
 from bot.gateways.slack import error_code
 from bot.jobs import message_for
-from bot.listeners import actions, commands, fallbacks, home, overload, sprint
+from bot.listeners import access, actions, commands, fallbacks, home, overload, sprint
 from bot.services import Services
 from bot.settings import Settings
 
@@ -33,6 +33,7 @@ def create_app(settings: Settings, services: Services) -> App:
     except SlackApiError as exc:
         raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error_code(exc)})") from None
 
+    access.register(app, services)  # first: its middleware runs before every listener
     commands.register(app, services)
     actions.register(app, services)
     # The Home tab shows the capacity section too (cached); a Save / Reset shows its result there.

@@ -167,7 +167,7 @@ def run_prioritize(
     proposal follows, built from the model answers the first run cached, since buttons only
     act in the channel of their message.
     """
-    project = services.prioritizer.resolve_project(project_ref)
+    project = services.prioritizer.resolve_project(project_ref, channel=channel)
 
     def when_landed(outcome: RankingOutcome) -> None:
         if outcome.failure is not None:

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from bot.domain.access import Installation, SlackPerson
 from bot.errors import UpstreamError
 from bot.settings import Secret
 
@@ -172,6 +173,58 @@ class SlackGateway:
             raise refusal(label, exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError("Slack", f"{label} failed: {type(exc).__name__}") from None
+
+    # -- access (issue 10): where the app is installed, and who a person is ------------------
+
+    def installation(self) -> Installation:
+        """The installed team (and enterprise) from `auth.test`: read once, then cached."""
+        cached = getattr(self, "_installation", None)
+        if cached is None:
+            answer = self._call("auth.test", client=self._quick())
+            cached = Installation(
+                team_id=str(answer.get("team_id") or ""),
+                enterprise_id=answer.get("enterprise_id") or None,
+                is_enterprise_install=bool(answer.get("is_enterprise_install")),
+            )
+            self._installation = cached
+        return cached
+
+    def person(self, user_id: str) -> SlackPerson | None:
+        """What `users.info` says about a person; None when Slack knows no such user."""
+        try:
+            answer = self._quick().api_call("users.info", params={"user": user_id})
+        except SlackApiError as exc:
+            if error_code(exc) in ("user_not_found", "user_not_visible"):
+                return None
+            raise UpstreamError("Slack", f"users.info failed: {error_code(exc)}") from None
+        except (SlackRequestError, OSError) as exc:
+            raise UpstreamError("Slack", f"users.info failed: {type(exc).__name__}") from None
+        user = answer.get("user") or {}
+        grid = user.get("enterprise_user") or {}
+        return SlackPerson(
+            id=str(user.get("id") or user_id),
+            team_id=user.get("team_id") or None,
+            enterprise_id=grid.get("enterprise_id") or None,
+            is_restricted=bool(user.get("is_restricted")),
+            is_ultra_restricted=bool(user.get("is_ultra_restricted")),
+            is_admin=bool(user.get("is_admin")),
+            is_owner=bool(user.get("is_owner") or user.get("is_primary_owner")),
+            deleted=bool(user.get("deleted")),
+            teams=frozenset(str(t) for t in grid.get("teams") or ()),
+        )
+
+    def _quick(self) -> WebClient:
+        """A client for checks made before the 3-second ack: short timeout, no retries."""
+        quick = getattr(self, "_quick_client", None)
+        if quick is None:
+            quick = WebClient(
+                token=self.client.token,
+                base_url=self.client.base_url,
+                timeout=2,
+                retry_handlers=[],  # slack_sdk's default would retry a dropped connection
+            )
+            self._quick_client = quick
+        return quick
 
 
 class SlackRefused(UpstreamError):

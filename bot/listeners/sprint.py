@@ -25,7 +25,7 @@ def build_planner(services: Services) -> SprintPlanner:
     return SprintPlanner(
         asana=services.asana,
         engine=services.engine,
-        default_project=settings.asana_project,
+        projects=services.access,
         clock=services.clock,
         today=services.today,
         sprint_days=settings.sprint_days,

@@ -88,6 +88,14 @@ class SlackUser:
     name: str
     email: str | None = None
     real_name: str = ""
+    # Access (issue 10): guests are restricted (multi-channel) or ultra-restricted (single-
+    # channel); a Slack Connect member's team_id is their own company's, not the installed one.
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+    is_admin: bool = False
+    is_owner: bool = False
+    team_id: str | None = None  # None: the stand-in's own team
+    enterprise_id: str | None = None  # None: the stand-in's enterprise (if any)
 
 
 DEFAULT_USERS: tuple[SlackUser, ...] = (
@@ -719,11 +727,15 @@ class SlackStandIn:
         channels: Sequence[str] = ("C0TEAM",),
         conversations: Sequence[SlackChannel] = (),
         scopes: frozenset[str] = DEFAULT_SCOPES,
+        enterprise_id: str | None = None,
+        is_enterprise_install: bool = False,
     ) -> None:
         self._lock = threading.RLock()
         self.signing_secret = signing_secret
         self.bot_token = bot_token
         self.team_id = team_id
+        self.enterprise_id = enterprise_id  # set: the workspace belongs to an Enterprise Grid org
+        self.is_enterprise_install = is_enterprise_install  # installed org-wide
         self.users: dict[str, SlackUser] = {u.id: u for u in users}
         self.channels: tuple[str, ...] = tuple(channels)
         self.conversations: dict[str, SlackChannel] = {c: SlackChannel(c) for c in channels}
@@ -1020,7 +1032,8 @@ class SlackStandIn:
             "team_id": self.team_id,
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
-            "is_enterprise_install": False,
+            "is_enterprise_install": self.is_enterprise_install,
+            **self._auth_enterprise(),
         }
 
     def _check_content(self, args: dict[str, Any], *, require: bool = True) -> None:
@@ -1134,7 +1147,7 @@ class SlackStandIn:
             profile["email"] = user.email
         return {
             "id": user.id,
-            "team_id": self.team_id,
+            "team_id": self._team_of(user.id),
             "name": user.name,
             "deleted": False,
             "real_name": real_name,
@@ -1142,8 +1155,8 @@ class SlackStandIn:
             "tz_label": "Greenwich Mean Time",
             "tz_offset": 0,
             "is_bot": False,
-            "is_admin": False,
             "profile": profile,
+            **self._access_fields(user),
         }
 
     def _users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -1453,7 +1466,62 @@ class SlackStandIn:
 
     def _user_block(self, user_id: str) -> dict[str, str]:
         name = self._user_name(user_id)
-        return {"id": user_id, "username": name, "name": name, "team_id": self.team_id}
+        return {"id": user_id, "username": name, "name": name, "team_id": self._team_of(user_id)}
+
+    # -- access (issue 10): who a person is, and where their requests come from ---------------
+
+    def _auth_enterprise(self) -> dict[str, Any]:
+        """auth.test of a workspace in an Enterprise Grid org names the org."""
+        return {"enterprise_id": self.enterprise_id} if self.enterprise_id else {}
+
+    def _team_of(self, user_id: str) -> str:
+        user = self.users.get(user_id)
+        return user.team_id if user and user.team_id else self.team_id
+
+    def _enterprise_of(self, user_id: str) -> str | None:
+        user = self.users.get(user_id)
+        return user.enterprise_id if user and user.enterprise_id else self.enterprise_id
+
+    def _access_fields(self, user: SlackUser) -> dict[str, Any]:
+        """users.info's flags for guests, admins and owners, and a grid member's org."""
+        fields: dict[str, Any] = {
+            "is_admin": user.is_admin or user.is_owner,  # Slack: owners are admins too
+            "is_owner": user.is_owner,
+            "is_primary_owner": False,
+            "is_restricted": user.is_restricted or user.is_ultra_restricted,
+            "is_ultra_restricted": user.is_ultra_restricted,
+        }
+        enterprise = self._enterprise_of(user.id)
+        if enterprise:
+            fields["enterprise_user"] = {
+                "id": user.id,
+                "enterprise_id": enterprise,
+                "enterprise_name": "Sandbox Org",
+                "is_admin": user.is_admin,
+                "is_owner": user.is_owner,
+                "teams": [self._team_of(user.id)],
+            }
+        return fields
+
+    def _command_origin(self, user_id: str) -> dict[str, str]:
+        """The team (and org) fields of a slash command, as the sender's own workspace."""
+        origin = {"team_id": self._team_of(user_id)}
+        enterprise = self._enterprise_of(user_id)
+        if enterprise:
+            origin |= {"enterprise_id": enterprise, "enterprise_name": "Sandbox Org"}
+        return origin
+
+    def _click_origin(self, user_id: str) -> dict[str, Any]:
+        """The team, enterprise and install fields of an interactive payload."""
+        enterprise = self._enterprise_of(user_id)
+        team: dict[str, Any] = {"id": self._team_of(user_id), "domain": TEAM_DOMAIN}
+        if enterprise:
+            team["enterprise_id"] = enterprise
+        return {
+            "team": team,
+            "enterprise": {"id": enterprise, "name": "Sandbox Org"} if enterprise else None,
+            "is_enterprise_install": self.is_enterprise_install,
+        }
 
     def slash_command(
         self,
@@ -1468,7 +1536,6 @@ class SlackStandIn:
         """Deliver a signed slash command, form-encoded as Slack sends it."""
         form = {
             "token": "sandbox-verification-token",
-            "team_id": self.team_id,
             "team_domain": TEAM_DOMAIN,
             "channel_id": channel_id,
             "channel_name": self._channel_name(channel_id),
@@ -1477,11 +1544,12 @@ class SlackStandIn:
             "command": command,
             "text": text,
             "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if self.is_enterprise_install else "false",
             "response_url": self._new_response_url(
                 channel=channel_id, user=user_id, message_ts=None
             ),
             "trigger_id": self._new_trigger(),
+            **self._command_origin(user_id),
         }
         body = urllib.parse.urlencode(form).encode()
         return self._post_signed(app_url, body, "application/x-www-form-urlencoded", timeout)
@@ -1533,9 +1601,7 @@ class SlackStandIn:
                 "is_ephemeral": False,
             },
             "trigger_id": self._new_trigger(),
-            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._click_origin(user_id),
             "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
             "message": message,
             "state": {"values": {}},
@@ -1621,9 +1687,7 @@ class SlackStandIn:
             "token": "sandbox-verification-token",
             "container": {"type": "view", "view_id": home["id"]},
             "trigger_id": self._new_trigger(),
-            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._click_origin(user_id),
             "view": home,
             "actions": [action],
         }
@@ -1661,15 +1725,13 @@ class SlackStandIn:
         }
         payload = {
             "type": "view_submission",
-            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
             "user": self._user_block(user_id),
             "api_app_id": APP_ID,
             "token": "sandbox-verification-token",
             "trigger_id": self._new_trigger(),
             "view": submitted,
             "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._click_origin(user_id),
         }
         result = self._post_payload(app_url, payload, timeout)
         if result.status == 200 and not result.body.strip():

@@ -225,6 +225,21 @@ def m006_retention(db: Database) -> None:
         )
 
 
+@migrations()
+def m005_channel_project_links(db: Database) -> None:
+    # Issue 10: the projects each channel may use, linked by approvers on the Home tab.
+    db["channel_projects"].create(
+        {
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "linked_by": str,
+            "linked_at": str,
+        },
+        pk=("channel", "project_gid"),
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -310,6 +325,14 @@ class DeliveryProblemRow:
     first_at: str
     last_at: str
     count: int
+
+
+@dataclass(frozen=True)
+class ChannelLinkRow:
+    channel: str
+    project_gid: str
+    project_name: str
+    linked_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1001,6 +1024,42 @@ class Store:
                     None,
                     {"channel": channel, "project": project_gid},
                 )
+        return removed
+
+    # -- channel <-> project links (issue 10) ------------------------------------------------
+
+    def channel_links(self) -> list[ChannelLinkRow]:
+        with self.connect() as db:
+            rows = list(db.query("select * from channel_projects order by channel, project_name"))
+        return [
+            ChannelLinkRow(r["channel"], r["project_gid"], r["project_name"] or "", r["linked_by"])
+            for r in rows
+        ]
+
+    def link_project(self, channel: str, project_gid: str, project_name: str, *, by: str) -> bool:
+        """Let `channel` use the project; False when it already could. Audited."""
+        with self.write() as db:
+            cursor = db.execute(
+                "insert or ignore into channel_projects "
+                "(channel, project_gid, project_name, linked_by, linked_at) values (?, ?, ?, ?, ?)",
+                [channel, project_gid, project_name, by, self.now()],
+            )
+            added = cursor.rowcount == 1
+            if added:
+                detail = {"channel": channel, "project": project_gid}
+                self._audit(db, None, by, "project_linked", None, detail)
+        return added
+
+    def unlink_project(self, channel: str, project_gid: str, *, by: str) -> bool:
+        with self.write() as db:
+            cursor = db.execute(
+                "delete from channel_projects where channel = ? and project_gid = ?",
+                [channel, project_gid],
+            )
+            removed = cursor.rowcount == 1
+            if removed:
+                detail = {"channel": channel, "project": project_gid}
+                self._audit(db, None, by, "project_unlinked", None, detail)
         return removed
 
     def claim_slot(

@@ -171,6 +171,38 @@ WRITTEN = ("written", "already")  # item statuses meaning Asana holds the values
 NOT_WRITTEN = ("failed", "pending")  # what Retry would try again
 
 
+class Deciders(Protocol):
+    """Who may decide proposals, and where (bot.usecases.access.AccessPolicy in the app)."""
+
+    @property
+    def approvers_configured(self) -> bool: ...
+    def is_approver(self, user: str) -> bool: ...
+    def may_use(self, channel: str, project_gid: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FixedApprovers:
+    """Exactly these user ids decide, in any channel (tests and tools); none: nobody."""
+
+    ids: frozenset[str]
+
+    @property
+    def approvers_configured(self) -> bool:
+        return bool(self.ids)
+
+    def is_approver(self, user: str) -> bool:
+        return user in self.ids
+
+    def may_use(self, channel: str, project_gid: str) -> bool:
+        return True
+
+
+class Refusal(StrEnum):
+    NO_APPROVERS = "no approvers"  # COPILOT_APPROVERS is unset: nobody may decide
+    NOT_APPROVER = "not approver"
+    NOT_LINKED = "not linked"  # the project is no longer linked to the proposal's channel
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     PARTIAL = "partial"
@@ -195,6 +227,7 @@ class DecisionResult:
     proposal: ProposalRow
     items: tuple[ItemResult, ...] = ()
     resumed: bool = False
+    refusal: Refusal | None = None  # why, when the outcome is REFUSED
 
     @property
     def written(self) -> list[ItemResult]:
@@ -231,7 +264,7 @@ class ApprovalEngine:
         store: Store,
         asana: TaskWriter,
         *,
-        approvers: frozenset[str],
+        approvers: Deciders | frozenset[str],
         lease_seconds: float = LEASE_SECONDS,
         proposal_ttl_days: int = PROPOSAL_TTL_DAYS,
         clock: Callable[[], datetime] | None = None,
@@ -242,7 +275,9 @@ class ApprovalEngine:
         # By default the store's clock: the one that stamped the proposals' created_at.
         self._clock = clock or (lambda: datetime.fromisoformat(store.now()))
         self._asana = asana
-        self._approvers = approvers
+        self._deciders = (
+            FixedApprovers(approvers) if isinstance(approvers, frozenset) else approvers
+        )
         # host:pid:machine:token — lets a restart here see that the holder is dead.
         self._owner = new_owner()
         self._lease_seconds = lease_seconds
@@ -281,16 +316,34 @@ class ApprovalEngine:
         return self._store.withdraw_proposal(proposal_id, reason=reason)
 
     def can_approve(self, user: str) -> bool:
-        return not self._approvers or user in self._approvers
+        """Approvers only; without COPILOT_APPROVERS, nobody."""
+        return self._deciders.is_approver(user)
+
+    def refusal(self, user: str, proposal: ProposalRow) -> Refusal | None:
+        """Why `user` may not decide `proposal` (approve, reject or retry), or None."""
+        if not self._deciders.approvers_configured:
+            return Refusal.NO_APPROVERS
+        if not self.can_approve(user):
+            return Refusal.NOT_APPROVER
+        if not self._deciders.may_use(proposal.channel, proposal.project_gid):
+            return Refusal.NOT_LINKED
+        return None
+
+    def _refused(self, proposal: ProposalRow, user: str, decision: str) -> DecisionResult | None:
+        why = self.refusal(user, proposal)
+        if why is None:
+            return None
+        detail = {"decision": decision, "why": why.value}
+        self._store.audit(proposal.id, user, "refused", detail=detail)
+        return DecisionResult(Outcome.REFUSED, proposal, refusal=why)
 
     def decide(self, proposal_id: str, *, user: str, channel: str, decision: str) -> DecisionResult:
         """Approve or reject on behalf of `user` clicking in `channel`."""
         proposal = self._load(proposal_id, channel)
+        if refused := self._refused(proposal, user, decision):
+            return refused
         if self._expired(proposal, user, decision):
             return DecisionResult(Outcome.EXPIRED, proposal)
-        if not self.can_approve(user):
-            self._store.audit(proposal_id, user, "refused", detail={"decision": decision})
-            return DecisionResult(Outcome.REFUSED, proposal)
         if self._store.claim_decision(proposal_id, user=user, decision=decision):
             if decision == "reject":
                 return DecisionResult(Outcome.REJECTED, self._load(proposal_id, channel))
@@ -307,11 +360,10 @@ class ApprovalEngine:
     def retry(self, proposal_id: str, *, user: str, channel: str) -> DecisionResult:
         """Try again the items that failed (Asana down, rate limited) of a partial approval."""
         proposal = self._load(proposal_id, channel)
+        if refused := self._refused(proposal, user, "retry"):
+            return refused
         if self._expired(proposal, user, "retry"):
             return DecisionResult(Outcome.EXPIRED, proposal)
-        if not self.can_approve(user):
-            self._store.audit(proposal_id, user, "refused", detail={"decision": "retry"})
-            return DecisionResult(Outcome.REFUSED, proposal)
         if self._store.reopen_for_retry(proposal_id, user=user) or proposal.status == "approving":
             return self.apply(proposal_id)
         return DecisionResult(Outcome.ALREADY_DECIDED, proposal, self._item_results(proposal_id))

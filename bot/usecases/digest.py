@@ -36,6 +36,7 @@ from bot.domain.models import Task
 from bot.errors import ConfigError, ModelOutputError, UpstreamError, UserFacingError
 from bot.gateways.asana import Comment, Project
 from bot.gateways.slack import SlackPermanentError, SlackRefused
+from bot.render.access import not_linked_for_posting
 from bot.render.digest import digest_blocks, digest_text
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
@@ -100,9 +101,11 @@ class DigestService:
         llm: Summarizer | None,
         settings: Settings,
         clock: Callable[[], datetime],
+        may_post: Callable[[str, str], bool],
     ) -> None:
         self._asana = asana
         self._slack = slack
+        self._may_post = may_post  # (channel, project gid): digests go to linked channels only
         self._store = store
         self._llm = llm
         self._settings = settings
@@ -158,6 +161,8 @@ class DigestService:
         if not ref:
             raise UserFacingError("Which project? Pass --project or set ASANA_PROJECT.")
         project = self._asana.find_project(ref)
+        if not self._may_post(channel, project.gid):
+            raise UserFacingError(not_linked_for_posting(project.name, channel))
         schedule = self.schedule(f"{channel}:{project.gid}")
         zone = ZoneInfo(tz or (schedule.tz if schedule else self._settings.standup_tz))
         workdays = parse_days(days or (schedule.days if schedule else self._settings.standup_days))
@@ -427,6 +432,10 @@ class HomeData:
     problems: tuple[DeliveryProblemRow, ...] = ()  # posts Slack refused for good (approvers)
 
 
+class ScheduleAccess(Protocol):
+    def is_approver(self, user: str) -> bool: ...
+
+
 @dataclass
 class ScheduleBook:
     """Digest schedules as the Home tab shows and changes them (approvers only)."""
@@ -436,11 +445,11 @@ class ScheduleBook:
     asana: DigestSource
     settings: Settings
     clock: Callable[[], datetime]
+    access: ScheduleAccess
     on_change: list[Callable[[], None]] = field(default_factory=list)
 
     def can_edit(self, user: str) -> bool:
-        approvers = self.settings.approvers
-        return not approvers or user in approvers
+        return self.access.is_approver(user)
 
     def home(self, user: str) -> HomeData:
         now = self.clock()
@@ -500,6 +509,8 @@ class ScheduleBook:
             days=days_spec(parse_days(",".join(form.days))),
         )
         self.store.save_digest_schedule(row, by=user)
+        # An approver scheduling a project's digest in a channel links the two.
+        self.store.link_project(row.channel, row.project_gid, row.project_name, by=user)
         new_id = f"{row.channel}:{row.project_gid}"
         if form.replaces and form.replaces != new_id:
             channel, _, gid = form.replaces.partition(":")

@@ -33,6 +33,7 @@ from bot.domain.models import Person, Task
 from bot.errors import UpstreamError, UserFacingError
 from bot.gateways.asana import Project
 from bot.gateways.slack import SlackPermanentError, SlackRefused
+from bot.render.access import not_linked_for_posting
 from bot.render.blocks import fallback_text, notice_blocks, proposal_blocks
 from bot.render.chart import ChartPerson, load_chart_png
 from bot.render.home import chart_refused_text
@@ -332,6 +333,7 @@ class OverloadChecker:
         engine: ApprovalEngine,
         today: Callable[[], date],
         default_project: str | None,
+        may_post: Callable[[str, str], bool],
         weekly_hours: float = 40.0,
         hours_per_point: float = 4.0,
         threshold: float = 1.2,
@@ -344,6 +346,7 @@ class OverloadChecker:
         self._engine = engine
         self._today = today
         self._default_project = default_project
+        self._may_post = may_post  # (channel, project gid): alerts go to linked channels only
         self._weekly_hours = weekly_hours
         self._hours_per_point = hours_per_point
         self._threshold = threshold
@@ -360,9 +363,14 @@ class OverloadChecker:
             )
         return self._asana.find_project(ref)
 
-    def snapshot(self, project_ref: str | None) -> CapacitySnapshot:
-        """Read the project's open tasks once and forecast everyone's next weeks."""
+    def snapshot(self, project_ref: str | None, *, channel: str | None = None) -> CapacitySnapshot:
+        """Read the project's open tasks once and forecast everyone's next weeks.
+
+        With a `channel`, refuse before reading any task when the project is not linked to it.
+        """
         project = self.resolve_project(project_ref)
+        if channel is not None and not self._may_post(channel, project.gid):
+            raise UserFacingError(not_linked_for_posting(project.name, channel))
         everything = {t.gid: t for t in self._asana.open_tasks(project)}
         tasks = {g: t for g, t in everything.items() if t.assignee is not None and not t.completed}
         people = {
@@ -464,7 +472,7 @@ class OverloadChecker:
         """Alert every overload that is new, grown or back; stay quiet about the rest."""
         if not channel:
             raise UserFacingError("Which channel? Pass --channel <id>, or set STANDUP_CHANNEL.")
-        snap = self.snapshot(project_ref)
+        snap = self.snapshot(project_ref, channel=channel)
         project = snap.project
         # The daily check has just read the project: the Home tab's overview comes for free.
         self._store.cache_capacity_overview(
@@ -818,6 +826,7 @@ def checker_for(services: Services) -> OverloadChecker:
         engine=services.engine,
         today=services.today,
         default_project=settings.asana_project,
+        may_post=services.access.may_use,
         weekly_hours=settings.weekly_hours,
         hours_per_point=settings.hours_per_point,
         threshold=settings.overload_threshold,

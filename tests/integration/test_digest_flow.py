@@ -131,6 +131,7 @@ def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothi
 def test_a_small_project_digest_names_its_blocked_and_overdue_tasks_and_nothing_else(box):
     store, seed = box.asana.store, box.seed
     project = store.add_project(seed.workspace_gid, "Launch Week")
+    box.link(project)
     store.attach_field(project, seed.field_gids["Status"])
     users = seed.user_gids
     today = box.services.today()
@@ -171,6 +172,7 @@ def test_a_small_project_digest_names_its_blocked_and_overdue_tasks_and_nothing_
 def test_a_quiet_day_says_so_in_one_line(rules_box):
     store, seed = rules_box.asana.store, rules_box.seed
     project = store.add_project(seed.workspace_gid, "Calm Project")
+    rules_box.link(project)
     old = datetime.now(UTC) - timedelta(days=10)
     for n in range(3):
         store.add_task(

@@ -48,6 +48,7 @@ def crunch_sandbox(env: dict[str, str] | None = None) -> Iterator[tuple[Sandbox,
         crunch = arrange_overload(box.asana.store, box.seed, box.services.today())
         add_slack_user_for(box, "hannah.kim@acme.example", HANNAH_SLACK_ID, "Hannah Kim")
         add_slack_user_for(box, "lead@example.com", LEAD, "Lee Lead")
+        box.link(crunch.project_gid)  # the lead links the crunch project to the team's channel
         yield box, crunch
 
 

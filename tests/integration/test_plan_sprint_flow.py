@@ -236,8 +236,9 @@ def test_unknown_project_or_a_project_without_a_sprint_field_is_explained(sbox):
         return last_ephemeral(box)
 
     assert "No Asana project is named “No Such Project”" in answer('"No Such Project" Sprint 9')
-    assert "Asana has no project 999999999" in answer("999999999 30")
+    assert "No Asana project is named “999999999”" in answer("999999999 30")
     bare = box.asana.store.add_project(box.seed.workspace_gid, "Bare")
+    box.link(bare)
     box.asana.store.add_task(bare, "Something")
     assert "has no “Sprint” field" in answer(f"{bare} Sprint 1")
     assert box.channel_messages() == []

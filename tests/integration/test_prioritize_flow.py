@@ -302,9 +302,10 @@ def test_unknown_project_empty_backlog_and_asana_down_get_clear_messages(box):
         box.app_url, "/prioritize", "999999999", user_id=LEAD, channel_id=CHANNEL
     )
     box.services.jobs.drain()
-    assert "Asana has no project" in last_ephemeral(box)
+    assert "No Asana project is named “999999999”" in last_ephemeral(box)
 
     empty = box.asana.store.add_project(box.seed.workspace_gid, "Empty Project")
+    box.link(empty)
     box.slack.slash_command(box.app_url, "/prioritize", empty, user_id=LEAD, channel_id=CHANNEL)
     box.services.jobs.drain()
     assert "has no open tasks" in last_ephemeral(box)
@@ -386,7 +387,7 @@ def test_crash_during_approve_is_finished_on_restart_without_double_writes(box):
     doomed = ApprovalEngine(
         box.services.store,
         CrashingWriter(box.services.asana, after=3),
-        approvers=frozenset(),
+        approvers=frozenset({LEAD}),
         lease_seconds=0.5,
     )
     with pytest.raises(Crash):

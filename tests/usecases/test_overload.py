@@ -135,7 +135,12 @@ def store(tmp_path) -> Store:
 
 
 def checker(
-    asana: FakeAsana, slack: FakeSlack, store: Store, *, approvers: frozenset[str] = frozenset()
+    asana: FakeAsana,
+    slack: FakeSlack,
+    store: Store,
+    *,
+    approvers: frozenset[str] = frozenset({"U0LEAD", "U0ANY", "U0X"}),
+    linked: frozenset[tuple[str, str]] = frozenset({(CHANNEL, "500")}),
 ) -> OverloadChecker:
     engine = ApprovalEngine(store, asana, approvers=approvers)  # type: ignore[arg-type]
     return OverloadChecker(
@@ -145,6 +150,7 @@ def checker(
         engine=engine,
         today=lambda: TODAY,
         default_project="500",
+        may_post=lambda channel, project: (channel, project) in linked,
     )
 
 
@@ -441,7 +447,7 @@ def test_skills_limit_who_can_take_a_task_only_when_the_project_has_the_field(st
 
     without = FakeAsana(tasks, replace(project(skills=False), gid="501"))
     without.proj = replace(without.proj, gid="501")
-    check = checker(without, FakeSlack(), store)
+    check = checker(without, FakeSlack(), store, linked=frozenset({(CHANNEL, "501")}))
     [alert] = check.check("501", channel=CHANNEL).alerts
     [move] = alert.rebalance.moves
     assert move.kind == "reassign" and move.to_person in ("102", "103")
@@ -536,6 +542,7 @@ def test_unknown_project_and_missing_channel_are_user_errors(store) -> None:
         engine=ApprovalEngine(store, FakeAsana([]), approvers=frozenset()),  # type: ignore[arg-type]
         today=lambda: TODAY,
         default_project=None,
+        may_post=lambda channel, project: True,
     )
     with pytest.raises(UserFacingError, match="Which project"):
         plain.check(None, channel=CHANNEL)

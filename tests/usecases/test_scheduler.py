@@ -103,6 +103,7 @@ class World:
             llm=None,
             settings=self.settings,
             clock=self.clock,
+            may_post=lambda channel, project: (channel, project) == (CHANNEL, PROJECT),
         )
         return DigestScheduler(
             digests=digests,
