@@ -55,7 +55,9 @@ class Settings:
     openai_base_url: str | None = None
     model: str = DEFAULT_MODEL
     db_path: str = "copilot.db"
-    approvers: frozenset[str] = frozenset()
+    approvers: frozenset[str] = frozenset()  # Slack user ids; empty: see approve_admins
+    approve_admins: bool = False  # COPILOT_APPROVERS lists `admins`: admins and owners decide
+    projects: frozenset[str] = frozenset()  # COPILOT_PROJECTS: gids every channel may use
     port: int = 3000
     sprint_days: int = 14
     weekly_hours: float = 40.0
@@ -65,6 +67,9 @@ class Settings:
     standup_time: str = "09:30"
     standup_tz: str = "UTC"
     standup_days: str = "mon-fri"
+    proposal_ttl_days: int = 7
+    retention_days: int = 90
+    command_deadline_seconds: float = 120.0
 
     @property
     def llm_enabled(self) -> bool:
@@ -123,6 +128,17 @@ class Settings:
                 raise ConfigError(f"{name} is invalid: {raw} is outside {low:g}..{high:g}")
             return value
 
+        def whole(name: str, default: int, *, low: int, high: int) -> int:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            if not raw.isdigit():
+                raise ConfigError(f"{name} is invalid: expected a whole number, got {raw!r}")
+            value = int(raw)
+            if not low <= value <= high:
+                raise ConfigError(f"{name} is invalid: {raw} is outside {low}..{high}")
+            return value
+
         project = env.get("ASANA_PROJECT")
         if project is not None and not project.isdigit():
             raise ConfigError(
@@ -131,11 +147,21 @@ class Settings:
 
         approvers_raw = env.get("COPILOT_APPROVERS", "")
         approvers = frozenset(a.strip() for a in approvers_raw.split(",") if a.strip())
+        approve_admins = any(a.casefold() == "admins" for a in approvers)
+        approvers = frozenset(a for a in approvers if a.casefold() != "admins")
         for approver in approvers:
             if not re.fullmatch(r"[UW][A-Z0-9]{2,}", approver):
                 raise ConfigError(
-                    f"COPILOT_APPROVERS is invalid: {approver!r} is not a Slack user id "
-                    "(like U012AB3CD)"
+                    f"COPILOT_APPROVERS is invalid: {approver!r} is neither a Slack user id "
+                    "(like U012AB3CD) nor `admins`"
+                )
+
+        projects = frozenset(p.strip() for p in env.get("COPILOT_PROJECTS", "").split(","))
+        projects -= {""}
+        for gid in projects:
+            if not gid.isdigit():
+                raise ConfigError(
+                    f"COPILOT_PROJECTS is invalid: {gid!r} is not an Asana project gid (digits)"
                 )
 
         standup_time = env.get("STANDUP_TIME", "09:30")
@@ -171,6 +197,8 @@ class Settings:
             model=env.get("COPILOT_MODEL", DEFAULT_MODEL),
             db_path=env.get("COPILOT_DB", "copilot.db"),
             approvers=approvers,
+            approve_admins=approve_admins,
+            projects=projects,
             port=int(number("PORT", 3000, low=1, high=65535)),
             sprint_days=int(number("COPILOT_SPRINT_DAYS", 14, low=1, high=90)),
             weekly_hours=number("COPILOT_WEEKLY_HOURS", 40.0, low=1, high=168),
@@ -180,4 +208,9 @@ class Settings:
             standup_time=standup_time,
             standup_tz=standup_tz,
             standup_days=env.get("STANDUP_DAYS", "mon-fri"),
+            proposal_ttl_days=whole("COPILOT_PROPOSAL_TTL_DAYS", 7, low=1, high=365),
+            retention_days=whole("COPILOT_RETENTION_DAYS", 90, low=1, high=3650),
+            command_deadline_seconds=number(
+                "COPILOT_COMMAND_DEADLINE_SECONDS", 120.0, low=1, high=3600
+            ),
         )

@@ -2,8 +2,9 @@
 
 Reads are paginated streams with explicit opt_fields (no per-task reads); writes go through
 /batch, 10 actions a request. GET/PUT retries (429 Retry-After, 5xx, dropped connections) are
-urllib3's, bounded; /batch is a POST the client never retries, so this module retries it only
-when Asana says the batch was not processed (429), and reports anything uncertain per action.
+urllib3's, bounded; /batch is a POST the client never retries. A /batch of reads is retried here
+(reads are safe to repeat); a /batch of writes is sent once and its outcome reported per action
+(written, rate limited, refused, uncertain): the approval engine re-reads before any resend.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
-from bot.domain.models import AiFields, Person, Task, TaskLink
+from bot.domain.models import AiFields, FieldValue, Person, Task, TaskLink
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
 from bot.settings import Secret
 
@@ -37,12 +38,14 @@ FIELD_BUSINESS_VALUE = "Business Value"
 FIELD_STORY_POINTS = "Story Points"
 FIELD_ESTIMATED_HOURS = "Estimated Hours"
 FIELD_MANUAL_OVERRIDE = "Manual Override"
+# Asana's cap on a field's enum options, disabled ones included; options cannot be deleted.
+MAX_ENUM_OPTIONS = 500
 AI_FIELDS = (FIELD_AI_SCORE, FIELD_AI_CONFIDENCE, FIELD_AI_RATIONALE, FIELD_AI_SPRINT)
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """An output field `copilot setup` creates."""
+    """An output field `copilot setup` creates, and what an existing one must be to be used."""
 
     name: str
     subtype: str
@@ -50,12 +53,41 @@ class FieldSpec:
     format: str = "none"
     enum_options: tuple[str, ...] = ()
     description: str = ""
+    formats: tuple[str, ...] = ()  # number formats an existing field may have
+    min_precision: int = 0  # an existing number field needs at least this many decimals
+
+    def problem(self, subtype: str, fmt: str | None, precision: int | None) -> str | None:
+        """Why an existing field of this name cannot hold what the copilot writes, or None."""
+        if subtype != self.subtype:
+            return f"is a {_kind(subtype)} field; it must be a {_kind(self.subtype)} field"
+        if self.subtype != "number":
+            return None
+        fmt = fmt or "none"
+        if self.formats and fmt not in self.formats:
+            wanted = " or ".join(_format_name(f) for f in self.formats)
+            return f"is a number field formatted as {_format_name(fmt)}; it must be {wanted}"
+        if precision is not None and precision < self.min_precision:
+            return (
+                f"is a number field with {_decimals(precision)}; it needs at least "
+                f"{_decimals(self.min_precision)} (the copilot writes e.g. 74.5)"
+            )
+        return None
 
 
 OUTPUT_FIELDS = (
-    FieldSpec(FIELD_AI_SCORE, "number", precision=1, description="Copilot priority score, 0-100"),
-    # Asana's percentage format stores 0.0-1.0 and shows 0-100 %.
-    FieldSpec(FIELD_AI_CONFIDENCE, "number", precision=0, format="percentage"),
+    FieldSpec(
+        FIELD_AI_SCORE,
+        "number",
+        precision=1,
+        description="Copilot priority score, 0-100",
+        # A percentage would show 74.5 as 7450 %; fewer decimals would round what we write.
+        formats=("none", "custom"),
+        min_precision=1,
+    ),
+    # Asana's percentage format stores 0.0-1.0 and shows 0-100 %; a plain number shows 0.71.
+    FieldSpec(
+        FIELD_AI_CONFIDENCE, "number", precision=0, format="percentage", formats=("percentage",)
+    ),
     FieldSpec(FIELD_AI_RATIONALE, "text"),
     FieldSpec(FIELD_AI_SPRINT, "enum", enum_options=("Next", "Future", "Backlog")),
 )
@@ -69,6 +101,7 @@ TASK_OPT_FIELDS = ",".join(
         "modified_at",
         "start_on",
         "due_on",
+        "due_at",
         "permalink_url",
         "actual_time_minutes",
         "assignee.name",
@@ -83,6 +116,7 @@ TASK_OPT_FIELDS = ",".join(
         "custom_fields.number_value",
         "custom_fields.text_value",
         "custom_fields.enum_value.name",
+        "custom_fields.multi_enum_values.name",
     )
 )
 STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
@@ -100,6 +134,7 @@ PROJECT_OPT_FIELDS = ",".join(
         "custom_field_settings.custom_field.name",
         "custom_field_settings.custom_field.resource_subtype",
         "custom_field_settings.custom_field.format",
+        "custom_field_settings.custom_field.precision",
         "custom_field_settings.custom_field.enum_options.name",
         "custom_field_settings.custom_field.enum_options.enabled",
     )
@@ -112,7 +147,8 @@ class FieldInfo:
     name: str
     subtype: str
     format: str = "none"
-    options: Mapping[str, str] = field(default_factory=dict)  # enum option name -> gid
+    options: Mapping[str, str] = field(default_factory=dict)  # enabled enum option name -> gid
+    precision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +180,22 @@ class WriteResult:
     error: str = ""
     # True when we cannot tell whether Asana applied it (connection dropped, 5xx): re-read first.
     uncertain: bool = False
+    # Asana answered 429: nothing was applied; resend (after a re-read) once this many seconds pass.
+    retry_after: float | None = None
+    # Asana refused the whole batch (400/401/403): resending cannot help; `error` names the fix.
+    refused: bool = False
+
+
+class RateLimited(UpstreamError):
+    """Asana answered 429: the request was not processed."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("Asana", f"rate limited (retry after {retry_after:g} s)", status=429)
+        self.retry_after = retry_after
+
+
+class BatchRefused(UpstreamError):
+    """Asana refused a whole /batch (400/401/403): the same request will fail again."""
 
 
 @dataclass(frozen=True)
@@ -298,14 +350,24 @@ class AsanaGateway:
                 found[gid] = _task(answer["body"]["data"])
             elif status == 404:
                 found[gid] = None
+            elif status in (401, 403):
+                raise BatchRefused(
+                    "Asana",
+                    f"reading task {gid} was refused ({status}): {_ACCESS_HINT}",
+                    status=status,
+                )
             else:
-                raise UpstreamError("Asana", f"reading task {gid} failed ({status})")
+                raise UpstreamError("Asana", f"reading task {gid} failed ({status})", status=status)
         return found
 
     # -- writes ----------------------------------------------------------------------------
 
     def write_tasks(self, writes: Sequence[TaskWrite]) -> list[WriteResult]:
-        """Apply updates through /batch, 10 a request; one result per write, in order."""
+        """Apply updates through /batch, 10 a request, each sent once; one result per write.
+
+        Nothing is resent here: after a 429 or an uncertain answer the caller re-reads the tasks
+        and decides (a person may have edited them meanwhile).
+        """
         results: list[WriteResult] = []
         for start in range(0, len(writes), BATCH_SIZE):
             chunk = writes[start : start + BATCH_SIZE]
@@ -323,6 +385,26 @@ class AsanaGateway:
             ]
             try:
                 answers = self._post_batch(actions)
+            except RateLimited as exc:
+                results.extend(
+                    WriteResult(
+                        w.task_gid,
+                        ok=False,
+                        status=429,
+                        error=str(exc),
+                        retry_after=exc.retry_after,
+                    )
+                    for w in chunk
+                )
+                continue
+            except BatchRefused as exc:
+                results.extend(
+                    WriteResult(
+                        w.task_gid, ok=False, status=exc.status, error=str(exc), refused=True
+                    )
+                    for w in chunk
+                )
+                continue
             except UpstreamError as exc:
                 results.extend(
                     WriteResult(
@@ -332,19 +414,7 @@ class AsanaGateway:
                 )
                 continue
             for write, answer in zip(chunk, answers, strict=True):
-                status = answer.get("status_code")
-                if status is not None and 200 <= status < 300:
-                    results.append(WriteResult(write.task_gid, ok=True, status=status))
-                else:
-                    results.append(
-                        WriteResult(
-                            write.task_gid,
-                            ok=False,
-                            status=status,
-                            error=_error_message(answer.get("body")),
-                            uncertain=status is None or status >= 500,
-                        )
-                    )
+                results.append(_write_result(write.task_gid, answer))
         return results
 
     def encode_write(
@@ -354,7 +424,7 @@ class AsanaGateway:
         custom: dict[str, Any] = {}
         plain: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("assignee", "due_on", "start_on"):
+            if key in ("assignee", "due_on", "due_at", "start_on"):
                 plain[key] = value
                 continue
             info = project.fields.get(key)
@@ -364,11 +434,18 @@ class AsanaGateway:
                 )
             if info.subtype == "enum" and value is not None:
                 value = self.ensure_enum_option(project, key, str(value))
+            elif info.subtype == "multi_enum" and value is not None:
+                names = [value] if isinstance(value, str) else list(value)
+                value = [self.ensure_enum_option(project, key, str(n)) for n in names]
             custom[info.gid] = value
         return TaskWrite(task_gid=task_gid, custom_fields=custom, fields=plain)
 
     def ensure_output_fields(self, project: Project) -> SetupReport:
-        """Create (when missing) and attach the copilot's output fields; safe to run twice."""
+        """Create (when missing) and attach the copilot's output fields; safe to run twice.
+
+        A field of the same name that exists already is used only if it can hold what the
+        copilot writes; otherwise nothing at all is changed and UserFacingError says why.
+        """
         report = SetupReport()
         workspace_fields = {
             f["name"]: f
@@ -376,11 +453,33 @@ class AsanaGateway:
                 "workspace custom fields",
                 lambda: self._custom_fields.get_custom_fields_for_workspace(
                     project.workspace_gid,
-                    {"limit": PAGE_SIZE, "opt_fields": "name,resource_subtype"},
+                    {"limit": PAGE_SIZE, "opt_fields": "name,resource_subtype,format,precision"},
                     _request_timeout=self._timeout,
                 ),
             )
         }
+        # Check every existing field before touching anything: a refusal changes nothing.
+        problems = []
+        for spec in OUTPUT_FIELDS:
+            attached = project.fields.get(spec.name)
+            if attached is not None:
+                why = spec.problem(attached.subtype, attached.format, attached.precision)
+            elif spec.name in workspace_fields:
+                found = workspace_fields[spec.name]
+                why = spec.problem(
+                    found.get("resource_subtype") or "", found.get("format"), found.get("precision")
+                )
+            else:
+                why = None
+            if why:
+                problems.append(f"“{spec.name}” {why}.")
+        if problems:
+            raise UserFacingError(
+                "Nothing was changed: "
+                + " ".join(problems)
+                + " Change it in Asana (or rename it so setup creates a new one), then run setup "
+                "again."
+            )
         for spec in OUTPUT_FIELDS:
             if spec.name in project.fields:
                 report.already.append(spec.name)
@@ -418,25 +517,124 @@ class AsanaGateway:
         return report
 
     def ensure_enum_option(self, project: Project, field_name: str, option: str) -> str:
-        """Return the gid of an enum option, creating it when the field lacks it."""
+        """Return the gid of an enabled enum option, reusing, re-enabling or creating it.
+
+        The project read may be stale (another process, or a person, added or disabled the
+        option since), so the field's options are read again before anything is created.
+        """
         info = project.fields.get(field_name)
         if info is None:
             raise UserFacingError(f"The project has no “{field_name}” field; add it in Asana.")
         if option in info.options:
             return info.options[option]
         key = (info.gid, option)
-        # One creator at a time: two approvals naming the same new sprint add it once.
+        # One resolver at a time in this process: two approvals naming a new sprint add it once.
         with self._options_lock:
-            if key in self._created_options:
-                return self._created_options[key]
-            created = self._call(
-                f"adding option {option} to {field_name}",
-                lambda: self._custom_fields.create_enum_option_for_custom_field(
-                    info.gid, {"body": {"data": {"name": option}}}, _request_timeout=self._timeout
+            if key not in self._created_options:
+                self._created_options[key] = self._resolve_option(info, option)
+            return self._created_options[key]
+
+    def _field_options(self, info: FieldInfo) -> list[dict[str, Any]]:
+        """The field's enum options as Asana holds them now, disabled ones included, in order."""
+        data = self._call(
+            f"field {info.name}",
+            lambda: self._custom_fields.get_custom_field(
+                info.gid,
+                {"opt_fields": "name,enum_options.name,enum_options.enabled"},
+                _request_timeout=self._timeout,
+            ),
+        )
+        return list(data.get("enum_options") or [])
+
+    def _resolve_option(self, info: FieldInfo, option: str) -> str:
+        options = self._field_options(info)
+        wanted = _option_key(option)
+
+        def enabled_match(among: list[dict[str, Any]]) -> dict[str, Any] | None:
+            return next(
+                (
+                    o
+                    for o in among
+                    if _option_key(o.get("name") or "") == wanted and o.get("enabled", True)
                 ),
+                None,
             )
-            self._created_options[key] = created["gid"]
-        return created["gid"]
+
+        found = enabled_match(options)
+        if found is not None:
+            return str(found["gid"])
+        same = [o for o in options if _option_key(o.get("name") or "") == wanted]
+        if same:
+            self._send(
+                f"enabling option {option} of {info.name}",
+                "PUT",
+                "/enum_options/{enum_option_gid}",
+                {"enum_option_gid": same[0]["gid"]},
+                {"data": {"enabled": True}},
+            )
+            return str(same[0]["gid"])
+        if len(options) >= MAX_ENUM_OPTIONS:
+            raise UserFacingError(
+                f"“{option}” cannot be added to the “{info.name}” field: it has {len(options)} "
+                f"options, Asana's limit of {MAX_ENUM_OPTIONS}. Disabled options count too and "
+                "Asana cannot delete options, so disabling old sprint options does not make room: "
+                "rename an old option that no task uses to this name, or pick an existing option."
+            )
+        created = str(
+            self._send(
+                f"adding option {option} to {info.name}",
+                "POST",
+                "/custom_fields/{custom_field_gid}/enum_options",
+                {"custom_field_gid": info.gid},
+                {"data": {"name": option}},
+            )["gid"]
+        )
+        # Another process may have added the same name between our read and our create. Every
+        # creator settles on the first enabled one in the field's order and disables its own.
+        first = enabled_match(self._field_options(info))
+        if first is None or str(first["gid"]) == created:
+            return created
+        self._send(
+            f"disabling duplicate option {option} of {info.name}",
+            "PUT",
+            "/enum_options/{enum_option_gid}",
+            {"enum_option_gid": created},
+            {"data": {"enabled": False}},
+        )
+        return str(first["gid"])
+
+    def _send(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        path_params: Mapping[str, str],
+        body: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Send a write whose body travels only as JSON; return the answer's data.
+
+        The v5 client's enum option calls (create_enum_option_for_custom_field,
+        update_enum_option) put their whole `opts`, body included, in the query string too
+        (`?body=...`); the same ApiClient's call_api with no query parameters sends it once.
+        """
+        content = "application/json; charset=UTF-8"
+        answer = self._call(
+            what,
+            lambda: self._client.call_api(
+                path,
+                method,
+                dict(path_params),
+                {},
+                {"Accept": content, "Content-Type": content},
+                body=dict(body),
+                response_type=object,
+                auth_settings=["personalAccessToken"],
+                _return_http_data_only=True,
+                _request_timeout=self._timeout,
+                collection_formats={},
+            ),
+        )
+        return dict(answer["data"])
 
     # -- dependencies and people, as Asana really returns them ------------------------------
 
@@ -524,35 +722,72 @@ class AsanaGateway:
     def _batch_get(
         self, gids: Sequence[str], path: str, options: Mapping[str, Any]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """GET `path` (with `{}` for the gid) for many gids, 10 to a /batch request."""
+        """GET `path` (with `{}` for the gid) for many gids, 10 to a /batch request.
+
+        A read is safe to repeat: a batch rate limited, failing or with an action answering 5xx
+        is sent again (honouring Retry-After), at most `batch_attempts` times.
+        """
         for start in range(0, len(gids), BATCH_SIZE):
             chunk = list(gids[start : start + BATCH_SIZE])
             actions = [
                 {"relative_path": path.format(gid), "method": "get", "options": dict(options)}
                 for gid in chunk
             ]
-            yield from zip(chunk, self._post_batch(actions), strict=True)
+            yield from zip(chunk, self._read_batch(actions), strict=True)
+
+    def _read_batch(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for attempt in range(1, self._batch_attempts + 1):
+            last = attempt == self._batch_attempts
+            try:
+                answers = self._post_batch(actions)
+            except RateLimited as exc:
+                if last:
+                    raise
+                self._sleep(exc.retry_after)
+                continue
+            except BatchRefused:
+                raise
+            except UpstreamError:
+                if last:
+                    raise
+                self._sleep(min(0.25 * 2**attempt, 4.0))
+                continue
+            statuses = [a.get("status_code") or 0 for a in answers]
+            if last or not any(s == 429 or s >= 500 for s in statuses):
+                return answers
+            self._sleep(min(0.25 * 2**attempt, 4.0))
+        raise AssertionError("unreachable")
 
     def _post_batch(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """POST /batch; retried only on 429 (not processed). Raises UpstreamError otherwise."""
-        for attempt in range(1, self._batch_attempts + 1):
-            try:
-                data = self._batch.create_batch_request(
-                    {"data": {"actions": actions}}, {}, _request_timeout=self._timeout
-                )
-                return list(data)
-            except ApiException as exc:
-                if exc.status == 429 and attempt < self._batch_attempts:
-                    self._sleep(_retry_after(exc))
-                    continue
-                raise UpstreamError(
-                    "Asana", f"batch request failed ({exc.status})", status=exc.status
+        """POST /batch once; raises RateLimited, BatchRefused or UpstreamError.
+
+        `full_payload=True` calls the endpoint directly: otherwise the client wraps POST /batch
+        in its page iterator, which adds `?limit=100` and would POST again for a `next_page`.
+        """
+        try:
+            payload = self._batch.create_batch_request(
+                {"data": {"actions": actions}},
+                {},
+                _request_timeout=self._timeout,
+                full_payload=True,
+            )
+        except ApiException as exc:
+            if exc.status == 429:
+                raise RateLimited(_retry_after(exc)) from None
+            if exc.status in (400, 401, 403):
+                message = _error_message(_json(exc.body))
+                hint = _ACCESS_HINT if exc.status in (401, 403) else f"Asana says: {message}"
+                raise BatchRefused(
+                    "Asana",
+                    f"the batch request was refused ({exc.status}): {hint}",
+                    status=exc.status,
                 ) from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise UpstreamError(
-                    "Asana", f"batch request failed: {type(exc).__name__}"
-                ) from None
-        raise AssertionError("unreachable")
+            raise UpstreamError(
+                "Asana", f"batch request failed ({exc.status})", status=exc.status
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise UpstreamError("Asana", f"batch request failed: {type(exc).__name__}") from None
+        return list((payload or {}).get("data") or [])
 
     def _list(self, what: str, make: Callable[[], Any]) -> list[dict[str, Any]]:
         # v5 list calls return a generator over every item, paging by itself.
@@ -632,6 +867,7 @@ def _project(data: Mapping[str, Any]) -> Project:
             subtype=cf.get("resource_subtype", ""),
             format=cf.get("format") or "none",
             options=options,
+            precision=cf.get("precision"),
         )
     workspace = data.get("workspace") or {}
     return Project(
@@ -643,14 +879,33 @@ def _project(data: Mapping[str, Any]) -> Project:
     )
 
 
+def _kind(subtype: str) -> str:
+    return {"enum": "single-select", "multi_enum": "multi-select"}.get(subtype, subtype or "?")
+
+
+def _format_name(fmt: str) -> str:
+    return "plain (format none)" if fmt == "none" else fmt
+
+
+def _decimals(precision: int) -> str:
+    return f"{precision} decimal" + ("" if precision == 1 else "s")
+
+
+def _option_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
 def _task(row: Mapping[str, Any]) -> Task:
-    values: dict[str, float | str | None] = {}
+    values: dict[str, FieldValue] = {}
     for cf in row.get("custom_fields") or []:
         subtype = cf.get("resource_subtype")
         if subtype == "number":
             values[cf["name"]] = cf.get("number_value")
         elif subtype == "enum":
             values[cf["name"]] = (cf.get("enum_value") or {}).get("name")
+        elif subtype == "multi_enum":
+            chosen = cf.get("multi_enum_values") or []
+            values[cf["name"]] = tuple(o["name"] for o in chosen if o.get("name"))
         else:
             values[cf["name"]] = cf.get("text_value")
 
@@ -674,6 +929,7 @@ def _task(row: Mapping[str, Any]) -> Task:
         else None,
         start_on=_date(row.get("start_on")),
         due_on=_date(row.get("due_on")),
+        due_at=_datetime(row.get("due_at")),
         completed=bool(row.get("completed")),
         completed_at=_datetime(row.get("completed_at")),
         modified_at=_datetime(row.get("modified_at")),
@@ -772,9 +1028,33 @@ def _error_message(body: Any) -> str:
     return "unknown error"
 
 
-def _retry_after(exc: ApiException) -> float:
-    headers = exc.headers or {}
+_ACCESS_HINT = "check ASANA_ACCESS_TOKEN (a valid token whose user can edit the project's tasks)"
+
+
+def _write_result(task_gid: str, answer: Mapping[str, Any]) -> WriteResult:
+    """One PUT action's answer inside a /batch."""
+    status = answer.get("status_code")
+    if status is not None and 200 <= status < 300:
+        return WriteResult(task_gid, ok=True, status=status)
+    error = _error_message(answer.get("body"))
+    if status == 429:  # not processed
+        headers = answer.get("headers") or {}
+        return WriteResult(
+            task_gid, ok=False, status=429, error=error, retry_after=_seconds(headers)
+        )
+    if status in (401, 403):
+        error = f"{error} ({status}): {_ACCESS_HINT}"
+    return WriteResult(
+        task_gid, ok=False, status=status, error=error, uncertain=status is None or status >= 500
+    )
+
+
+def _seconds(headers: Mapping[str, Any]) -> float:
     try:
         return min(float(headers.get("Retry-After", 1)), 60.0)
-    except ValueError:
+    except (TypeError, ValueError):
         return 1.0
+
+
+def _retry_after(exc: ApiException) -> float:
+    return _seconds(exc.headers or {})

@@ -10,8 +10,10 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
-from bot.presenters import private_reply, show_page
+from bot.jobs import Deadline
+from bot.presenters import post_proposal, private_reply, show_page
 from bot.render.blocks import escape, fallback_text
+from bot.render.notes import command_ack, deadline_note, queued_note
 from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
 from bot.services import Services
 from bot.usecases.sprint import KIND, SprintPlanner, check_syntax
@@ -23,7 +25,7 @@ def build_planner(services: Services) -> SprintPlanner:
     return SprintPlanner(
         asana=services.asana,
         engine=services.engine,
-        default_project=settings.asana_project,
+        projects=services.access,
         clock=services.clock,
         today=services.today,
         sprint_days=settings.sprint_days,
@@ -45,21 +47,25 @@ def register(app: App, services: Services) -> None:
             ack(response_type="ephemeral", text=escape(str(exc)))
             return
 
-        def work() -> None:
+        def work(deadline: Deadline) -> None:
             proposal = planner.propose(text, channel=channel, user=user)
-            ts = services.slack.post(
+            if not deadline.claim():  # the person was told it took too long: post nothing
+                return
+            post_proposal(
+                services,
+                proposal.id,
                 channel,
                 text=fallback_text(proposal.view),
                 blocks=sprint_blocks(proposal.view, proposal.id, proposed_by=user),
             )
-            services.engine.posted(proposal.id, channel, ts)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
-        services.jobs.submit(work, reply=private_reply(services, command))
-        ack(
-            response_type="ephemeral",
-            text="Planning the sprint… the proposal will appear here.",
+        ahead = services.jobs.command(
+            work,
+            reply=private_reply(services, command),
+            late=lambda deadline: deadline_note(deadline.seconds),
         )
+        ack(response_type="ephemeral", text=command_ack("Planning the sprint", ahead))
 
     @app.action(SPRINT_PAGE)
     def handle_action_sprint_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -73,5 +79,8 @@ def register(app: App, services: Services) -> None:
                 render=sprint_page_blocks,
             )
 
-        services.jobs.submit(work, reply=private_reply(services, body))
+        reply = private_reply(services, body)
+        services.jobs.pages.submit(
+            work, reply=reply, queued=lambda n: reply(queued_note("page", n))
+        )
         ack()

@@ -4,11 +4,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 from bot.demo import CHANNEL, LEAD
 from bot.storage.store import Store
+from tests.clock import clocked_command
 
 from .conftest import proposal_id, put_actions
 
@@ -28,11 +28,13 @@ def serve(box, db_path: str, port: int) -> subprocess.Popen:
         "ASANA_ACCESS_TOKEN": box.settings.asana_access_token.value,
         "ASANA_BASE_URL": box.asana.base_url,
         "ASANA_PROJECT": box.seed.project_gid,
+        "COPILOT_PROJECTS": box.seed.project_gid,  # every channel may use it
+        "COPILOT_APPROVERS": ",".join(sorted(box.settings.approvers)),
         "COPILOT_DB": db_path,
         "PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+        clocked_command("serve", "--host", "127.0.0.1"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

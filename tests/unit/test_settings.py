@@ -33,16 +33,39 @@ def test_defaults_and_secrets_masked():
         ({"ASANA_BASE_URL": "http://127.0.0.1:9/api/2.0"}, "ASANA_BASE_URL"),
         ({"ASANA_PROJECT": "Platform"}, "ASANA_PROJECT"),
         ({"COPILOT_APPROVERS": "U123ABC, bob"}, "COPILOT_APPROVERS"),
+        ({"COPILOT_APPROVERS": "admin"}, "COPILOT_APPROVERS"),
+        ({"COPILOT_PROJECTS": "1201, Legal"}, "COPILOT_PROJECTS"),
         ({"PORT": "http"}, "PORT"),
         ({"PORT": "70000"}, "PORT"),
         ({"STANDUP_TZ": "Mars/Olympus"}, "STANDUP_TZ"),
         ({"STANDUP_TIME": "9:30am"}, "STANDUP_TIME"),
         ({"OPENAI_BASE_URL": "localhost:8000"}, "OPENAI_BASE_URL"),
+        ({"COPILOT_PROPOSAL_TTL_DAYS": "0"}, "COPILOT_PROPOSAL_TTL_DAYS"),
+        ({"COPILOT_PROPOSAL_TTL_DAYS": "7.5"}, "COPILOT_PROPOSAL_TTL_DAYS"),
+        ({"COPILOT_RETENTION_DAYS": "-1"}, "COPILOT_RETENTION_DAYS"),
+        ({"COPILOT_RETENTION_DAYS": "forever"}, "COPILOT_RETENTION_DAYS"),
+        ({"COPILOT_COMMAND_DEADLINE_SECONDS": "0"}, "COPILOT_COMMAND_DEADLINE_SECONDS"),
     ],
 )
 def test_invalid_values_name_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):
         Settings.from_env({**BASE, **env})
+
+
+def test_ttl_retention_and_deadline_defaults_and_values():
+    settings = Settings.from_env(BASE)
+    assert (settings.proposal_ttl_days, settings.retention_days) == (7, 90)
+    assert settings.command_deadline_seconds == 120.0
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "COPILOT_PROPOSAL_TTL_DAYS": "3",
+            "COPILOT_RETENTION_DAYS": "30",
+            "COPILOT_COMMAND_DEADLINE_SECONDS": "45",
+        }
+    )
+    assert (settings.proposal_ttl_days, settings.retention_days) == (3, 30)
+    assert settings.command_deadline_seconds == 45.0
 
 
 def test_required_variables():
@@ -55,6 +78,20 @@ def test_required_variables():
 def test_approvers_parsed():
     settings = Settings.from_env({**BASE, "COPILOT_APPROVERS": "U012AB3CD, W0ABCDEF"})
     assert settings.approvers == frozenset({"U012AB3CD", "W0ABCDEF"})
+    assert not settings.approve_admins
+
+
+def test_approvers_unset_means_nobody_and_admins_is_a_word():
+    assert Settings.from_env(BASE).approvers == frozenset()
+    assert not Settings.from_env(BASE).approve_admins
+    both = Settings.from_env({**BASE, "COPILOT_APPROVERS": "Admins, U012AB3CD"})
+    assert both.approve_admins and both.approvers == frozenset({"U012AB3CD"})
+
+
+def test_projects_parsed():
+    settings = Settings.from_env({**BASE, "COPILOT_PROJECTS": " 1201, 1202 ,"})
+    assert settings.projects == frozenset({"1201", "1202"})
+    assert Settings.from_env(BASE).projects == frozenset()
 
 
 def test_cli_reports_a_missing_variable_in_one_line_without_traceback(tmp_path):

@@ -18,11 +18,13 @@ from bot.domain.digest import DigestSchedule
 from bot.domain.models import Task
 from bot.errors import NotFoundError, UpstreamError
 from bot.gateways.asana import Project
-from bot.gateways.slack import SlackRefused
+from bot.gateways.slack import SlackPermanentError, SlackRefused
+from bot.render.home import home_view
 from bot.scheduler import DigestScheduler, ScheduledJob, cron_trigger
 from bot.settings import Settings
 from bot.storage.store import DigestScheduleRow, Store
 from bot.usecases.digest import LEDGER_KIND, DigestService
+from tests.clock import every_now
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -101,6 +103,7 @@ class World:
             llm=None,
             settings=self.settings,
             clock=self.clock,
+            may_post=lambda channel, project: (channel, project) == (CHANNEL, PROJECT),
         )
         return DigestScheduler(
             digests=digests,
@@ -299,7 +302,8 @@ def test_a_claim_left_by_a_crash_before_posting_is_taken_over_one_that_may_have_
 def test_slack_refusing_the_post_frees_the_slot_and_retries_within_the_window(tmp_path):
     world = World(tmp_path, local(MONDAY, 9, 30) + timedelta(milliseconds=100))
     scheduler = world.process()
-    world.slack.fail = SlackRefused("chat.postMessage failed: channel_not_found", status=200)
+    # A refusal a retry may fix (still rate limited after the client's own retries).
+    world.slack.fail = SlackRefused("chat.postMessage failed: ratelimited", status=429)
     assert scheduler.fire(SCHEDULE_ID) is None
     assert world.status(MONDAY) is None
     retry = scheduler.scheduler.get_job(f"digest-retry:{SCHEDULE_ID}")
@@ -307,6 +311,34 @@ def test_slack_refusing_the_post_frees_the_slot_and_retries_within_the_window(tm
     world.slack.fail = None
     world.clock.now += timedelta(minutes=5)
     assert scheduler.fire(SCHEDULE_ID).status == "posted"
+
+
+@pytest.mark.parametrize("code", ["channel_not_found", "not_in_channel", "is_archived"])
+def test_a_permanent_refusal_is_not_retried_nor_caught_up_and_approvers_see_it(tmp_path, code):
+    world = World(tmp_path, local(MONDAY, 9, 30) + timedelta(milliseconds=100))
+    scheduler = world.process()
+    asana = scheduler._digests._asana
+    world.slack.fail = SlackPermanentError(f"chat.postMessage failed: {code}", code=code)
+    assert scheduler.fire(SCHEDULE_ID) is None
+    reads = asana.reads
+    assert world.status(MONDAY) == "refused"
+    assert scheduler.scheduler.get_job(f"digest-retry:{SCHEDULE_ID}") is None
+    # Neither a later firing nor a restart's catch-up rebuilds it that day.
+    world.clock.now += timedelta(minutes=5)
+    assert scheduler.fire(SCHEDULE_ID).status == "already"
+    assert world.process().due_catch_ups(world.clock.now) == []
+    assert asana.reads == reads
+    problems = Store(world.db, clock=world.clock).delivery_problems()
+    assert [(p.kind, p.channel, p.error) for p in problems] == [("digest", CHANNEL, code)]
+    home = home_view(schedules=[], can_edit=True, problems=problems)
+    text = str(home["blocks"])
+    assert code in text and ("invite @Asana Copilot" in text or "archived" in text)
+    assert "invite" not in str(home_view(schedules=[], can_edit=False, problems=problems))
+    # The next day the bot is back in the channel: the digest posts and the problem clears.
+    world.slack.fail = None
+    world.clock.now = local(MONDAY + timedelta(days=1), 9, 30, 1)
+    assert scheduler.fire(SCHEDULE_ID).status == "posted"
+    assert Store(world.db, clock=world.clock).delivery_problems() == []
 
 
 def test_a_digest_that_cannot_work_is_not_retried(tmp_path):
@@ -401,3 +433,45 @@ def test_the_running_scheduler_posts_at_the_slot(tmp_path):
 
 def datetime_now() -> datetime:
     return datetime.now(UTC)
+
+
+# -- at every frozen now ---------------------------------------------------------------------------
+
+
+def next_weekday_0930(now: datetime, zone: ZoneInfo) -> datetime:
+    """Independently of the code: the first Monday-to-Friday 09:30 in `zone` after `now`."""
+    day = now.astimezone(zone).date()
+    while True:
+        slot = datetime(day.year, day.month, day.day, 9, 30, tzinfo=zone)
+        if day.weekday() < 5 and slot > now:
+            return slot
+        day += timedelta(days=1)
+
+
+@every_now
+def test_the_running_scheduler_posts_at_the_next_slot_once_at_every_now(tmp_path, frozen_now):
+    zone = ZoneInfo(frozen_now.tz)
+    with time_machine.travel(frozen_now.instant, tick=False) as traveller:
+        world = World(tmp_path, frozen_now.instant, tz=frozen_now.tz)
+        world.clock = datetime_now  # the real (frozen) clock, as in production
+        expected = next_weekday_0930(datetime_now(), zone)
+        scheduler = world.process()
+        scheduler.start()
+        try:
+            job = scheduler.scheduler.get_job(f"digest:{SCHEDULE_ID}")
+            assert job.next_run_time == expected
+            assert world.slack.posts == []  # no slot of the last two hours was missed
+            traveller.move_to(expected + timedelta(milliseconds=500))
+            scheduler.scheduler.wakeup()
+            deadline = time.monotonic() + 5
+            while not world.slack.posts and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert world.status(expected.date()) == "posted"
+        finally:
+            scheduler.shutdown()
+        # A restart a minute later: the ledger has the day, nothing is posted again.
+        traveller.shift(timedelta(minutes=1))
+        again = world.process()
+        assert again.catch_up() == []
+        assert again.fire(SCHEDULE_ID).status == "already"
+    assert world.slack.posts == [CHANNEL]
