@@ -1,4 +1,8 @@
-"""Turning use-case results into Slack updates: shared by listeners, start-up resume and jobs."""
+"""Turning use-case results into messages: shared by listeners, start-up resume and jobs.
+
+A proposal lives where it was asked for: Slack, or Teams for a `teams:` channel, whose surface
+draws its own cards from the same views.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from bot.render.notes import (
     ranking_ready_note,
 )
 from bot.services import Services
+from bot.usecases.access import TEAMS
 from bot.usecases.approvals import DecisionResult, Outcome
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,10 @@ def refresh_message(services: Services, result: DecisionResult) -> None:
     """Update the proposal message in place with its decision and what was written."""
     proposal = result.proposal
     if not proposal.message_ts or not proposal.view:
+        return
+    if proposal.channel.startswith(TEAMS):
+        if services.teams is not None:
+            services.teams.refresh(result)
         return
     decision = decision_view(result)
     services.slack.update(
@@ -208,13 +217,16 @@ def run_prioritize(
                 project.name, channel, user, failure=deadline_note(deadline.seconds)
             )
             return
-        ts = post_proposal(
-            services,
-            proposal.id,
-            channel,
-            text=fallback_text(proposal.view),
-            blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
-        )
+        if channel.startswith(TEAMS) and services.teams is not None:
+            ts = services.teams.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
+        else:
+            ts = post_proposal(
+                services,
+                proposal.id,
+                channel,
+                text=fallback_text(proposal.view),
+                blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
+            )
         outcome = RankingOutcome(project.name, channel, user, message_ts=ts)
     except Exception as error:
         if deadline.expired:

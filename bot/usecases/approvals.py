@@ -419,15 +419,20 @@ class ApprovalEngine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _expired(self, proposal: ProposalRow, user: str, decision: str) -> bool:
-        """True (and audited) when a click would act on a proposal older than the TTL."""
+    def is_expired(self, proposal: ProposalRow) -> bool:
+        """Whether a click on `proposal` would be refused as older than the TTL (no audit)."""
         # Only what a click could still write: a decided proposal answers who decided, and an
         # approval under way (or cut short by a crash) is finished whatever its age.
         if proposal.status not in ("open", "partial"):
             return False
         age = self._clock() - datetime.fromisoformat(proposal.created_at)
-        if age <= timedelta(days=self._proposal_ttl_days):
+        return age > timedelta(days=self._proposal_ttl_days)
+
+    def _expired(self, proposal: ProposalRow, user: str, decision: str) -> bool:
+        """True (and audited) when a click would act on a proposal older than the TTL."""
+        if not self.is_expired(proposal):
             return False
+        age = self._clock() - datetime.fromisoformat(proposal.created_at)
         self._store.audit(
             proposal.id, user, "expired", detail={"decision": decision, "age_days": age.days}
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import ConfigError
-from bot.surfaces.teams.settings import DEFAULT_OPENID_METADATA_URL, teams_settings
+from bot.settings import DEFAULT_OPENID_METADATA_URL, teams_settings
 
 GOOD = {
     "TEAMS_CLIENT_ID": "C0C0C0C0-0000-4000-8000-00000000B07A",

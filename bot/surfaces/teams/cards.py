@@ -128,6 +128,8 @@ def decision_text(decision: Mapping[str, Any], names: Names) -> str:
     at = when(decision.get("at"))
     if status == "approving":
         return f"⏳ **Approving…** by {who}: writing to Asana."
+    if status == "rejecting":
+        return f"⏳ **Rejecting…** by {who}."
     if status == "rejected":
         return f"❌ **Rejected** by {who} {at}. Nothing was written to Asana."
     written = decision.get("written", 0)

@@ -1,0 +1,162 @@
+"""Teams end to end: the real Teams SDK app behind the JWT check, the Teams stand-in, the real
+Asana client against the sandbox, on the same core (use cases, approval engine, store) as Slack."""
+
+from __future__ import annotations
+
+import json
+
+from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD
+from bot.sandbox.teams_standin import OTHER_TENANT
+
+from .conftest import put_actions
+
+BEN = "29:1ben"  # a member, not an approver
+GUS = "29:1gus"  # a guest
+PLANNING = "19:platform-planning@thread.tacv2"
+
+
+def card_of(message: dict) -> dict:
+    return message["attachments"][0]["content"]
+
+
+def shown(message: dict) -> str:
+    return json.dumps(card_of(message), ensure_ascii=False)
+
+
+def verbs(message: dict) -> list[str]:
+    return [a["verb"] for a in card_of(message).get("actions", [])]
+
+
+def proposal_of(message: dict) -> str:
+    return card_of(message)["actions"][0]["data"]["proposal"]
+
+
+def aad(box, member_id: str) -> str:
+    return "teams:" + box.teams.users[member_id].aad_object_id
+
+
+def test_prioritize_in_a_channel_posts_the_proposal_card(box) -> None:
+    result, message = box.teams_say("prioritize")
+    assert result.status == 200
+    assert message is not None
+    assert verbs(message) == ["approve", "reject", "page"]
+    proposal = box.services.store.proposal(proposal_of(message))
+    assert proposal.channel == "teams:" + TEAMS_CHANNEL
+    assert proposal.created_by == aad(box, TEAMS_LEAD)
+    assert len(proposal.view["rows"]) == 60
+    assert "proposed by Ana Lima" in shown(message) and "…and 40 more" in shown(message)
+
+
+def test_approve_is_answered_at_once_then_the_card_is_updated_for_everyone(box) -> None:
+    _, message = box.teams_say("prioritize")
+    pid = proposal_of(message)
+    answer = box.teams_click(message, "approve")
+    assert answer.status == 200
+    body = answer.json()
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert "Approving…** by Ana Lima" in json.dumps(body["value"], ensure_ascii=False)
+    view = box.services.store.proposal(pid).view
+    for row in view["rows"]:
+        assert box.asana.store.field_value(row["gid"], "AI Rationale") == row["rationale"]
+    assert set(put_actions(box).values()) == {1}
+    updated = box.teams.activities[(TEAMS_CHANNEL, message["id"])]
+    assert "Approved** by Ana Lima" in shown(updated) and "60 tasks written" in shown(updated)
+    assert verbs(updated) == ["page"]
+    audit = box.services.store.audit_rows(pid)
+    assert any(r["action"] == "approve" and r["actor"] == aad(box, TEAMS_LEAD) for r in audit)
+
+
+def test_a_second_click_writes_nothing_more(box) -> None:
+    _, message = box.teams_say("prioritize")
+    box.teams_click(message, "approve")
+    again = box.teams_click(message, "approve")
+    assert again.status == 200 and "Approved** by Ana Lima" in json.dumps(again.json())
+    assert set(put_actions(box).values()) == {1}
+
+
+def test_reject_writes_nothing(box) -> None:
+    _, message = box.teams_say("prioritize")
+    box.teams_click(message, "reject")
+    assert put_actions(box) == {}
+    updated = box.teams.activities[(TEAMS_CHANNEL, message["id"])]
+    assert "Rejected** by Ana Lima" in shown(updated)
+
+
+def test_a_non_approver_is_told_privately_and_nothing_changes(box) -> None:
+    _, message = box.teams_say("prioritize")
+    answer = box.teams_click(message, "approve", user=BEN)
+    assert answer.json()["type"] == "application/vnd.microsoft.activity.message"
+    assert "Only the team's approvers" in answer.json()["value"]
+    assert put_actions(box) == {}
+    assert box.services.store.proposal(proposal_of(message)).status == "open"
+    audit = box.services.store.audit_rows(proposal_of(message))
+    assert any(r["action"] == "refused" and r["actor"] == aad(box, BEN) for r in audit)
+
+
+def test_show_all_pages_for_the_clicker_only(box) -> None:
+    _, message = box.teams_say("prioritize")
+    answer = box.teams_click(message, "page", data={"offset": 20})
+    page = json.dumps(answer.json()["value"], ensure_ascii=False)
+    assert "21–60 of 60" in page
+    assert box.teams.activities[(TEAMS_CHANNEL, message["id"])] == message  # not changed
+
+
+def test_plan_sprint_then_approve(box) -> None:
+    _, message = box.teams_say("plan sprint Sprint 25 30 pts")
+    assert message is not None and "Sprint plan · Sprint 25" in shown(message)
+    box.teams_click(message, "approve")
+    updated = box.teams.activities[(TEAMS_CHANNEL, message["id"])]
+    assert "Approved** by Ana Lima" in shown(updated)
+    selected = box.services.store.proposal(proposal_of(message)).view["selected"]
+    assert selected
+    for row in selected:
+        assert box.asana.store.field_value(row["gid"], "Sprint") == "Sprint 25"
+
+
+def test_help_and_unknown_commands_answer_with_the_help_card(box) -> None:
+    box.teams_say("dance", expect_proposal=False)
+    last = box.teams.messages_in(TEAMS_CHANNEL)[-1]
+    assert "I don't know “dance”" in shown(last) and "plan sprint" in shown(last)
+
+
+def test_install_says_hello(box) -> None:
+    result = box.teams.install(box.app_url_teams, user=TEAMS_LEAD, conversation=PLANNING)
+    assert result.status == 200
+    assert box.teams.wait_for(lambda: bool(box.teams.messages_in(PLANNING)))
+    assert "Hi! I rank Asana backlogs" in shown(box.teams.messages_in(PLANNING)[-1])
+
+
+# -- refused requests: a clear answer, nothing written or posted -----------------------------
+
+
+def test_a_guest_is_refused_privately(box) -> None:
+    box.teams_say("prioritize", user=GUS, expect_proposal=False)
+    assert not [
+        m for m in box.teams.messages_in(TEAMS_CHANNEL) if m.get("attachments") and verbs(m)
+    ]
+    private = box.teams.messages_in("a:personal-1gus")
+    assert private and "Guests can't use the copilot" in shown(private[-1])
+
+
+def test_a_click_from_another_conversation_is_refused(box) -> None:
+    _, message = box.teams_say("prioritize")
+    answer = box.teams_click(message, "approve", conversation=PLANNING)
+    assert answer.json()["value"] == "That proposal belongs to another conversation."
+    assert put_actions(box) == {}
+
+
+def test_a_click_on_an_unknown_proposal_is_refused(box) -> None:
+    _, message = box.teams_say("prioritize")
+    answer = box.teams_click(message, "approve", data={"proposal": "does-not-exist"})
+    assert answer.json()["value"] == "That proposal no longer exists."
+    assert put_actions(box) == {}
+
+
+def test_another_tenant_is_refused_before_the_sdk(box) -> None:
+    activity = box.teams.activity(
+        "message", user=TEAMS_LEAD, conversation=TEAMS_CHANNEL, text="prioritize"
+    )
+    activity["conversation"]["tenantId"] = OTHER_TENANT
+    assert box.teams.deliver(box.app_url_teams, activity).status == 403
+    box.services.jobs.drain()
+    assert box.teams.history == []
