@@ -16,7 +16,7 @@ from bot.gateways.asana import AsanaGateway
 from bot.gateways.llm import LlmGateway
 from bot.gateways.slack import SlackGateway, web_client
 from bot.jobs import JobQueue
-from bot.settings import Settings
+from bot.settings import Secret, Settings
 from bot.storage.store import Store
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
@@ -96,8 +96,8 @@ def build_services(
 ) -> Services:
     if settings.asana_access_token is None:
         raise ConfigError("ASANA_ACCESS_TOKEN is not set")
-    if settings.slack_bot_token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set")
+    if settings.slack_bot_token is None and settings.teams is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (and Teams is not configured either)")
     store = Store(settings.db_path, clock=clock)
     asana = AsanaGateway(base_url=settings.asana_base_url, token=settings.asana_access_token)
     llm = (
@@ -109,7 +109,8 @@ def build_services(
         if settings.openai_api_key is not None
         else None
     )
-    client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    # Without Slack (Teams only) the client has no token: a Slack call would fail, none is made.
+    client = web_client(settings.slack_bot_token or Secret(""), settings.slack_api_url)
     slack = SlackGateway(client)
     access = AccessPolicy(
         directory=slack,
