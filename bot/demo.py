@@ -26,7 +26,7 @@ from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
 from bot.sandbox.openai_standin import OpenAIStandIn
 from bot.sandbox.slack_standin import DEFAULT_USERS, HttpResult, SlackStandIn, SlackUser
-from bot.sandbox.teams_standin import TEAM_ID, TeamsStandIn
+from bot.sandbox.teams_standin import TEAM_ID, TeamsStandIn, render_card
 from bot.sandbox.teams_standin import HttpResult as TeamsResult
 from bot.server import HttpServer
 from bot.services import Services, build_services
@@ -291,9 +291,10 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
             f"project {box.seed.project_name})"
         )
         say(f"Slack stand-in  {box.slack.api_url}")
+        say(f"Teams stand-in  {box.teams.service_url}")
         if box.openai:
             say(f"Model stand-in  {box.openai.base_url}  (model {box.openai.model})")
-        say(f"Copilot app     {box.app_url}")
+        say(f"Copilot app     {box.app_url}  and  {box.app_url_teams}")
         say()
         say("== copilot setup: create and attach the AI fields ==")
         box.setup_fields()
@@ -344,7 +345,44 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         say()
         if not _digest_demo(box, say):
             return 1
+        say()
+        if not _teams_demo(box, say):
+            return 1
     return 0
+
+
+# -- issue 12: the same copilot in Microsoft Teams ---------------------------------------------
+
+
+def _teams_demo(box: Sandbox, say: Any) -> bool:
+    lead = box.teams.users[TEAMS_LEAD].name
+    box.asana.reset_requests()
+    say(f"== {lead} writes “@Copilot prioritize” in the Platform team's General channel ==")
+    answer, message = box.teams_say("prioritize")
+    say(f"  answer: HTTP {answer.status} in {answer.elapsed_ms:.0f} ms")
+    if message is None:
+        say("  no proposal card arrived")
+        return False
+    say()
+    say("== The proposal card, as the channel sees it (first lines) ==")
+    say("\n".join(render_card(message).splitlines()[:8]))
+    say("…")
+    say(render_card(message).splitlines()[-1])
+    say()
+    say(f"== {lead} presses Approve ==")
+    box.asana.reset_requests()
+    click = box.teams_click(message, "approve")
+    first = {"attachments": [{"content": click.json().get("value", {})}]}
+    say(f"  answered at once (HTTP {click.status} in {click.elapsed_ms:.0f} ms), for {lead}:")
+    say("  " + render_card(first).splitlines()[1])
+    updated = box.teams.activities[(TEAMS_CHANNEL, message["id"])]
+    say("  then the card, updated in place for everyone:")
+    say("  " + render_card(updated).splitlines()[1])
+    say(
+        f"  Asana: {box.asana.count('GET')} reads and {box.asana.count('POST', '/batch')} "
+        "batch requests for the approval."
+    )
+    return True
 
 
 # -- issue 3: plan the next sprint and commit it -----------------------------------------------

@@ -55,6 +55,7 @@ __all__ = [
     "TeamsStandIn",
     "TeamsUser",
     "card_problems",
+    "render_card",
 ]
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
@@ -283,6 +284,24 @@ def card_problems(card: Any) -> list[str]:
         elif json.dumps(entity.get("text", ""), ensure_ascii=False)[1:-1] not in text:
             problems.append(f"/msteams/entities: {entity.get('text')} is not in the card's text")
     return problems
+
+
+def render_card(message: Mapping[str, Any]) -> str:
+    """A message as a person reads it: its text, its cards' text blocks, then [buttons]."""
+    lines = [str(message["text"])] if message.get("text") else []
+    for attachment in message.get("attachments") or []:
+        card = attachment.get("content") or {}
+        for block in card.get("body", []):
+            if block.get("type") == "TextBlock":
+                # Markdown escapes and date functions as Teams shows them.
+                shown = re.sub(r"\\(.)", r"\1", str(block.get("text", "")))
+                shown = re.sub(r"\{\{DATE\((\d{4}-\d\d-\d\d)T[^)]*\)\}\}", r"\1", shown)
+                shown = re.sub(r"\{\{TIME\([^T]*T(\d\d:\d\d)[^)]*\)\}\}", r"\1 UTC", shown)
+                lines.append(shown)
+        buttons = [f"[{a.get('title')}]" for a in card.get("actions", [])]
+        if buttons:
+            lines.append(" ".join(buttons))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------

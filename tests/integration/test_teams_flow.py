@@ -3,9 +3,11 @@ Asana client against the sandbox, on the same core (use cases, approval engine, 
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
-from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD
+from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD, run_demo
 from bot.sandbox.teams_standin import OTHER_TENANT
 
 from .conftest import put_actions
@@ -160,3 +162,14 @@ def test_another_tenant_is_refused_before_the_sdk(box) -> None:
     assert box.teams.deliver(box.app_url_teams, activity).status == 403
     box.services.jobs.drain()
     assert box.teams.history == []
+
+
+def test_the_demo_shows_a_teams_proposal_approved() -> None:
+    out = io.StringIO()
+    assert run_demo(tasks=15, use_model=False, out=out) == 0
+    text = out.getvalue()
+    teams_part = text[text.index("== Ana Lima writes") :]
+    assert "[Approve] [Reject]" in teams_part
+    assert "Approving…** by Ana Lima" in teams_part
+    assert "Approved** by Ana Lima" in teams_part
+    assert re.search(r"\d+ tasks written to Asana", teams_part)
