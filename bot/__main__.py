@@ -70,8 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.usecases.overload import run_overload_check
     from bot.usecases.retention import RETENTION_AT, RETENTION_JOB_ID, prune_old_data
 
+    settings = Settings.from_env(os.environ)
+    check_surfaces(settings)  # first: which surfaces to serve is the first thing to set up
     settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
-    check_surfaces(settings)
     configure_logging(settings.secrets())
     services = build_services(settings)
     app = create_app(settings, services) if settings.slack_enabled else None

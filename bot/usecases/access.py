@@ -111,7 +111,14 @@ class AccessPolicy:
 
     @property
     def approvers_configured(self) -> bool:
-        return self._approvers.configured or bool(self._teams_approvers)
+        """COPILOT_APPROVERS names someone (Slack)."""
+        return self._approvers.configured
+
+    def approvers_named_for(self, user: str) -> bool:
+        """Whether the settings name any approver on `user`'s surface (Slack or Teams)."""
+        if user.startswith(TEAMS):
+            return bool(self._teams_approvers)
+        return self._approvers.configured
 
     @property
     def approver_ids(self) -> frozenset[str]:

@@ -174,8 +174,7 @@ NOT_WRITTEN = ("failed", "pending")  # what Retry would try again
 class Deciders(Protocol):
     """Who may decide proposals, and where (bot.usecases.access.AccessPolicy in the app)."""
 
-    @property
-    def approvers_configured(self) -> bool: ...
+    def approvers_named_for(self, user: str) -> bool: ...
     def is_approver(self, user: str) -> bool: ...
     def may_use(self, channel: str, project_gid: str) -> bool: ...
 
@@ -186,8 +185,7 @@ class FixedApprovers:
 
     ids: frozenset[str]
 
-    @property
-    def approvers_configured(self) -> bool:
+    def approvers_named_for(self, user: str) -> bool:
         return bool(self.ids)
 
     def is_approver(self, user: str) -> bool:
@@ -321,7 +319,7 @@ class ApprovalEngine:
 
     def refusal(self, user: str, proposal: ProposalRow) -> Refusal | None:
         """Why `user` may not decide `proposal` (approve, reject or retry), or None."""
-        if not self._deciders.approvers_configured:
+        if not self._deciders.approvers_named_for(user):
             return Refusal.NO_APPROVERS
         if not self.can_approve(user):
             return Refusal.NOT_APPROVER

@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
-from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD, run_demo
+import time_machine
+
+from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD, run_demo, running_sandbox
 from bot.sandbox.teams_standin import OTHER_TENANT
 
 from .conftest import put_actions
@@ -173,3 +176,23 @@ def test_the_demo_shows_a_teams_proposal_approved() -> None:
     assert "Approving…** by Ana Lima" in teams_part
     assert "Approved** by Ana Lima" in teams_part
     assert re.search(r"\d+ tasks written to Asana", teams_part)
+
+
+def test_a_click_after_the_proposal_ttl_is_expired_and_writes_nothing(box) -> None:
+    _, message = box.teams_say("prioritize")
+    later = datetime.now(UTC) + timedelta(days=box.services.engine.proposal_ttl_days, hours=1)
+    with time_machine.travel(later, tick=True):
+        answer = box.teams_click(message, "approve")
+    assert "This proposal has expired" in answer.json()["value"]
+    assert put_actions(box) == {}
+    audit = box.services.store.audit_rows(proposal_of(message))
+    assert any(r["action"] == "expired" for r in audit)
+
+
+def test_without_teams_approvers_approve_says_how_to_name_them() -> None:
+    with running_sandbox(tasks=10, use_model=False, env={"TEAMS_APPROVERS": ""}) as box:
+        box.setup_fields()
+        _, message = box.teams_say("prioritize")
+        answer = box.teams_click(message, "approve")
+        assert "TEAMS_APPROVERS" in answer.json()["value"]
+        assert put_actions(box) == {}

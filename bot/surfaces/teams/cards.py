@@ -515,6 +515,11 @@ def notice_card(message: str) -> dict[str, Any]:
     return card([text(message)])
 
 
+NO_TEAMS_APPROVERS = (
+    "Nobody may approve in Teams yet: name the approvers with TEAMS_APPROVERS (AAD object ids or "
+    "emails, comma-separated) and restart the copilot. Nothing was changed."
+)
+
 HELP_LINES = (
     "**prioritize [project]**: rank every open task of a project (its gid or its name; default "
     "the channel's project) and propose the ranking for approval.",

@@ -29,7 +29,7 @@ from bot.surfaces.teams.endpoint import TeamsEndpoint, WsgiApp
 from bot.surfaces.teams.gateway import Member, TeamsGateway
 from bot.surfaces.teams.sdk import TeamsRuntime
 from bot.usecases.access import TEAMS as PREFIX
-from bot.usecases.approvals import DecisionResult, Outcome
+from bot.usecases.approvals import DecisionResult, Outcome, Refusal
 from bot.usecases.sprint import check_syntax
 
 if TYPE_CHECKING:
@@ -329,6 +329,8 @@ class TeamsSurface:
                 )
             )
             if result.outcome is Outcome.REFUSED:
+                if result.refusal is Refusal.NO_APPROVERS:
+                    return _message(cards.NO_TEAMS_APPROVERS)
                 return _message(from_slack_text(decision_refusal_text(result.refusal)))
             if result.outcome is Outcome.EXPIRED:
                 return _message(from_slack_text(expired_note(engine.proposal_ttl_days)))
