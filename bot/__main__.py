@@ -141,6 +141,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_surface_of(channel: str, settings: Settings) -> None:
+    """A channel is Slack's, or Teams' when written `teams:<conversation id>`: that surface must
+    be configured."""
+    if channel.startswith("teams:"):
+        if settings.teams is None:
+            raise ConfigError(
+                f"{channel} is a Teams channel: set TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and "
+                "TEAMS_TENANT_ID"
+            )
+    elif settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (required for this command)")
+
+
 def check_surfaces(settings: Settings) -> None:
     """At least one chat surface, each configured whole: Slack needs its token and secret."""
     if settings.slack_bot_token is not None and settings.slack_signing_secret is None:
@@ -227,13 +240,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from bot.services import build_services
     from bot.settings import Settings
 
-    settings = Settings.from_env(os.environ, require=("SLACK_BOT_TOKEN", "ASANA_ACCESS_TOKEN"))
+    settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
     configure_logging(settings.secrets(), "WARNING")
     channel = args.channel or settings.standup_channel
     if not channel:
         raise ConfigError("STANDUP_CHANNEL is not set and no --channel was given")
     if not (args.project or settings.asana_project):
         raise ConfigError("ASANA_PROJECT is not set and no --project was given")
+    check_surface_of(channel, settings)
     services = build_services(settings)
     try:
         result = services.digests.post_now(args.project or "", channel)

@@ -183,4 +183,5 @@ def build_services(
         from bot.surfaces.teams.surface import TeamsSurface  # the SDK loads only when used
 
         services.teams = TeamsSurface(settings.teams, services)
+        services.digests.teams = services.teams
     return services

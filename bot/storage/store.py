@@ -1002,6 +1002,16 @@ class Store:
             )
         return TeamsConversationRow(**rows[0]) if rows else None
 
+    def latest_teams_service_url(self) -> str | None:
+        """The serviceUrl Teams used last: for a channel of a known team not yet written in."""
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select service_url from teams_conversations order by updated_at desc limit 1"
+                )
+            )
+        return rows[0]["service_url"] if rows else None
+
     def remember_teams_person(
         self, aad_object_id: str, *, member_id: str, name: str, email: str | None = None
     ) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD, run_demo, running_sandbox
-from bot.sandbox.teams_standin import OTHER_TENANT
+from bot.sandbox.teams_standin import OTHER_TENANT, TENANT, TeamsUser, card_problems
 
 from .conftest import put_actions
 
@@ -196,3 +196,27 @@ def test_without_teams_approvers_approve_says_how_to_name_them() -> None:
         answer = box.teams_click(message, "approve")
         assert "TEAMS_APPROVERS" in answer.json()["value"]
         assert put_actions(box) == {}
+
+
+def test_a_digest_goes_to_a_teams_channel_with_members_mentioned(box) -> None:
+    hannah = TeamsUser(
+        "29:1hannah",
+        "aaaaaaaa-0000-4000-8000-0000000000a7",
+        "Hannah Kim",
+        "hannah.kim@acme.example",
+        TENANT,
+    )
+    box.teams.users[hannah.id] = hannah
+    box.teams_say("help", expect_proposal=False)  # the copilot has been in the channel
+    result = box.services.digests.post_now(box.seed.project_gid, "teams:" + TEAMS_CHANNEL)
+    digest = box.teams.activities[(TEAMS_CHANNEL, result.message_ts)]
+    card = card_of(digest)
+    assert card_problems(card) == []
+    assert "Stand-up · " in shown(digest)
+    assert {
+        "type": "mention",
+        "text": "<at>Hannah Kim</at>",
+        "mentioned": {"id": "29:1hannah", "name": "Hannah Kim"},
+    } in card["msteams"]["entities"]
+    assert box.services.store.last_digest("teams:" + TEAMS_CHANNEL, box.seed.project_gid)
+    assert box.slack.channel_messages(TEAMS_CHANNEL) == []  # nothing went to Slack

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.access import Denial
+from bot.domain.digest import StandupDigest
 from bot.errors import UpstreamError, UserFacingError
 from bot.jobs import Deadline, SingleFlight
 from bot.presenters import decision_view
@@ -276,15 +277,44 @@ class TeamsSurface:
         self._services.engine.posted(proposal_id, channel, activity_id)
         return activity_id
 
+    def _service_url(self, conversation: str) -> str:
+        """Where a conversation's connector lives: as last seen there, else as last seen at all
+        (any channel of a team the copilot is in can be named; Teams answers 404 otherwise)."""
+        store = self._services.store
+        where = store.teams_conversation(base_conversation(conversation))
+        service_url = where.service_url if where else store.latest_teams_service_url()
+        if service_url is None:
+            raise UserFacingError(
+                f"The copilot has not been added to Teams conversation {conversation} yet: add "
+                "it to the team first. Nothing was posted."
+            )
+        return service_url
+
     def _post_to(self, channel: str, card: Mapping[str, Any]) -> str:
         conversation = conversation_of(channel)
-        where = self._services.store.teams_conversation(base_conversation(conversation))
-        if where is None:
-            raise UserFacingError(
-                f"The copilot has not seen Teams conversation {conversation} yet: add it there "
-                "first. Nothing was posted."
-            )
-        return self.gateway.post(conversation, service_url=where.service_url, card=card)
+        return self.gateway.post(
+            conversation, service_url=self._service_url(conversation), card=card
+        )
+
+    def post_digest(self, channel: str, digest: StandupDigest) -> str:
+        """A stand-up digest in a Teams channel, assignees @mentioned when their Asana email is
+        a member's; the activity id."""
+        conversation = conversation_of(channel)
+        service_url = self._service_url(conversation)
+        by_email = {
+            m.email.lower(): m
+            for m in self.gateway.members(base_conversation(conversation), service_url=service_url)
+            if m.email
+        }
+        mentions = {
+            item.assignee.gid: (member.id, member.name)
+            for item in digest.facts.items()
+            if item.assignee is not None
+            and item.assignee.email
+            and (member := by_email.get(item.assignee.email.lower())) is not None
+        }
+        card = cards.digest_card(digest, mentions)
+        return self.gateway.post(conversation, service_url=service_url, card=card)
 
     # -- card actions --------------------------------------------------------------------------
 
@@ -374,14 +404,10 @@ class TeamsSurface:
         if not proposal.message_ts or not proposal.view:
             return
         conversation = conversation_of(proposal.channel)
-        where = self._services.store.teams_conversation(base_conversation(conversation))
-        if where is None:
-            log.warning("no serviceUrl known for a Teams conversation; proposal %s", proposal.id)
-            return
         self.gateway.update(
             conversation,
             proposal.message_ts,
-            service_url=where.service_url,
+            service_url=self._service_url(conversation),
             card=self._card(proposal, result),
         )
 
