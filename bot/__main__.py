@@ -205,11 +205,12 @@ def cmd_overload(args: argparse.Namespace) -> int:
     from bot.settings import Settings
     from bot.usecases.overload import run_overload_check
 
-    settings = Settings.from_env(os.environ, require=("SLACK_BOT_TOKEN", "ASANA_ACCESS_TOKEN"))
+    settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
     configure_logging(settings.secrets(), "WARNING")
     channel = args.channel or settings.standup_channel
     if not channel:
         raise ConfigError("STANDUP_CHANNEL is not set and no --channel was given")
+    check_surface_of(channel, settings)
     services = build_services(settings)
     try:
         report = run_overload_check(services, project_ref=args.project, channel=channel)

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 
-from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD, run_demo, running_sandbox
+from bot.demo import TEAMS_CHANNEL, TEAMS_LEAD, arrange_overload, run_demo, running_sandbox
 from bot.sandbox.teams_standin import OTHER_TENANT, TENANT, TeamsUser, card_problems
+from bot.usecases.overload import run_overload_check
 
 from .conftest import put_actions
 
@@ -220,3 +221,22 @@ def test_a_digest_goes_to_a_teams_channel_with_members_mentioned(box) -> None:
     } in card["msteams"]["entities"]
     assert box.services.store.last_digest("teams:" + TEAMS_CHANNEL, box.seed.project_gid)
     assert box.slack.channel_messages(TEAMS_CHANNEL) == []  # nothing went to Slack
+
+
+def test_an_overload_alert_in_teams_is_approved_through_the_same_engine() -> None:
+    with running_sandbox(tasks=10, use_model=False) as box:
+        crunch = arrange_overload(box.asana.store, box.seed, box.services.today())
+        box.link(crunch.project_gid, f"teams:{TEAMS_CHANNEL}")
+        box.teams_say("help", expect_proposal=False)  # the copilot has been in the channel
+        report = run_overload_check(
+            box.services, project_ref=crunch.project_gid, channel=f"teams:{TEAMS_CHANNEL}"
+        )
+        (alert,) = report.alerts
+        message = box.teams.activities[(TEAMS_CHANNEL, alert.message_ts)]
+        assert "Over capacity · week of" in shown(message) and "Hannah Kim" in shown(message)
+        assert "Reassign" in shown(message) and verbs(message) == ["approve", "reject"]
+        assert box.slack.calls_to("files.completeUploadExternal") == []
+        box.teams_click(message, "approve")
+        updated = box.teams.activities[(TEAMS_CHANNEL, alert.message_ts)]
+        assert "Approved** by Ana Lima" in shown(updated)
+        assert box.asana.store.task(crunch.tablet)["assignee"] == crunch.sofia
