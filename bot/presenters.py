@@ -16,7 +16,7 @@ from typing import Any
 from bot.errors import UpstreamError, UserFacingError
 from bot.gateways.slack import SlackRefused
 from bot.jobs import Deadline, SingleFlight, message_for
-from bot.render.blocks import escape, fallback_text, priority_blocks, proposal_blocks
+from bot.render.blocks import escape, fallback_text, priority_blocks
 from bot.render.notes import (
     RUN_FAILED,
     already_running_note,
@@ -24,6 +24,7 @@ from bot.render.notes import (
     ranking_failed_note,
     ranking_ready_note,
 )
+from bot.render.proposals import proposal_blocks
 from bot.services import Services
 from bot.usecases.access import TEAMS
 from bot.usecases.approvals import DecisionResult, Outcome

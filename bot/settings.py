@@ -67,12 +67,6 @@ class TeamsSettings:
     openid_metadata_url: str = DEFAULT_OPENID_METADATA_URL
     token_url: str = ""
 
-    def is_approver(self, aad_object_id: str, email: str | None) -> bool:
-        """Whether a person is named in TEAMS_APPROVERS, by AAD object id or email."""
-        return aad_object_id.lower() in self.approvers or (
-            email is not None and email.lower() in self.approvers
-        )
-
 
 def teams_settings(environ: Mapping[str, str]) -> TeamsSettings | None:
     """The Teams settings, or None when Teams is not configured (no TEAMS_* at all).

@@ -34,9 +34,10 @@ from bot.errors import ConfigError, UpstreamError, UserFacingError
 from bot.gateways.asana import Project
 from bot.gateways.slack import SlackPermanentError, SlackRefused
 from bot.render.access import not_linked_for_posting
-from bot.render.blocks import fallback_text, notice_blocks, proposal_blocks
+from bot.render.blocks import fallback_text, notice_blocks
 from bot.render.chart import ChartPerson, load_chart_png
 from bot.render.home import chart_refused_text
+from bot.render.proposals import proposal_blocks
 from bot.storage.store import OverloadAlertRow, Store
 from bot.usecases.access import TEAMS
 from bot.usecases.approvals import ApprovalEngine, NewProposal

@@ -34,9 +34,7 @@ def test_approvers_are_aad_object_ids_or_emails_in_any_case() -> None:
         GOOD | {"TEAMS_APPROVERS": "AAAAAAAA-0000-4000-8000-000000000001, Ben@Example.com"}
     )
     assert settings is not None
-    assert settings.is_approver("aaaaaaaa-0000-4000-8000-000000000001", None)
-    assert settings.is_approver("aaaaaaaa-0000-4000-8000-000000000009", "ben@example.com")
-    assert not settings.is_approver("aaaaaaaa-0000-4000-8000-000000000009", "cleo@example.com")
+    assert settings.approvers == {"aaaaaaaa-0000-4000-8000-000000000001", "ben@example.com"}
 
 
 @pytest.mark.parametrize(
