@@ -240,3 +240,17 @@ def test_an_overload_alert_in_teams_is_approved_through_the_same_engine() -> Non
         updated = box.teams.activities[(TEAMS_CHANNEL, alert.message_ts)]
         assert "Approved** by Ana Lima" in shown(updated)
         assert box.asana.store.task(crunch.tablet)["assignee"] == crunch.sofia
+
+
+def test_an_unknown_project_is_answered_privately_with_slacks_words(box) -> None:
+    box.teams_say("prioritize Nonexistent Project", expect_proposal=False)
+    assert not [m for m in box.teams.messages_in(TEAMS_CHANNEL) if m.get("attachments")]
+    private = box.teams.messages_in("a:personal-1ana")
+    assert private
+    assert "No Asana project is named “Nonexistent Project”" in shown(private[-1])
+
+
+def test_a_wrong_plan_sprint_syntax_gets_the_usage_privately(box) -> None:
+    box.teams_say("plan sprint 0 pts", expect_proposal=False)
+    private = box.teams.messages_in("a:personal-1ana")
+    assert private and "plan-sprint" in shown(private[-1]).replace("\\\\", "")
