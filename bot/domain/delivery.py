@@ -72,7 +72,7 @@ class SprintThroughput:
 class DeliveryForecast:
     status: ForecastStatus
     unit: ForecastUnit
-    scope: float  # remaining effort at `today`
+    scope: float  # remaining effort at `today`, in `unit`
     today: date
     runs: int
     seed: int
@@ -88,6 +88,11 @@ class DeliveryForecast:
     p85_on: date | None = None
     finished_share: float = 0.0  # share of runs that finished within max_sprints
     max_sprints: int = MAX_SPRINTS
+    ahead: float = 0.0  # effort the team finishes first (e.g. the current sprint's open work)
+    unestimated: int = 0  # scope tasks without an estimate, not counted (points only)
+    # Share of runs finished by the end of forecast sprint 1, 2, … (as long as sprint_ends):
+    # the forecast range a burn-up chart draws.
+    finished_by: tuple[float, ...] = ()
 
     @property
     def can_forecast(self) -> bool:
@@ -288,14 +293,19 @@ def forecast_delivery(
     runs: int = RUNS,
     seed: int = 0,
     max_sprints: int = MAX_SPRINTS,
+    ahead: float = 0.0,
+    unestimated: int = 0,
 ) -> DeliveryForecast:
     """P50 and P85 finish dates for `scope` remaining effort, from `history` (most recent first).
 
     `sprint_start` is the first day of the sprint `today` falls in; None starts the first
-    forecast sprint today (a whole sprint ahead).
+    forecast sprint today (a whole sprint ahead). `ahead` is work the team does before the scope
+    (the current sprint's open work, when the scope is Next + Future): the scope is done when
+    `ahead + scope` is. `unestimated` only travels into the result, so the message can say it.
     """
-    if not math.isfinite(scope) or scope < 0:
-        raise ValueError(f"scope must be a finite number >= 0, got {scope!r}")
+    for label, value in (("scope", scope), ("ahead", ahead)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
     if sprint_days < 1:
         raise ValueError("sprint_days must be >= 1")
     if runs < 1 or max_sprints < 1:
@@ -324,6 +334,8 @@ def forecast_delivery(
         throughput_per_sprint=throughput,
         current_sprint_share=share,
         max_sprints=max_sprints,
+        ahead=float(ahead),
+        unestimated=unestimated,
     )
 
     if scope == 0:
@@ -341,7 +353,13 @@ def forecast_delivery(
     )
     rng = np.random.Generator(np.random.PCG64(seed))
     finish = simulate_finish_sprints(
-        completed, added, scope, runs=runs, rng=rng, first_share=share, max_sprints=max_sprints
+        completed,
+        added,
+        ahead + scope,
+        runs=runs,
+        rng=rng,
+        first_share=share,
+        max_sprints=max_sprints,
     )
     p50 = _percentile_sprint(finish, P50)
     p85 = _percentile_sprint(finish, P85)
@@ -355,4 +373,8 @@ def forecast_delivery(
         p50_on=ends[p50 - 1] if p50 is not None else None,
         p85_on=ends[p85 - 1] if p85 is not None else None,
         finished_share=float(np.count_nonzero(finish)) / runs,
+        finished_by=tuple(
+            float(x)
+            for x in np.cumsum(np.bincount(finish, minlength=last + 1)[1 : last + 1]) / runs
+        ),
     )

@@ -56,6 +56,8 @@ def assumptions(forecast: DeliveryForecast) -> str:
         f"sprint{'' if len(history) == 1 else 's'} ({per_sprint}, most recent first; mean "
         f"{forecast.throughput_per_sprint:.1f})"
     )
+    if forecast.ahead:
+        text += f", after the {_amount(forecast.ahead, unit)} still open in the current sprint"
     if forecast.scope_growth:
         text += f"; scope grows as it did then (mean {forecast.growth_per_sprint:.1f} a sprint)"
     else:
@@ -64,6 +66,10 @@ def assumptions(forecast: DeliveryForecast) -> str:
     if share < 1:
         text += f"; the current sprint counts for the {share:.0%} of its working days left"
     text += "."
+    if forecast.unestimated:
+        n = forecast.unestimated
+        tasks, verb = ("task", "is") if n == 1 else ("tasks", "are")
+        text += f" {n} {tasks} without an estimate {verb} not counted."
     if forecast.status is ForecastStatus.OK and forecast.finished_share < 1:
         text += (
             f" Only {forecast.finished_share:.0%} of the runs finish within "

@@ -77,6 +77,18 @@ def test_zero_throughput_sprints_are_part_of_the_spread() -> None:
     fc = run(history(0, 20, 20), 20)
     assert (fc.p50_sprint, fc.p85_sprint) == (1, 2)
     assert (fc.p50_on, fc.p85_on) == (ENDS[0], ENDS[1])
+    # The range a burn-up chart draws: the share of runs done by each sprint's end.
+    assert len(fc.finished_by) == len(fc.sprint_ends) == 2
+    assert fc.finished_by[0] == pytest.approx(2 / 3, abs=0.02)
+    assert fc.finished_by[1] == pytest.approx(8 / 9, abs=0.02)
+
+
+def test_work_ahead_of_the_scope_comes_first() -> None:
+    hist = history(10, 10)
+    assert run(hist, 15).p85_sprint == 2
+    fc = run(hist, 15, ahead=10, unestimated=3)
+    assert (fc.p50_sprint, fc.p85_sprint) == (3, 3)
+    assert fc.ahead == 10 and fc.unestimated == 3 and fc.scope == 15
 
 
 def _exact_sprint(low: int, high: int, scope: int, q: float) -> int:
@@ -144,8 +156,10 @@ def test_scope_already_done() -> None:
 
 @pytest.mark.parametrize("scope", [-1.0, math.nan, math.inf])
 def test_bad_scope_is_refused(scope: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="scope must be"):
         run(history(10), scope)
+    with pytest.raises(ValueError, match="ahead must be"):
+        run(history(10), 5, ahead=scope)
 
 
 def test_bad_history_is_refused() -> None:

@@ -63,6 +63,10 @@ def test_assumptions_name_the_history_and_the_growth() -> None:
     plain = assumptions(forecast(sprints(8, 12), 7, unit=ForecastUnit.TASKS))
     assert "7 tasks left" in plain and "tasks completed" in plain
     assert "no scope growth assumed" in plain
+    queued = assumptions(forecast(sprints(10), 20, ahead=6, unestimated=2))
+    assert "20 points left" in queued
+    assert "after the 6 points still open in the current sprint" in queued
+    assert "2 tasks without an estimate are not counted." in queued
 
 
 def test_assumptions_say_when_the_current_sprint_is_partly_gone() -> None:
