@@ -16,6 +16,8 @@ Scenarios:
 - seed-shaped: like bot/sandbox/asana_seed.py: ten completed tasks a sprint, Story Points drawn
   uniformly from 1, 2, 3, 5, 8 (the seed's ``FIBONACCI[:5]``). The seed's own three sprints are
   read from an in-memory sandbox store (no server) and forecast once, for the record.
+- mid-sprint: the forecast made on a random working day of the current sprint, whose real
+  completions are thinned to the share of its working days still ahead.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class Scenario:
     unit: ForecastUnit
     growth_in_truth: bool = False
     growth_in_forecast: bool = False
+    # Forecast on a random working day of the sprint; each task completed in the real current
+    # sprint falls in its part still ahead with that share (tasks finish evenly over time).
+    mid_sprint: bool = False
 
 
 SCENARIOS = (
@@ -92,6 +97,14 @@ SCENARIOS = (
         6,
         ForecastUnit.TASKS,
         growth_in_truth=True,
+    ),
+    Scenario(
+        "synthetic Poisson(10) tasks, N=6, forecast mid-sprint",
+        poisson(10),
+        10,
+        6,
+        ForecastUnit.TASKS,
+        mid_sprint=True,
     ),
     Scenario("seed-shaped points (10 tasks x 1-8), N=3", seed_shaped, 38, 3, ForecastUnit.POINTS),
     Scenario("seed-shaped points (10 tasks x 1-8), N=6", seed_shaped, 38, 6, ForecastUnit.POINTS),
@@ -119,11 +132,15 @@ def backtest(scenario: Scenario, points: int, seed: int) -> Outcome:
             for j, (c, a) in enumerate(hist)
         ]
         scope = float(round(rng.uniform(1, 8) * scenario.mean))
+        today = TODAY
+        if scenario.mid_sprint:
+            offset = int(rng.integers(0, 10))
+            today = TODAY + timedelta(days=offset + 2 * (offset // 5))  # skip the weekend
         t0 = time.perf_counter()
         fc = forecast_delivery(
             history,
             scope,
-            today=TODAY,
+            today=today,
             sprint_start=TODAY,
             sprint_days=SPRINT_DAYS,
             unit=scenario.unit,
@@ -137,6 +154,8 @@ def backtest(scenario: Scenario, points: int, seed: int) -> Outcome:
         real = 0
         while done < scope + grown and real < 10_000:
             c, a = scenario.process(rng)
+            if real == 0 and scenario.mid_sprint:
+                c = float(rng.binomial(int(c), fc.current_sprint_share))
             done += c
             grown += a if scenario.growth_in_truth else 0.0
             real += 1
