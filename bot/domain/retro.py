@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.digest import summary_problems
@@ -538,3 +539,67 @@ def check_themes(
         seen.add(text.casefold())
         kept.append(ThemeClaim(text, tuple(dict.fromkeys(claim.task_gids))))
     return ThemeCheck(tuple(kept), tuple(dropped))
+
+
+# -- what the model is given ---------------------------------------------------------------------
+
+
+def facts_for_model(
+    facts: RetroFacts,
+    *,
+    project: str,
+    comments: Mapping[str, Sequence[str]] | None = None,
+    limit: int = 40,
+    comment_chars: int = 300,
+) -> dict[str, Any]:
+    """The retrospective as plain JSON-able data: the only thing themes may be written from.
+
+    Every task appears once under "tasks" with its id, so a theme can cite it; the facts refer to
+    tasks by id only. Comments are the sprint's, per task, cut to `comment_chars`.
+    """
+    said = comments or {}
+
+    def ids(gids: Iterable[str]) -> list[str]:
+        return list(gids)[:limit]
+
+    def tally(t: Tally) -> dict[str, Any]:
+        return {"count": t.count, "points": t.points, "tasks": ids(t.task_gids)}
+
+    tasks = []
+    for gid, task in list(facts.tasks.items())[:limit]:
+        entry: dict[str, Any] = {"id": gid, "name": task.name}
+        if task.points is not None:
+            entry["points"] = task.points
+        if task.assignee:
+            entry["assignee"] = task.assignee
+        notes = [c[:comment_chars] for c in said.get(gid, ())][:5]
+        if notes:
+            entry["comments"] = notes
+        tasks.append(entry)
+    v = facts.velocity
+    return {
+        "project": project,
+        "sprint": facts.window.name,
+        "start": facts.window.start.isoformat(),
+        "end": facts.window.end.isoformat(),
+        "tasks": tasks,
+        "committed": tally(facts.committed),
+        "completed": tally(facts.completed),
+        "carried_over": tally(facts.carried_over),
+        "added": tally(facts.added),
+        "removed": tally(facts.removed),
+        "estimation_misses": [
+            {"task": m.task_gid, "points": m.points, "hours": m.hours, "ratio": round(m.ratio, 2)}
+            for m in facts.estimation.misses
+        ],
+        "slowest": [{"task": c.task_gid, "days": round(c.days, 1)} for c in facts.cycle.slowest],
+        "recurring_blockers": [
+            {"blocker": b.blocker[:comment_chars], "tasks": ids(b.task_gids), "days": b.days}
+            for b in facts.blocking.recurring
+        ],
+        "over_capacity": [
+            {"person": o.person, "weeks": len(o.weeks), "tasks": ids(o.task_gids)}
+            for o in facts.over_capacity
+        ],
+        "velocity": {"points": v.points, "previous_mean": v.mean_previous},
+    }

@@ -22,6 +22,7 @@ from bot.domain.retro import (
     ThemeClaim,
     build_retro,
     check_themes,
+    facts_for_model,
     sprint_window,
 )
 
@@ -279,3 +280,15 @@ def test_themes_may_name_the_sprints_tasks_by_id_and_are_capped() -> None:
     checked = check_themes(claims, f)
     assert len(checked.kept) == 5
     assert [why for _, why in checked.dropped] == ["only 5 themes are kept"] * 2
+
+
+def test_the_model_sees_each_task_once_with_its_id_and_comments() -> None:
+    f = facts()
+    data = facts_for_model(f, project="Platform", comments={C: ["Waiting on vendor keys " * 30]})
+    assert [t["id"] for t in data["tasks"]] == sorted(f.task_gids())
+    billing = next(t for t in data["tasks"] if t["id"] == C)
+    assert billing["name"] == "Billing fix" and len(billing["comments"][0]) == 300
+    assert G not in str(data)  # another sprint's task is not given to the model
+    assert data["removed"] == {"count": 1, "points": 1.0, "tasks": [D]}
+    assert data["recurring_blockers"][0]["tasks"] == [C, H]
+    assert data["velocity"] == {"points": 10.0, "previous_mean": 20.0}
