@@ -275,7 +275,8 @@ def _percentile_sprint(finish: np.ndarray, q: float) -> int | None:
     """The first sprint by whose end at least q of the runs finished (None: not within the cap)."""
     runs = finish.size
     ordered = np.sort(np.where(finish > 0, finish, np.iinfo(np.int64).max))
-    value = int(ordered[max(0, math.ceil(q * runs) - 1)])
+    need = math.ceil(q * runs - 1e-9)  # 0.85 × 10,000 must not round up to 8,501
+    value = int(ordered[max(0, need - 1)])
     return None if value == np.iinfo(np.int64).max else value
 
 
