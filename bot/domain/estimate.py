@@ -269,11 +269,13 @@ class StoryPointEstimator:
         holdout: int | None = None,
         coverage: float = DEFAULT_COVERAGE,
         evidence: int = 3,
+        tuning: Tuning | None = None,
     ) -> StoryPointEstimator:
         """Tune on the last ``holdout`` tasks of ``history`` (in completion order), then refit.
 
         Tasks whose points are not a finite number >= 0 are ignored. ``holdout`` None means 20 %
-        of the history when that is at least ``MIN_CALIBRATION`` tasks, else no tuning.
+        of the history when that is at least ``MIN_CALIBRATION`` tasks, else no tuning. A given
+        ``tuning`` (from an earlier fit) is reused as is and nothing is tuned.
         """
         if not 0.0 < coverage < 1.0:
             raise ValueError(f"coverage must be between 0 and 1, got {coverage}")
@@ -288,9 +290,10 @@ class StoryPointEstimator:
         if holdout < 0:
             raise ValueError(f"holdout must be >= 0, got {holdout}")
         holdout = min(holdout, max(n - 1, 0))
-        tuning = Tuning(DEFAULT_K, DEFAULT_PRIOR, 0, None, None, None, None, None)
-        if holdout > 0:
+        if tuning is None and holdout > 0:
             tuning = _tune(usable[: n - holdout], usable[n - holdout :], coverage)
+        elif tuning is None:
+            tuning = Tuning(DEFAULT_K, DEFAULT_PRIOR, 0, None, None, None, None, None)
         core = _Core(usable) if usable else None
         return cls(core, tuning, coverage, evidence)
 
