@@ -270,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(
                 f"{r.set:8} {r.project:20} {r.n_test:6d} {r.mae:6.2f} {r.mdae:6.2f} {r.sa:6.1f} "
-                f"{r.coverage:6.0%} {r.k:3d} {r.prior:5.2f} {_fmt(r.published_median):>6} "
+                f"{r.coverage:6.0%} {r.k if r.prior < 1 else '—':>3} {r.prior:5.2f} "
+                f"{_fmt(r.published_median):>6} "
                 f"{_fmt(r.best_published):>6} {r.seconds:6.2f}",
                 flush=True,
             )

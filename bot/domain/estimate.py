@@ -14,14 +14,19 @@ The method, chosen for MAE (the literature's metric), whose optimal constant is 
   median of a mixture is always a value the project has used, so estimates are on its own scale
   (1, 2, 3, 5, 8, ... or whatever it uses) without any snapping step.
 * ``k`` and ``prior`` are tuned on a chronological holdout: the most recent finished tasks
-  (``holdout``; by default the last 20 %) are estimated from the older ones, and the pair with the
-  lowest MAE wins (ties go to the larger prior, then the smaller ``k``). The estimator is then
-  refitted on the whole history with that pair.
+  (``holdout``; by default the last 20 %) are estimated from the older ones. A pair is chosen only
+  if its gain in absolute error over the median clears two standard errors (a lower confidence
+  bound); the pair with the best bound wins (ties go to the larger prior, then the smaller ``k``),
+  and when none clears it the estimate stays the project's median. The estimator is then refitted
+  on the whole history with that pair.
 * The range: on the same holdout, the residuals log(1 + truth) - log(1 + estimate) give split-
-  conformal quantiles for the stated coverage (default 80 %); a range is estimate × those factors,
-  widened to the project's scale values. ``measured_coverage`` is how often the holdout's truth fell
-  inside its range. With fewer than ``MIN_CALIBRATION`` holdout tasks there is no calibration: the
-  range is the 10th..90th percentile of the mixture and ``measured_coverage`` is None.
+  conformal quantiles; a range is the estimate times those factors, widened to the nearest scale
+  values around it. Widening covers more by itself, so the quantile level is the lowest one (in
+  steps of 2.5 points) whose widened ranges still hold ``coverage`` (default 80 %) of the holdout;
+  ``measured_coverage`` is the share they hold. With fewer than ``MIN_CALIBRATION`` holdout tasks
+  there is no calibration: the range is the 10th..90th percentile of the mixture and
+  ``measured_coverage`` is None. The holdout is the past: on later work the share can differ when
+  a team changes how it estimates (the bench reports it on the test rows).
 
 Everything is deterministic (stable sorts, ties broken by recency then position), needs no language
 model, and is pure (numpy only). A configured model may nudge the estimate only inside the range
@@ -45,6 +50,8 @@ K_GRID = (3, 5, 10, 20, 40)
 PRIOR_GRID = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
 DEFAULT_K = 10
 DEFAULT_PRIOR = 0.5
+# How many standard errors a (k, prior) pair's holdout gain over the median must clear.
+GAIN_STANDARD_ERRORS = 2.0
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -349,9 +356,10 @@ def _tune(
     """Pick (k, prior) on the holdout and calibrate the range on its residuals.
 
     A pair must beat the project's median by more than its own noise: the score is the mean
-    per-task gain in absolute error over the median minus one standard error of that gain (a
-    lower confidence bound). A small holdout rarely proves a gain, so the estimator then stays
-    at the median, the MAE-optimal constant, instead of chasing a lucky pair.
+    per-task gain in absolute error over the median minus two standard errors of that gain (a
+    lower confidence bound, about 97.5 % one-sided). A small or unrepresentative holdout rarely
+    proves a gain, so the estimator then stays at the median, the MAE-optimal constant, instead of
+    chasing a lucky pair.
     """
     core = _Core(train)
     truth = np.array([t.points for t in holdout], dtype=float)
@@ -367,7 +375,7 @@ def _tune(
             pred = np.array([core.point(i[:k], s[:k], prior) for i, s in found])
             gain = median_err - np.abs(pred - truth)
             spread = float(np.std(gain, ddof=1)) if len(gain) > 1 else 0.0
-            score = float(np.mean(gain)) - spread / math.sqrt(len(gain))
+            score = float(np.mean(gain)) - GAIN_STANDARD_ERRORS * spread / math.sqrt(len(gain))
             # Higher score first; on a tie the larger prior (closer to the median), then smaller k.
             key = (round(score, 9), prior, -k)
             if score > 0 and key > best_key:
