@@ -24,9 +24,9 @@ The method, chosen for MAE (the literature's metric), whose optimal constant is 
   values around it. Widening covers more by itself, so the quantile level is the lowest one (in
   steps of 2.5 points) whose widened ranges still hold ``coverage`` (default 80 %) of the holdout;
   ``measured_coverage`` is the share they hold. With fewer than ``MIN_CALIBRATION`` holdout tasks
-  there is no calibration: the range is the 10th..90th percentile of the mixture and
-  ``measured_coverage`` is None. The holdout is the past: on later work the share can differ when
-  a team changes how it estimates (the bench reports it on the test rows).
+  nothing is tuned: the estimate is the median, the range the 10th..90th percentile of the
+  history's points, and ``measured_coverage`` is None. The holdout is the past: on later work the
+  share can differ when a team changes how it estimates (the bench reports it on the test rows).
 
 Everything is deterministic (stable sorts, ties broken by recency then position), needs no language
 model, and is pure (numpy only). A configured model may nudge the estimate only inside the range
@@ -49,7 +49,9 @@ MIN_CALIBRATION = 10
 K_GRID = (3, 5, 10, 20, 40)
 PRIOR_GRID = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
 DEFAULT_K = 10
-DEFAULT_PRIOR = 0.5
+# Without a holdout long enough to show that similar tasks beat the median, the estimate is the
+# median (the MAE-optimal constant); similar tasks are still shown as evidence.
+DEFAULT_PRIOR = 1.0
 # How many standard errors a (k, prior) pair's holdout gain over the median must clear.
 GAIN_STANDARD_ERRORS = 2.0
 _WORD = re.compile(r"[^\W_]+")
@@ -79,7 +81,8 @@ class Estimate:
 
     ``measured_coverage`` is the share of the holdout tasks whose points fell inside their own
     range (None when the history was too short to measure it); ``basis`` says whether similar tasks
-    moved the estimate away from the project's median ("similar tasks") or not ("project median").
+    moved the estimate away from the project's median ("similar tasks") or not ("project median");
+    ``scale`` is the point values the project has used, ascending.
     """
 
     points: float
@@ -89,17 +92,22 @@ class Estimate:
     measured_coverage: float | None
     evidence: tuple[Evidence, ...]
     basis: str
+    scale: tuple[float, ...] = ()
     adjusted_by_model: bool = False
 
     def adjusted(self, model_points: float) -> Estimate:
         """The estimate a language model suggests, kept inside the calibrated range.
 
-        The model's number is clamped to [low, high]: the range, measured on the project's own
+        The model's number is clamped to [low, high] and moved to the nearest value of the
+        project's scale (the lower one on a tie): the range, measured on the project's own
         history, keeps its meaning whatever the model says.
         """
         if not math.isfinite(model_points):
             return self
         points = min(max(float(model_points), self.low), self.high)
+        inside = [v for v in self.scale if self.low <= v <= self.high]
+        if inside:
+            points = min(inside, key=lambda v: (abs(v - points), v))
         return replace(self, points=points, adjusted_by_model=points != self.points)
 
 
@@ -280,8 +288,9 @@ class StoryPointEstimator:
     ) -> StoryPointEstimator:
         """Tune on the last ``holdout`` tasks of ``history`` (in completion order), then refit.
 
-        Tasks whose points are not a finite number >= 0 are ignored. ``holdout`` None means 20 %
-        of the history when that is at least ``MIN_CALIBRATION`` tasks, else no tuning. A given
+        Tasks whose points are not a finite number >= 0 are ignored. ``holdout`` None means the
+        last 20 % of the history. A holdout shorter than ``MIN_CALIBRATION`` proves nothing: then
+        nothing is tuned, the estimate is the median and the range is not calibrated. A given
         ``tuning`` (from an earlier fit) is reused as is and nothing is tuned.
         """
         if not 0.0 < coverage < 1.0:
@@ -293,11 +302,11 @@ class StoryPointEstimator:
         ]
         n = len(usable)
         if holdout is None:
-            holdout = n // 5 if n // 5 >= MIN_CALIBRATION else 0
+            holdout = n // 5
         if holdout < 0:
             raise ValueError(f"holdout must be >= 0, got {holdout}")
         holdout = min(holdout, max(n - 1, 0))
-        if tuning is None and holdout > 0:
+        if tuning is None and holdout >= MIN_CALIBRATION:
             tuning = _tune(usable[: n - holdout], usable[n - holdout :], coverage)
         elif tuning is None:
             tuning = Tuning(DEFAULT_K, DEFAULT_PRIOR, 0, None, None, None, None, None)
@@ -347,6 +356,7 @@ class StoryPointEstimator:
             measured_coverage=t.measured_coverage,
             evidence=tuple(shown),
             basis="project median" if point == core.median else "similar tasks",
+            scale=tuple(float(v) for v in core.scale),
         )
 
 

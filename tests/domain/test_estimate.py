@@ -129,6 +129,9 @@ def test_a_short_history_states_no_measured_coverage():
     estimate = estimator.predict("schema migration", "")
     assert estimate is not None
     assert estimator.tuning.holdout == 0 and estimate.measured_coverage is None
+    # Nothing shows that similar tasks beat the median, so the median it is, with evidence.
+    assert estimate.points == statistics.median_low(t.points for t in tasks)
+    assert estimate.basis == "project median" and len(estimate.evidence) == 3
     assert estimate.low <= estimate.points <= estimate.high
 
 
@@ -195,6 +198,9 @@ def test_a_model_suggestion_stays_inside_the_range():
     assert estimate is not None and (estimate.points, estimate.low, estimate.high) == (1, 1, 2)
     below = estimate.adjusted(-3)
     assert (below.points, below.adjusted_by_model) == (1, False)
+    # Between two of the project's values: the nearer one, the lower on a tie.
+    assert estimate.scale == (1, 2, 3, 5, 8, 13)
+    assert estimate.adjusted(1.6).points == 2 and estimate.adjusted(1.5).points == 1
     too_big = estimate.adjusted(estimate.high * 10)
     assert (too_big.points, too_big.adjusted_by_model) == (estimate.high, True)
     assert estimate.adjusted(math.nan) == estimate

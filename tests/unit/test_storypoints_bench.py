@@ -32,8 +32,8 @@ def directory(tmp_path: Path) -> Path:
     """30 Deep-SE rows and 25 Tawosi rows; every test row (by the protocol) has 100 points.
 
     The titles carry no words (bare numbers are not words) and the descriptions are the same
-    everywhere, so no task is more similar than another and the holdout shows no gain from
-    neighbours: the estimate is the median of the fitted rows, 2, and every error is exactly 98.
+    everywhere (no task is more similar than another) and the val rows are too few to tune on:
+    the estimate is the median of the fitted rows, 2, and every error is exactly 98.
     """
     with (tmp_path / "alpha.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
