@@ -67,7 +67,8 @@ def test_text_that_predicts_points_moves_the_estimate_away_from_the_median():
 
 
 def test_text_unrelated_to_points_leaves_the_estimate_at_the_median():
-    tasks = history(200, signal=False)
+    # Seed 2: one (k, prior) pair gains 0.375 points of MAE on the holdout by luck alone.
+    tasks = history(200, seed=2, signal=False)
     estimator = StoryPointEstimator.fit(tasks)
     assert estimator.tuning.prior == 1.0
     median = statistics.median_low(t.points for t in tasks)
