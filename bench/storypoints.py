@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.domain.estimate import FinishedTask, StoryPointEstimator  # noqa: E402
 
+CREATED = "%m/%d/%Y %H:%M:%S"
 DEFAULT_DIR = ROOT / ".." / "shared" / "benchmarks" / "storypoints"
 
 # Published within-project MAE from the data README (Deep-SE set: the comparable !Cut/corrected
@@ -158,18 +160,35 @@ class Result:
         }
 
 
-def read_rows(path: Path) -> list[Row]:
-    """The file's rows in file order (both formats); a missing column is a clear error."""
+def read_rows(path: Path, *, by_created: bool = False) -> list[Row]:
+    """The file's rows in issue-creation order; a missing column or a bad value is a clear error.
+
+    Deep-SE files are in creation order already. Tawosi files (``by_created``) are sorted by their
+    ``created`` column (stable, so equal times keep file order): the README says they are, and
+    the protocol depends on it.
+    """
     csv.field_size_limit(sys.maxsize)
+    needed = {"issuekey", "title", "description", "storypoint"} | (
+        {"created"} if by_created else set()
+    )
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"issuekey", "title", "description", "storypoint"} - set(reader.fieldnames or [])
+        missing = needed - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path.name}: missing column(s) {', '.join(sorted(missing))}")
-        return [
-            Row(r["issuekey"], r["title"] or "", r["description"] or "", float(r["storypoint"]))
-            for r in reader
-        ]
+        keyed: list[tuple[datetime | None, Row]] = []
+        for line, r in enumerate(reader, start=2):
+            try:
+                created = datetime.strptime(r["created"], CREATED) if by_created else None
+                points = float(r["storypoint"])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path.name}, row {line}: {exc}") from None
+            keyed.append(
+                (created, Row(r["issuekey"], r["title"] or "", r["description"] or "", points))
+            )
+    if by_created:
+        keyed.sort(key=lambda pair: pair[0] or datetime.min)
+    return [row for _, row in keyed]
 
 
 def split(n: int) -> tuple[slice, slice, slice]:
@@ -185,7 +204,7 @@ def random_guess_mae(fit_points: np.ndarray, test_points: np.ndarray) -> float:
 
 
 def evaluate(path: Path, set_name: str) -> Result:
-    rows = read_rows(path)
+    rows = read_rows(path, by_created=set_name == "tawosi")
     tr, va, te = split(len(rows))
     fit_rows, test_rows = rows[tr] + rows[va], rows[te]
     if not test_rows or not fit_rows:

@@ -47,7 +47,8 @@ def directory(tmp_path: Path) -> Path:
         w = csv.writer(f, quoting=csv.QUOTE_ALL)
         w.writerow(["issuekey", "created", "title", "description", "storypoint"])
         points = [*_fit_points(19), *[100] * 6]
-        for i, p in enumerate(points):
+        # Written newest first: the split must follow ``created``, not the file order.
+        for i, p in reversed(list(enumerate(points))):
             w.writerow([f"BE-{i}", f"01/{i + 1:02d}/2020 10:00:00", f"#{i}", "", p])
     (tmp_path / "README.md").write_text("not a CSV")
     return tmp_path
@@ -94,6 +95,16 @@ def test_a_file_without_the_columns_is_skipped_with_a_reason(bench, tmp_path: Pa
     assert "skipped broken.csv: broken.csv: missing column(s) description, storypoint" in (
         captured.err
     )
+
+
+def test_a_bad_created_date_is_skipped_with_its_row(bench, tmp_path: Path, capsys):
+    (tmp_path / "tawosi").mkdir()
+    (tmp_path / "tawosi" / "X_deep-se.csv").write_text(
+        "issuekey,created,title,description,storypoint\nX-1,2020-01-01,a,b,3\n", encoding="utf-8"
+    )
+    assert bench.main([str(tmp_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "skipped X_deep-se.csv: X_deep-se.csv, row 2:" in captured.err
 
 
 def test_a_missing_directory_is_a_clear_error(bench, tmp_path: Path, capsys):
