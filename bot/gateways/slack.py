@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +63,7 @@ def web_client(token: Secret, api_url: str | None) -> WebClient:
 class SlackGateway:
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        self._installation_lock = threading.Lock()
         # Posting is not idempotent: a 5xx or a dropped connection may hide a message Slack did
         # post, so posts retry only 429s (Slack says it did nothing) and never resend otherwise.
         self._poster = WebClient(
@@ -179,14 +181,18 @@ class SlackGateway:
     def installation(self) -> Installation:
         """The installed team (and enterprise) from `auth.test`: read once, then cached."""
         cached = getattr(self, "_installation", None)
-        if cached is None:
-            answer = self._call("auth.test", client=self._quick())
-            cached = Installation(
-                team_id=str(answer.get("team_id") or ""),
-                enterprise_id=answer.get("enterprise_id") or None,
-                is_enterprise_install=bool(answer.get("is_enterprise_install")),
-            )
-            self._installation = cached
+        if cached is not None:
+            return cached
+        with self._installation_lock:  # a burst of first requests asks auth.test once
+            cached = getattr(self, "_installation", None)
+            if cached is None:
+                answer = self._call("auth.test", client=self._quick())
+                cached = Installation(
+                    team_id=str(answer.get("team_id") or ""),
+                    enterprise_id=answer.get("enterprise_id") or None,
+                    is_enterprise_install=bool(answer.get("is_enterprise_install")),
+                )
+                self._installation = cached
         return cached
 
     def person(self, user_id: str) -> SlackPerson | None:

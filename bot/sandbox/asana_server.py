@@ -2125,6 +2125,9 @@ def _flat_query(raw: str) -> dict[str, str]:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The real services accept bursts; socketserver's default backlog of 5 would make the
+    # sixth concurrent connection wait a 1 s SYN retry and show up as the app's latency.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (a timeout test, a killed app) is not the sandbox's error.

@@ -325,6 +325,9 @@ class _ApiError(Exception):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The real services accept bursts; socketserver's default backlog of 5 would make the
+    # sixth concurrent connection wait a 1 s SYN retry and show up as the app's latency.
+    request_queue_size = 128
 
     def __init__(self, owner: OpenAIStandIn) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.domain.access import (
@@ -25,6 +25,16 @@ from bot.storage.store import Store
 # Long enough that a burst of clicks costs one users.info, short enough that a person made a
 # guest (or removed as admin) loses access within a minute.
 PERSON_TTL_S = 60.0
+LOOKUP_WAIT_S = 5.0  # longest a request waits for another request's users.info
+
+
+@dataclass
+class _PendingLookup:
+    """One users.info call under way, that other requests for the same person wait for."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    person: SlackPerson | None = None
+    failed: bool = False
 
 
 class Directory(Protocol):
@@ -81,6 +91,7 @@ class AccessPolicy:
         self._monotonic = monotonic
         self._ttl = person_ttl_s
         self._people: dict[str, tuple[float, SlackPerson | None]] = {}
+        self._asking: dict[str, _PendingLookup] = {}  # users.info calls under way, by user
         self._lock = threading.Lock()
 
     # -- who may ask -----------------------------------------------------------------------
@@ -97,15 +108,37 @@ class AccessPolicy:
             return Denial.UNVERIFIED  # fail closed: never let an unchecked person through
 
     def person(self, user_id: str) -> SlackPerson | None:
+        """`users.info` for a person, cached briefly; a burst of first requests asks once.
+
+        This runs before the 3-second ack: fifty commands arriving together from one person
+        must not make fifty `users.info` calls, so the first caller asks and the rest wait for
+        its answer (or its failure, which refuses them too).
+        """
         now = self._monotonic()
         with self._lock:
             hit = self._people.get(user_id)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        person = self._directory.person(user_id)
-        with self._lock:
-            self._people[user_id] = (now, person)
-        return person
+            if hit is not None and now - hit[0] < self._ttl:
+                return hit[1]
+            pending = self._asking.get(user_id)
+            leader = pending is None
+            if pending is None:
+                pending = self._asking[user_id] = _PendingLookup()
+        if not leader:
+            if not pending.done.wait(timeout=LOOKUP_WAIT_S) or pending.failed:
+                raise UpstreamError("Slack", "users.info did not answer in time")
+            return pending.person
+        try:
+            pending.person = self._directory.person(user_id)
+            with self._lock:
+                self._people[user_id] = (now, pending.person)
+            return pending.person
+        except BaseException:
+            pending.failed = True
+            raise
+        finally:
+            with self._lock:
+                self._asking.pop(user_id, None)
+            pending.done.set()
 
     # -- who may decide --------------------------------------------------------------------
 

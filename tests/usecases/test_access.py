@@ -1,5 +1,8 @@
 """AccessPolicy with fakes: links, lookups that reveal nothing, users.info cached, fail closed."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from bot.domain.access import ApproverRule, Denial, Installation, Requester, SlackPerson
@@ -136,3 +139,40 @@ def test_admins_mode_reads_users_info(tmp_path):
     assert access.is_approver("U5") and not access.is_approver("U1")
     nobody, _ = policy(tmp_path, approvers=ApproverRule())
     assert not nobody.is_approver("U1") and not nobody.approvers_configured
+
+
+def test_a_burst_of_first_requests_from_one_person_asks_users_info_once(tmp_path):
+    """Before the ack: fifty commands at once from one person cost one users.info, not fifty."""
+    access, args = policy(tmp_path)
+    slack = args["directory"]
+    release = threading.Event()
+    asked = slack.person
+
+    def slow_person(user_id: str) -> SlackPerson | None:
+        release.wait(5)  # the first lookup is still under way while the others arrive
+        return asked(user_id)
+
+    slack.person = slow_person
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = [pool.submit(access.refusal, Requester("U1", "T1")) for _ in range(20)]
+        release.set()
+        assert [a.result(timeout=10) for a in answers] == [None] * 20
+    assert slack.lookups == ["U1"]
+
+
+def test_requests_waiting_on_a_failed_lookup_are_refused_too(tmp_path):
+    access, args = policy(tmp_path)
+    slack = args["directory"]
+    slack.down = True
+    release = threading.Event()
+    asked = slack.person
+
+    def slow_person(user_id: str) -> SlackPerson | None:
+        release.wait(5)
+        return asked(user_id)
+
+    slack.person = slow_person
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = [pool.submit(access.refusal, Requester("U1", "T1")) for _ in range(5)]
+        release.set()
+        assert {a.result(timeout=10) for a in answers} == {Denial.UNVERIFIED}
