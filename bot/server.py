@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.http_guard import MAX_BODY_BYTES, SlackRequestGuard
@@ -89,5 +90,9 @@ class HttpServer:
     def stop(self) -> None:
         self._stopping.set()
         self._server.close()
+        # close() leaves accepted (keep-alive) connections in the loop's map, so the loop and
+        # its 48 worker threads would live on: close them, and stop the workers.
+        wasyncore.close_all(self._server._map)  # type: ignore[union-attr]
+        self._server.task_dispatcher.shutdown(timeout=5)  # type: ignore[union-attr]
         if self._thread is not None:
             self._thread.join(timeout=5)
