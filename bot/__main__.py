@@ -9,8 +9,12 @@ import sys
 import threading
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError, CopilotError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("bot")
 
@@ -66,12 +70,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.usecases.overload import run_overload_check
     from bot.usecases.retention import RETENTION_AT, RETENTION_JOB_ID, prune_old_data
 
-    settings = Settings.from_env(
-        os.environ, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ASANA_ACCESS_TOKEN")
-    )
+    settings = Settings.from_env(os.environ)
+    check_surfaces(settings)  # first: which surfaces to serve is the first thing to set up
+    settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
     configure_logging(settings.secrets())
     services = build_services(settings)
-    app = create_app(settings, services)
+    app = create_app(settings, services) if settings.slack_enabled else None
     threading.Thread(target=resume_and_report, args=(services,), daemon=True).start()
     if settings.asana_project and settings.standup_channel:
         # The overload check runs weekdays at 08:00 in the team's time zone (issue 5).
@@ -106,25 +110,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
     log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
-    if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        log.info("serving in Socket Mode")
-        SocketModeHandler(app, settings.slack_app_token.value).start()
-        return 0
-    assert settings.slack_signing_secret is not None
+    socket_mode = app is not None and settings.slack_app_token is not None
+    http_slack = None if socket_mode else app
     server = HttpServer(
-        app,
-        signing_secret=settings.slack_signing_secret.value,
+        http_slack,
+        signing_secret=settings.slack_signing_secret.value
+        if settings.slack_signing_secret
+        else None,
         seen_before=ReplayCache().seen_before,
+        teams=services.teams,
         host=args.host,
         port=settings.port,
     )
-    log.info(
-        "serving HTTP on %s:%s, Slack requests at POST /slack/events", args.host, settings.port
-    )
+    served = [
+        *(["Slack at POST /slack/events"] if http_slack is not None else []),
+        *(["Teams at POST /api/messages"] if services.teams is not None else []),
+    ]
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert app is not None and settings.slack_app_token is not None
+        if services.teams is not None:
+            server.start()
+            log.info("serving HTTP on %s:%s: %s", args.host, settings.port, ", ".join(served))
+        log.info("serving Slack in Socket Mode")
+        SocketModeHandler(app, settings.slack_app_token.value).start()
+        return 0
+    log.info("serving HTTP on %s:%s: %s", args.host, settings.port, ", ".join(served))
     server.serve_forever()
     return 0
+
+
+def check_surface_of(channel: str, settings: Settings) -> None:
+    """A channel is Slack's, or Teams' when written `teams:<conversation id>`: that surface must
+    be configured."""
+    if channel.startswith("teams:"):
+        if settings.teams is None:
+            raise ConfigError(
+                f"{channel} is a Teams channel: set TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and "
+                "TEAMS_TENANT_ID"
+            )
+    elif settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (required for this command)")
+
+
+def check_surfaces(settings: Settings) -> None:
+    """At least one chat surface, each configured whole: Slack needs its token and secret."""
+    if settings.slack_bot_token is not None and settings.slack_signing_secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set (Slack needs it with SLACK_BOT_TOKEN)")
+    if settings.slack_signing_secret is not None and settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (Slack needs it with SLACK_SIGNING_SECRET)")
+    if not settings.slack_enabled and settings.teams is None:
+        raise ConfigError(
+            "no chat surface is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for "
+            "Slack, or TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID for Teams"
+        )
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -165,11 +205,12 @@ def cmd_overload(args: argparse.Namespace) -> int:
     from bot.settings import Settings
     from bot.usecases.overload import run_overload_check
 
-    settings = Settings.from_env(os.environ, require=("SLACK_BOT_TOKEN", "ASANA_ACCESS_TOKEN"))
+    settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
     configure_logging(settings.secrets(), "WARNING")
     channel = args.channel or settings.standup_channel
     if not channel:
         raise ConfigError("STANDUP_CHANNEL is not set and no --channel was given")
+    check_surface_of(channel, settings)
     services = build_services(settings)
     try:
         report = run_overload_check(services, project_ref=args.project, channel=channel)
@@ -200,13 +241,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from bot.services import build_services
     from bot.settings import Settings
 
-    settings = Settings.from_env(os.environ, require=("SLACK_BOT_TOKEN", "ASANA_ACCESS_TOKEN"))
+    settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
     configure_logging(settings.secrets(), "WARNING")
     channel = args.channel or settings.standup_channel
     if not channel:
         raise ConfigError("STANDUP_CHANNEL is not set and no --channel was given")
     if not (args.project or settings.asana_project):
         raise ConfigError("ASANA_PROJECT is not set and no --project was given")
+    check_surface_of(channel, settings)
     services = build_services(settings)
     try:
         result = services.digests.post_now(args.project or "", channel)
@@ -217,13 +259,29 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teams_package(args: argparse.Namespace) -> int:
+    from bot.settings import Settings
+    from bot.surfaces.teams.package import build_package
+
+    settings = Settings.from_env(os.environ)
+    if settings.teams is None:
+        raise ConfigError("TEAMS_CLIENT_ID is not set (the package names the bot by it)")
+    package = build_package(client_id=settings.teams.client_id, domain=args.domain)
+    with open(args.out, "wb") as out:
+        out.write(package)
+    print(f"Wrote {args.out}: upload it in Teams (Apps → Manage your apps → Upload an app).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="copilot", description="AI copilot for Asana + Slack teams"
+        prog="copilot", description="AI copilot for Asana teams in Slack and Microsoft Teams"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
-        "serve", help="run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
+        "serve",
+        help="run the configured surfaces on one $PORT: Slack (Socket Mode with SLACK_APP_TOKEN, "
+        "else HTTP at /slack/events) and/or Teams (HTTP at /api/messages)",
     )
     serve.add_argument("--host", default="0.0.0.0")
     serve.set_defaults(func=cmd_serve)
@@ -244,6 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--project", help="project gid or name (default ASANA_PROJECT)")
     digest.add_argument("--channel", help="channel id (default STANDUP_CHANNEL)")
     digest.set_defaults(func=cmd_digest)
+    package = sub.add_parser(
+        "teams-package", help="build the Teams app package (manifest.json and icons, zipped)"
+    )
+    package.add_argument(
+        "--domain", required=True, help="the host serving /api/messages, e.g. copilot.example.com"
+    )
+    package.add_argument("--out", default="copilot-teams.zip", help="default copilot-teams.zip")
+    package.set_defaults(func=cmd_teams_package)
     return parser
 
 

@@ -26,12 +26,16 @@ from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
 from bot.sandbox.openai_standin import OpenAIStandIn
 from bot.sandbox.slack_standin import DEFAULT_USERS, HttpResult, SlackStandIn, SlackUser
+from bot.sandbox.teams_standin import TEAM_ID, TeamsStandIn, render_card
+from bot.sandbox.teams_standin import HttpResult as TeamsResult
 from bot.server import HttpServer
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.usecases.approvals import LEASE_SECONDS
 
 LEAD = "U0LEAD"
+TEAMS_LEAD = "29:1ana"  # Ana Lima in the Teams stand-in: the approver there
+TEAMS_CHANNEL = TEAM_ID  # the Platform team's General channel
 CHANNEL = "C0TEAM"
 GUEST = "U0GUEST"  # a multi-channel guest (is_restricted)
 SINGLE_GUEST = "U0SINGLE"  # a single-channel guest (is_ultra_restricted)
@@ -63,10 +67,15 @@ class Sandbox:
     settings: Settings
     services: Services
     server: HttpServer
+    teams: TeamsStandIn
 
     @property
     def app_url(self) -> str:
         return self.server.url
+
+    @property
+    def app_url_teams(self) -> str:
+        return self.server.teams_url
 
     def setup_fields(self) -> None:
         assert self.settings.asana_access_token is not None
@@ -111,6 +120,57 @@ class Sandbox:
         self.services.jobs.drain(timeout=120)
         return result
 
+    def teams_say(
+        self,
+        text: str,
+        *,
+        user: str = TEAMS_LEAD,
+        conversation: str = TEAMS_CHANNEL,
+        expect_proposal: bool = True,
+    ) -> tuple[TeamsResult, dict[str, Any] | None]:
+        """Write to the copilot in Teams; return the answer and the proposal card it posted."""
+
+        def proposals() -> list[dict[str, Any]]:
+            return [m for m in self.teams.messages_in(conversation) if _proposal_id(m)]
+
+        before = len(proposals())
+        answer = self.teams.message(self.app_url_teams, text, user=user, conversation=conversation)
+        arrived = expect_proposal and self.teams.wait_for(lambda: len(proposals()) > before, 60)
+        self.services.jobs.drain(timeout=120)
+        # A copy: the stand-in updates its own message in place when the app edits it.
+        return answer, copy.deepcopy(proposals()[-1]) if arrived else None
+
+    def teams_click(
+        self,
+        message: dict[str, Any],
+        verb: str,
+        *,
+        user: str = TEAMS_LEAD,
+        conversation: str = TEAMS_CHANNEL,
+        data: dict[str, Any] | None = None,
+    ) -> TeamsResult:
+        """Press an Action.Execute button of a posted card and wait for the work it queued."""
+        result = self.teams.invoke(
+            self.app_url_teams,
+            user=user,
+            conversation=conversation,
+            reply_to=message["id"],
+            verb=verb,
+            data={"proposal": _proposal_id(message)} | (data or {}),
+        )
+        self.services.jobs.drain(timeout=120)
+        return result
+
+
+def _proposal_id(message: dict[str, Any]) -> str | None:
+    """The proposal a Teams card carries (its buttons' data), None for other messages."""
+    for attachment in message.get("attachments") or []:
+        for action in (attachment.get("content") or {}).get("actions") or []:
+            proposal = (action.get("data") or {}).get("proposal")
+            if proposal:
+                return str(proposal)
+    return None
+
 
 def sandbox_env(
     asana: AsanaSandbox,
@@ -119,6 +179,7 @@ def sandbox_env(
     seed: SeedInfo,
     db_path: str,
     signing_secret: str,
+    teams: TeamsStandIn | None = None,
     **extra: str,
 ) -> dict[str, str]:
     env = {
@@ -133,6 +194,10 @@ def sandbox_env(
         "COPILOT_APPROVERS": LEAD,
         "COPILOT_PROJECTS": f"{seed.project_gid},{seed.other_project_gid}",
     }
+    if teams is not None:
+        # Teams (issue 12): the lead is Ana Lima there, an approver named by her email.
+        env.update(teams.environ())
+        env["TEAMS_APPROVERS"] = teams.users[TEAMS_LEAD].email
     if openai is not None:
         env["OPENAI_API_KEY"] = openai.api_key
         env["OPENAI_BASE_URL"] = openai.base_url
@@ -179,6 +244,7 @@ def running_sandbox(
             SlackStandIn(signing_secret=signing_secret, users=SANDBOX_USERS)
         )
         openai = stack.enter_context(OpenAIStandIn()) if use_model else None
+        teams = stack.enter_context(TeamsStandIn())
         settings = Settings.from_env(
             sandbox_env(
                 asana,
@@ -187,6 +253,7 @@ def running_sandbox(
                 seed,
                 db_path or str(workdir / "copilot.db"),
                 signing_secret,
+                teams,
                 **(env or {}),
             )
         )
@@ -197,11 +264,12 @@ def running_sandbox(
             app,
             signing_secret=signing_secret,
             seen_before=ReplayCache().seen_before,
+            teams=services.teams,
             host="127.0.0.1",
             port=0,
         ).start()
         stack.callback(server.stop)
-        yield Sandbox(asana, slack, openai, seed, settings, services, server)
+        yield Sandbox(asana, slack, openai, seed, settings, services, server, teams)
 
 
 def _team_zone(env: dict[str, str]) -> ZoneInfo:
@@ -223,9 +291,10 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
             f"project {box.seed.project_name})"
         )
         say(f"Slack stand-in  {box.slack.api_url}")
+        say(f"Teams stand-in  {box.teams.service_url}")
         if box.openai:
             say(f"Model stand-in  {box.openai.base_url}  (model {box.openai.model})")
-        say(f"Copilot app     {box.app_url}")
+        say(f"Copilot app     {box.app_url}  and  {box.app_url_teams}")
         say()
         say("== copilot setup: create and attach the AI fields ==")
         box.setup_fields()
@@ -276,7 +345,44 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         say()
         if not _digest_demo(box, say):
             return 1
+        say()
+        if not _teams_demo(box, say):
+            return 1
     return 0
+
+
+# -- issue 12: the same copilot in Microsoft Teams ---------------------------------------------
+
+
+def _teams_demo(box: Sandbox, say: Any) -> bool:
+    lead = box.teams.users[TEAMS_LEAD].name
+    box.asana.reset_requests()
+    say(f"== {lead} writes “@Copilot prioritize” in the Platform team's General channel ==")
+    answer, message = box.teams_say("prioritize")
+    say(f"  answer: HTTP {answer.status} in {answer.elapsed_ms:.0f} ms")
+    if message is None:
+        say("  no proposal card arrived")
+        return False
+    say()
+    say("== The proposal card, as the channel sees it (first lines) ==")
+    say("\n".join(render_card(message).splitlines()[:8]))
+    say("…")
+    say(render_card(message).splitlines()[-1])
+    say()
+    say(f"== {lead} presses Approve ==")
+    box.asana.reset_requests()
+    click = box.teams_click(message, "approve")
+    first = {"attachments": [{"content": click.json().get("value", {})}]}
+    say(f"  answered at once (HTTP {click.status} in {click.elapsed_ms:.0f} ms), for {lead}:")
+    say("  " + render_card(first).splitlines()[1])
+    updated = box.teams.activities[(TEAMS_CHANNEL, message["id"])]
+    say("  then the card, updated in place for everyone:")
+    say("  " + render_card(updated).splitlines()[1])
+    say(
+        f"  Asana: {box.asana.count('GET')} reads and {box.asana.count('POST', '/batch')} "
+        "batch requests for the approval."
+    )
+    return True
 
 
 # -- issue 3: plan the next sprint and commit it -----------------------------------------------

@@ -1,4 +1,8 @@
-"""Turning use-case results into Slack updates: shared by listeners, start-up resume and jobs."""
+"""Turning use-case results into messages: shared by listeners, start-up resume and jobs.
+
+A proposal lives where it was asked for: Slack, or Teams for a `teams:` channel, whose surface
+draws its own cards from the same views.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any
 from bot.errors import UpstreamError, UserFacingError
 from bot.gateways.slack import SlackRefused
 from bot.jobs import Deadline, SingleFlight, message_for
-from bot.render.blocks import escape, fallback_text, priority_blocks, proposal_blocks
+from bot.render.blocks import escape, fallback_text, priority_blocks
 from bot.render.notes import (
     RUN_FAILED,
     already_running_note,
@@ -20,7 +24,9 @@ from bot.render.notes import (
     ranking_failed_note,
     ranking_ready_note,
 )
+from bot.render.proposals import proposal_blocks
 from bot.services import Services
+from bot.usecases.access import TEAMS
 from bot.usecases.approvals import DecisionResult, Outcome
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,10 @@ def refresh_message(services: Services, result: DecisionResult) -> None:
     """Update the proposal message in place with its decision and what was written."""
     proposal = result.proposal
     if not proposal.message_ts or not proposal.view:
+        return
+    if proposal.channel.startswith(TEAMS):
+        if services.teams is not None:
+            services.teams.refresh(result)
         return
     decision = decision_view(result)
     services.slack.update(
@@ -208,13 +218,16 @@ def run_prioritize(
                 project.name, channel, user, failure=deadline_note(deadline.seconds)
             )
             return
-        ts = post_proposal(
-            services,
-            proposal.id,
-            channel,
-            text=fallback_text(proposal.view),
-            blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
-        )
+        if channel.startswith(TEAMS) and services.teams is not None:
+            ts = services.teams.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
+        else:
+            ts = post_proposal(
+                services,
+                proposal.id,
+                channel,
+                text=fallback_text(proposal.view),
+                blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
+            )
         outcome = RankingOutcome(project.name, channel, user, message_ts=ts)
     except Exception as error:
         if deadline.expired:

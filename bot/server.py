@@ -1,31 +1,54 @@
-"""HTTP mode: Bolt behind waitress (a multi-threaded WSGI server); requests at /slack/events."""
+"""HTTP mode: one waitress server (multi-threaded WSGI) on one port for both surfaces: Slack
+(Bolt behind its guard) at POST /slack/events, Teams (the SDK behind the JWT check) at
+POST /api/messages, each when configured."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.http_guard import MAX_BODY_BYTES, SlackRequestGuard
+
+if TYPE_CHECKING:
+    from bot.surfaces.teams.surface import TeamsSurface
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def not_found(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    body = b'{"error": "not found"}'
+    start_response(
+        "404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 class HttpServer:
     def __init__(
         self,
-        app: App,
+        app: App | None,
         *,
-        signing_secret: str,
+        signing_secret: str | None,
         seen_before: Callable[[str], bool],
+        teams: TeamsSurface | None = None,
         host: str = "0.0.0.0",
         port: int = 3000,
         threads: int = 48,
     ) -> None:
-        wsgi = SlackRequestGuard(
-            SlackRequestHandler(app), signing_secret=signing_secret, seen_before=seen_before
-        )
+        wsgi: WsgiApp = not_found
+        if app is not None:
+            assert signing_secret is not None
+            wsgi = SlackRequestGuard(
+                SlackRequestHandler(app), signing_secret=signing_secret, seen_before=seen_before
+            )
+        if teams is not None:
+            wsgi = teams.endpoint(wsgi)
         self._server = create_server(
             wsgi, host=host, port=port, threads=threads, max_request_body_size=MAX_BODY_BYTES * 2
         )
@@ -33,10 +56,20 @@ class HttpServer:
         self._stopping = threading.Event()
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         host = self._server.effective_host  # type: ignore[union-attr]
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{host}:{self._server.effective_port}/slack/events"  # type: ignore[union-attr]
+        return f"http://{host}:{self._server.effective_port}"  # type: ignore[union-attr]
+
+    @property
+    def url(self) -> str:
+        """Slack's request URL."""
+        return f"{self.base_url}/slack/events"
+
+    @property
+    def teams_url(self) -> str:
+        """Teams' messaging endpoint."""
+        return f"{self.base_url}/api/messages"
 
     def serve_forever(self) -> None:
         self._server.run()
@@ -57,5 +90,9 @@ class HttpServer:
     def stop(self) -> None:
         self._stopping.set()
         self._server.close()
+        # close() leaves accepted (keep-alive) connections in the loop's map, so the loop and
+        # its 48 worker threads would live on: close them, and stop the workers.
+        wasyncore.close_all(self._server._map)  # type: ignore[union-attr]
+        self._server.task_dispatcher.shutdown(timeout=5)  # type: ignore[union-attr]
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -16,15 +16,17 @@ from bot.gateways.asana import AsanaGateway
 from bot.gateways.llm import LlmGateway
 from bot.gateways.slack import SlackGateway, web_client
 from bot.jobs import JobQueue
-from bot.settings import Settings
+from bot.settings import Secret, Settings
 from bot.storage.store import Store
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
 from bot.usecases.prioritize import Prioritizer
+from bot.usecases.sprint import SprintPlanner
 
 if TYPE_CHECKING:
     from bot.scheduler import DigestScheduler, ScheduledJob
+    from bot.surfaces.teams.surface import TeamsSurface
 
 # A Home tab section another feature adds: the user id in, Block Kit blocks out.
 HomeSection = Callable[[str], Sequence[Mapping[str, Any]]]
@@ -49,6 +51,8 @@ class Services:
     access: AccessPolicy = None  # type: ignore[assignment]  # set by build_services
     digests: DigestService = None  # type: ignore[assignment]  # set by build_services
     schedules: ScheduleBook = None  # type: ignore[assignment]  # set by build_services
+    planner: SprintPlanner = None  # type: ignore[assignment]  # set by build_services
+    teams: TeamsSurface | None = None  # set by build_services when TEAMS_* are set
     scheduler: DigestScheduler | None = None  # started by `copilot serve` only
     # Hooks for other features: daily jobs for the one scheduler (see bot.scheduler.ScheduledJob),
     # and sections appended to the Home tab. Add to them before start_scheduler() / serving.
@@ -77,6 +81,8 @@ class Services:
         if self.scheduler is not None:
             self.scheduler.shutdown()
         self.jobs.shutdown()
+        if self.teams is not None:
+            self.teams.close()
         self.asana.close()
         if self.llm is not None:
             self.llm.close()
@@ -90,8 +96,8 @@ def build_services(
 ) -> Services:
     if settings.asana_access_token is None:
         raise ConfigError("ASANA_ACCESS_TOKEN is not set")
-    if settings.slack_bot_token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set")
+    if settings.slack_bot_token is None and settings.teams is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (and Teams is not configured either)")
     store = Store(settings.db_path, clock=clock)
     asana = AsanaGateway(base_url=settings.asana_base_url, token=settings.asana_access_token)
     llm = (
@@ -103,7 +109,8 @@ def build_services(
         if settings.openai_api_key is not None
         else None
     )
-    client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    # Without Slack (Teams only) the client has no token: a Slack call would fail, none is made.
+    client = web_client(settings.slack_bot_token or Secret(""), settings.slack_api_url)
     slack = SlackGateway(client)
     access = AccessPolicy(
         directory=slack,
@@ -113,6 +120,7 @@ def build_services(
         default_project=settings.asana_project,
         default_channel=settings.standup_channel,
         everywhere=settings.projects,
+        teams_approvers=settings.teams.approvers if settings.teams else frozenset(),
     )
     engine = ApprovalEngine(
         store,
@@ -161,4 +169,19 @@ def build_services(
         today=services.today,
         hours_per_point=settings.hours_per_point,
     )
+    services.planner = SprintPlanner(
+        asana=asana,
+        engine=engine,
+        projects=access,
+        clock=clock,
+        today=services.today,
+        sprint_days=settings.sprint_days,
+        weekly_hours=settings.weekly_hours,
+        hours_per_point=settings.hours_per_point,
+    )
+    if settings.teams is not None:
+        from bot.surfaces.teams.surface import TeamsSurface  # the SDK loads only when used
+
+        services.teams = TeamsSurface(settings.teams, services)
+        services.digests.teams = services.teams
     return services

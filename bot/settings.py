@@ -42,6 +42,86 @@ class Secret:
         return bool(self._value)
 
 
+# -- Microsoft Teams (issue 12) --------------------------------------------------------------------
+
+DEFAULT_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+TOKEN_URL_TEMPLATE = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
+NAMES = (
+    "TEAMS_CLIENT_ID",
+    "TEAMS_CLIENT_SECRET",
+    "TEAMS_TENANT_ID",
+    "TEAMS_APPROVERS",
+    "TEAMS_OPENID_METADATA_URL",
+    "TEAMS_TOKEN_URL",
+)
+
+
+@dataclass(frozen=True)
+class TeamsSettings:
+    client_id: str
+    client_secret: Secret
+    tenant_id: str
+    approvers: frozenset[str]  # AAD object ids (lower case) and emails (lower case)
+    openid_metadata_url: str = DEFAULT_OPENID_METADATA_URL
+    token_url: str = ""
+
+
+def teams_settings(environ: Mapping[str, str]) -> TeamsSettings | None:
+    """The Teams settings, or None when Teams is not configured (no TEAMS_* at all).
+
+    Raises ConfigError naming the first missing or invalid variable.
+    """
+    env = {k: v.strip() for k, v in environ.items() if k in NAMES and v.strip()}
+    if not env:
+        return None
+    for name in ("TEAMS_CLIENT_ID", "TEAMS_CLIENT_SECRET", "TEAMS_TENANT_ID"):
+        if name not in env:
+            raise ConfigError(
+                f"{name} is not set (Teams needs TEAMS_CLIENT_ID, _SECRET, _TENANT_ID)"
+            )
+    for name in ("TEAMS_CLIENT_ID", "TEAMS_TENANT_ID"):
+        if not GUID.fullmatch(env[name]):
+            raise ConfigError(
+                f"{name} is invalid: expected a GUID like 00000000-0000-0000-0000-000000000000"
+            )
+    if any(c.isspace() for c in env["TEAMS_CLIENT_SECRET"]):
+        raise ConfigError("TEAMS_CLIENT_SECRET is invalid: it contains whitespace")
+    approvers = frozenset(
+        a.strip().lower() for a in env.get("TEAMS_APPROVERS", "").split(",") if a.strip()
+    )
+    for approver in approvers:
+        if not (GUID.fullmatch(approver) or EMAIL.fullmatch(approver)):
+            raise ConfigError(
+                f"TEAMS_APPROVERS is invalid: {approver!r} is neither an AAD object id nor an email"
+            )
+    metadata = env.get("TEAMS_OPENID_METADATA_URL", DEFAULT_OPENID_METADATA_URL)
+    _check_url("TEAMS_OPENID_METADATA_URL", metadata)
+    if not metadata.endswith("/openidconfiguration"):
+        # The SDK finds the signing keys by replacing this ending with /keys.
+        raise ConfigError(
+            "TEAMS_OPENID_METADATA_URL is invalid: it must end in /openidconfiguration"
+        )
+    tenant = env["TEAMS_TENANT_ID"].lower()
+    token_url = env.get("TEAMS_TOKEN_URL", TOKEN_URL_TEMPLATE.format(tenant=tenant))
+    _check_url("TEAMS_TOKEN_URL", token_url)
+    return TeamsSettings(
+        client_id=env["TEAMS_CLIENT_ID"].lower(),
+        client_secret=Secret(env["TEAMS_CLIENT_SECRET"]),
+        tenant_id=tenant,
+        approvers=approvers,
+        openid_metadata_url=metadata,
+        token_url=token_url,
+    )
+
+
+def _check_url(name: str, value: str) -> None:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{name} is invalid: expected an http(s) URL, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: Secret | None = None
@@ -70,6 +150,11 @@ class Settings:
     proposal_ttl_days: int = 7
     retention_days: int = 90
     command_deadline_seconds: float = 120.0
+    teams: TeamsSettings | None = None  # TEAMS_*: None when Teams is not configured
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
 
     @property
     def llm_enabled(self) -> bool:
@@ -85,6 +170,7 @@ class Settings:
                 self.slack_app_token,
                 self.asana_access_token,
                 self.openai_api_key,
+                self.teams.client_secret if self.teams else None,
             )
             if s
         ]
@@ -213,4 +299,5 @@ class Settings:
             command_deadline_seconds=number(
                 "COPILOT_COMMAND_DEADLINE_SECONDS", 120.0, low=1, high=3600
             ),
+            teams=teams_settings(environ),
         )

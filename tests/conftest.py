@@ -26,6 +26,19 @@ SCRUB = (
     "ASANA_PROJECT",
     "COPILOT_DB",
     "COPILOT_APPROVERS",
+    "TEAMS_CLIENT_ID",
+    "TEAMS_CLIENT_SECRET",
+    "TEAMS_TENANT_ID",
+    "TEAMS_APPROVERS",
+    "TEAMS_OPENID_METADATA_URL",
+    "TEAMS_TOKEN_URL",
+    # What the Teams SDK reads from the environment on its own.
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "TENANT_ID",
+    "CLOUD",
+    "SERVICE_URL",
+    "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS",
 )
 
 

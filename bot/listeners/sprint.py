@@ -16,26 +16,11 @@ from bot.render.blocks import escape, fallback_text
 from bot.render.notes import command_ack, deadline_note, queued_note
 from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
 from bot.services import Services
-from bot.usecases.sprint import KIND, SprintPlanner, check_syntax
-
-
-def build_planner(services: Services) -> SprintPlanner:
-    """The /plan-sprint use case, on the services' gateway, engine, clock and settings."""
-    settings = services.settings
-    return SprintPlanner(
-        asana=services.asana,
-        engine=services.engine,
-        projects=services.access,
-        clock=services.clock,
-        today=services.today,
-        sprint_days=settings.sprint_days,
-        weekly_hours=settings.weekly_hours,
-        hours_per_point=settings.hours_per_point,
-    )
+from bot.usecases.sprint import KIND, check_syntax
 
 
 def register(app: App, services: Services) -> None:
-    planner = build_planner(services)
+    planner = services.planner
 
     @app.command("/plan-sprint")
     def handle_command_plan_sprint(ack: Ack, command: dict[str, Any]) -> None:

@@ -166,28 +166,6 @@ def priority_blocks(
     return blocks
 
 
-def proposal_blocks(
-    view: Mapping[str, Any],
-    proposal_id: str,
-    *,
-    proposed_by: str,
-    decision: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """The message of any proposal, by its kind (every flow shares the approval engine)."""
-    kind = view.get("kind")
-    if kind == "prioritize":
-        return priority_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
-    if kind == "overload":
-        from bot.render.overload import overload_blocks  # it builds on this module's helpers
-
-        return overload_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
-    if kind == "plan_sprint":
-        from bot.render.sprint import sprint_blocks  # it builds on this module's helpers
-
-        return sprint_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
-    raise ValueError(f"no message builder for proposals of kind {kind!r}")
-
-
 def proposal_actions(
     proposal_id: str, decision: Mapping[str, Any] | None, *, has_more: bool
 ) -> list[dict[str, Any]]:

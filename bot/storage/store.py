@@ -240,6 +240,35 @@ def m005_channel_project_links(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_teams(db: Database) -> None:
+    # Issue 12: where each Teams conversation's connector lives (serviceUrl, refreshed from every
+    # incoming activity) and the people seen there (names for cards, emails for approvers).
+    db["teams_conversations"].create(
+        {
+            "conversation_id": str,
+            "service_url": str,
+            "tenant_id": str,
+            "kind": str,
+            "team_id": str,
+            "updated_at": str,
+        },
+        pk="conversation_id",
+        not_null={"service_url", "updated_at"},
+    )
+    db["teams_people"].create(
+        {
+            "aad_object_id": str,
+            "member_id": str,
+            "name": str,
+            "email": str,
+            "updated_at": str,
+        },
+        pk="aad_object_id",
+        not_null={"updated_at"},
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -343,6 +372,25 @@ class CommentRow:
     text: str | None
     created_at: str | None
     task_modified_at: str
+
+
+@dataclass(frozen=True)
+class TeamsConversationRow:
+    conversation_id: str
+    service_url: str
+    tenant_id: str | None
+    kind: str | None
+    team_id: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class TeamsPersonRow:
+    aad_object_id: str
+    member_id: str | None
+    name: str | None
+    email: str | None
+    updated_at: str
 
 
 class Store:
@@ -921,6 +969,68 @@ class Store:
             )
 
     # -- the latest load chart per project (issue 5) ---------------------------------------
+
+    # -- Teams: conversations and people seen --------------------------------------------------
+
+    def remember_teams_conversation(
+        self,
+        conversation_id: str,
+        *,
+        service_url: str,
+        tenant_id: str,
+        kind: str,
+        team_id: str | None,
+    ) -> None:
+        """Keep the newest serviceUrl of a conversation (proactive posts need it)."""
+        with self.write() as db:
+            db.execute(
+                "insert into teams_conversations (conversation_id, service_url, tenant_id, kind, "
+                "team_id, updated_at) values (?, ?, ?, ?, ?, ?) on conflict(conversation_id) do "
+                "update set service_url = excluded.service_url, tenant_id = excluded.tenant_id, "
+                "kind = excluded.kind, team_id = coalesce(excluded.team_id, team_id), "
+                "updated_at = excluded.updated_at",
+                [conversation_id, service_url, tenant_id, kind, team_id, self.now()],
+            )
+
+    def teams_conversation(self, conversation_id: str) -> TeamsConversationRow | None:
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select * from teams_conversations where conversation_id = ?",
+                    [conversation_id],
+                )
+            )
+        return TeamsConversationRow(**rows[0]) if rows else None
+
+    def latest_teams_service_url(self) -> str | None:
+        """The serviceUrl Teams used last: for a channel of a known team not yet written in."""
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select service_url from teams_conversations order by updated_at desc limit 1"
+                )
+            )
+        return rows[0]["service_url"] if rows else None
+
+    def remember_teams_person(
+        self, aad_object_id: str, *, member_id: str, name: str, email: str | None = None
+    ) -> None:
+        """A person as last seen in Teams; an email, once known, is kept."""
+        with self.write() as db:
+            db.execute(
+                "insert into teams_people (aad_object_id, member_id, name, email, updated_at) "
+                "values (?, ?, ?, ?, ?) on conflict(aad_object_id) do update set "
+                "member_id = excluded.member_id, name = excluded.name, "
+                "email = coalesce(excluded.email, email), updated_at = excluded.updated_at",
+                [aad_object_id, member_id, name, email, self.now()],
+            )
+
+    def teams_person(self, aad_object_id: str) -> TeamsPersonRow | None:
+        with self.connect() as db:
+            rows = list(
+                db.query("select * from teams_people where aad_object_id = ?", [aad_object_id])
+            )
+        return TeamsPersonRow(**rows[0]) if rows else None
 
     def remember_chart(self, project_gid: str, *, file_id: str, channel: str) -> None:
         with self.connect() as db:

@@ -57,6 +57,14 @@ class LinkedProject:
     source: str  # "home" (linked on the Home tab) | "default" | "everywhere" (settings)
 
 
+TEAMS = "teams:"  # how the core names Teams people and conversations: teams:<id>
+
+
+def place(channel: str) -> str:
+    """Where links apply: a Teams channel thread (`…;messageid=…`) belongs to its channel."""
+    return channel.split(";", 1)[0] if channel.startswith(TEAMS) else channel
+
+
 class AccessPolicy:
     def __init__(
         self,
@@ -68,6 +76,7 @@ class AccessPolicy:
         default_project: str | None,
         default_channel: str | None,
         everywhere: frozenset[str] = frozenset(),
+        teams_approvers: frozenset[str] = frozenset(),
         monotonic: Callable[[], float] = time.monotonic,
         person_ttl_s: float = PERSON_TTL_S,
     ) -> None:
@@ -78,6 +87,7 @@ class AccessPolicy:
         self._default_project = default_project
         self._default_channel = default_channel
         self._everywhere = everywhere
+        self._teams_approvers = teams_approvers  # AAD object ids and emails, lower case
         self._monotonic = monotonic
         self._ttl = person_ttl_s
         self._people: dict[str, tuple[float, SlackPerson | None]] = {}
@@ -134,6 +144,13 @@ class AccessPolicy:
 
     @property
     def approvers_configured(self) -> bool:
+        """COPILOT_APPROVERS names someone (Slack)."""
+        return self._approvers.configured
+
+    def approvers_named_for(self, user: str) -> bool:
+        """Whether the settings name any approver on `user`'s surface (Slack or Teams)."""
+        if user.startswith(TEAMS):
+            return bool(self._teams_approvers)
         return self._approvers.configured
 
     @property
@@ -145,6 +162,13 @@ class AccessPolicy:
         return self._approvers.admins
 
     def is_approver(self, user: str) -> bool:
+        if user.startswith(TEAMS):
+            # TEAMS_APPROVERS names people by AAD object id or by email (as Teams' roster says).
+            aad = user[len(TEAMS) :]
+            if aad in self._teams_approvers:
+                return True
+            person = self._store.teams_person(aad)
+            return bool(person and person.email and person.email.lower() in self._teams_approvers)
         if not self._approvers.configured:
             return False
         try:
@@ -155,15 +179,22 @@ class AccessPolicy:
 
     # -- which projects a channel may use --------------------------------------------------
 
+    def teams_denial(self, role: str | None) -> Denial | None:
+        """Who may ask in Teams (other tenants never reach this far): members, not guests."""
+        if role is None:
+            return Denial.UNKNOWN_USER
+        return Denial.GUEST if role.lower() == "guest" else None
+
     def links(self, channel: str | None = None) -> list[LinkedProject]:
         """Every link (of one channel, or of all): stored ones, then the settings' defaults."""
+        channel = place(channel) if channel else channel
         found: dict[tuple[str, str], LinkedProject] = {}
         for row in self._store.channel_links():
-            if channel is None or row.channel == channel:
+            if channel is None or place(row.channel) == channel:
                 key = (row.channel, row.project_gid)
                 found[key] = LinkedProject(row.channel, row.project_gid, row.project_name, "home")
         if self._default_project and self._default_channel:
-            if channel is None or channel == self._default_channel:
+            if channel is None or channel == place(self._default_channel):
                 key = (self._default_channel, self._default_project)
                 if key not in found:
                     name = self._store.digest_project_name(self._default_project) or ""

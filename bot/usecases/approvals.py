@@ -174,8 +174,7 @@ NOT_WRITTEN = ("failed", "pending")  # what Retry would try again
 class Deciders(Protocol):
     """Who may decide proposals, and where (bot.usecases.access.AccessPolicy in the app)."""
 
-    @property
-    def approvers_configured(self) -> bool: ...
+    def approvers_named_for(self, user: str) -> bool: ...
     def is_approver(self, user: str) -> bool: ...
     def may_use(self, channel: str, project_gid: str) -> bool: ...
 
@@ -186,8 +185,7 @@ class FixedApprovers:
 
     ids: frozenset[str]
 
-    @property
-    def approvers_configured(self) -> bool:
+    def approvers_named_for(self, user: str) -> bool:
         return bool(self.ids)
 
     def is_approver(self, user: str) -> bool:
@@ -321,7 +319,7 @@ class ApprovalEngine:
 
     def refusal(self, user: str, proposal: ProposalRow) -> Refusal | None:
         """Why `user` may not decide `proposal` (approve, reject or retry), or None."""
-        if not self._deciders.approvers_configured:
+        if not self._deciders.approvers_named_for(user):
             return Refusal.NO_APPROVERS
         if not self.can_approve(user):
             return Refusal.NOT_APPROVER
@@ -419,15 +417,20 @@ class ApprovalEngine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _expired(self, proposal: ProposalRow, user: str, decision: str) -> bool:
-        """True (and audited) when a click would act on a proposal older than the TTL."""
+    def is_expired(self, proposal: ProposalRow) -> bool:
+        """Whether a click on `proposal` would be refused as older than the TTL (no audit)."""
         # Only what a click could still write: a decided proposal answers who decided, and an
         # approval under way (or cut short by a crash) is finished whatever its age.
         if proposal.status not in ("open", "partial"):
             return False
         age = self._clock() - datetime.fromisoformat(proposal.created_at)
-        if age <= timedelta(days=self._proposal_ttl_days):
+        return age > timedelta(days=self._proposal_ttl_days)
+
+    def _expired(self, proposal: ProposalRow, user: str, decision: str) -> bool:
+        """True (and audited) when a click would act on a proposal older than the TTL."""
+        if not self.is_expired(proposal):
             return False
+        age = self._clock() - datetime.fromisoformat(proposal.created_at)
         self._store.audit(
             proposal.id, user, "expired", detail={"decision": decision, "age_days": age.days}
         )

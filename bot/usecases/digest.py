@@ -41,6 +41,7 @@ from bot.render.digest import digest_blocks, digest_text
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
 from bot.storage.store import DeliveryProblemRow, DigestScheduleRow, Store
+from bot.usecases.access import TEAMS
 from bot.usecases.approvals import holder_is_dead, new_owner
 from bot.usecases.people import slack_user_for
 
@@ -77,6 +78,12 @@ class DigestPoster(Protocol):
     def user_id_by_email(self, email: str) -> str | None: ...
 
 
+class DigestCards(Protocol):
+    """Another chat surface's digests: it draws and posts its own (Teams, for `teams:` channels)."""
+
+    def post_digest(self, channel: str, digest: StandupDigest) -> str: ...
+
+
 class Summarizer(Protocol):
     model: str
 
@@ -111,6 +118,17 @@ class DigestService:
         self._settings = settings
         self._clock = clock
         self._owner = new_owner()
+        # Set when Teams is configured: digests for `teams:<conversation id>` channels go there.
+        self.teams: DigestCards | None = None
+
+    def _post(self, channel: str, digest: StandupDigest) -> str:
+        if channel.startswith(TEAMS):
+            if self.teams is None:
+                raise ConfigError(f"{channel} is a Teams channel, but Teams is not configured")
+            return self.teams.post_digest(channel, digest)
+        return self._slack.post_once(
+            channel, text=digest_text(digest), blocks=digest_blocks(digest)
+        )
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -194,7 +212,8 @@ class DigestService:
             summary=summary,
             summary_source=source,
             summary_note=note,
-            mentions=self._mentions(facts),
+            # Teams finds its own @mentions among the channel's members.
+            mentions={} if channel.startswith(TEAMS) else self._mentions(facts),
             comments_unread=unread,
             first=last is None,
         )
@@ -307,9 +326,7 @@ class DigestService:
         """`copilot digest`: build and post one digest now (outside the day's schedule)."""
         digest = self.build(project_ref, channel)
         try:
-            ts = self._slack.post_once(
-                channel, text=digest_text(digest), blocks=digest_blocks(digest)
-            )
+            ts = self._post(channel, digest)
         except SlackPermanentError as exc:
             self._refused(channel, digest, exc)
             raise
@@ -350,9 +367,7 @@ class DigestService:
         if not self._store.begin_posting(**key, owner=self._owner):
             return PostResult("taken over", digest, slot=key["slot"])
         try:
-            ts = self._slack.post_once(
-                schedule.channel, text=digest_text(digest), blocks=digest_blocks(digest)
-            )
+            ts = self._post(schedule.channel, digest)
         except SlackPermanentError as exc:  # a retry cannot help until a person acts
             self._store.refuse_slot(**key, owner=self._owner)
             self._refused(schedule.channel, digest, exc)

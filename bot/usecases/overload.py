@@ -30,14 +30,16 @@ from bot.domain.forecast import (
     propose_rebalance,
 )
 from bot.domain.models import Person, Task
-from bot.errors import UpstreamError, UserFacingError
+from bot.errors import ConfigError, UpstreamError, UserFacingError
 from bot.gateways.asana import Project
 from bot.gateways.slack import SlackPermanentError, SlackRefused
 from bot.render.access import not_linked_for_posting
-from bot.render.blocks import fallback_text, notice_blocks, proposal_blocks
+from bot.render.blocks import fallback_text, notice_blocks
 from bot.render.chart import ChartPerson, load_chart_png
 from bot.render.home import chart_refused_text
+from bot.render.proposals import proposal_blocks
 from bot.storage.store import OverloadAlertRow, Store
+from bot.usecases.access import TEAMS
 from bot.usecases.approvals import ApprovalEngine, NewProposal
 from bot.usecases.people import slack_user_for
 
@@ -73,6 +75,15 @@ class AlertSink(Protocol):
         self, channel: str, *, filename: str, title: str, content: bytes
     ) -> str | None: ...
     def user_id_by_email(self, email: str) -> str | None: ...
+
+
+class ProposalCards(Protocol):
+    """Another chat surface's proposals (Teams, for `teams:` channels): it posts its own card and
+    links the proposal to it."""
+
+    def post_proposal(
+        self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
+    ) -> str: ...
 
 
 class MaybePosted(Exception):
@@ -339,9 +350,11 @@ class OverloadChecker:
         threshold: float = 1.2,
         weeks: int = WEEKS,
         time_zone: str = "UTC",
+        teams: ProposalCards | None = None,
     ) -> None:
         self._asana = asana
         self._slack = slack
+        self._teams = teams
         self._store = store
         self._engine = engine
         self._today = today
@@ -540,7 +553,8 @@ class OverloadChecker:
         chart_file_id, chart_error = None, ""
         if alerts:
             self._store.clear_delivery_problems(channel=channel, kinds=("overload",))
-            chart_file_id, chart_error = self._share_chart(snap, channel)
+            if not channel.startswith(TEAMS):  # Teams: no chart yet (see the README)
+                chart_file_id, chart_error = self._share_chart(snap, channel)
         return OverloadReport(
             project=project,
             today=snap.today,
@@ -639,7 +653,8 @@ class OverloadChecker:
         channel: str,
     ) -> Alert:
         person = snap.people[overload.person]
-        slack_user = self.slack_user(person)
+        in_teams = channel.startswith(TEAMS)
+        slack_user = None if in_teams else self.slack_user(person)
         load_after = after.load(overload.person, overload.week_start)
         view = overload_view(
             snap,
@@ -661,18 +676,21 @@ class OverloadChecker:
             view=view,
         )
         self._engine.propose(proposal)
-        try:
-            ts = self._slack.post(
-                channel,
-                text=fallback_text(view),
-                blocks=proposal_blocks(view, proposal.id, proposed_by=ACTOR),
-            )
-        except SlackRefused as exc:  # certainly not posted: nobody can see it, so close it
-            self._engine.withdraw(proposal.id, reason=str(exc))
-            raise
-        except UpstreamError as exc:  # the outcome is unknown: keep it open, its buttons may work
-            raise MaybePosted(proposal.id, exc) from None
-        self._engine.posted(proposal.id, channel, ts)
+        if in_teams:
+            ts = self._post_in_teams(channel, view, proposal.id)
+        else:
+            try:
+                ts = self._slack.post(
+                    channel,
+                    text=fallback_text(view),
+                    blocks=proposal_blocks(view, proposal.id, proposed_by=ACTOR),
+                )
+            except SlackRefused as exc:  # certainly not posted: nobody can see it, so close it
+                self._engine.withdraw(proposal.id, reason=str(exc))
+                raise
+            except UpstreamError as exc:  # the outcome is unknown: keep it open (buttons work)
+                raise MaybePosted(proposal.id, exc) from None
+            self._engine.posted(proposal.id, channel, ts)
         return Alert(
             overload=overload,
             person_name=person.name,
@@ -683,6 +701,16 @@ class OverloadChecker:
             proposal_id=proposal.id,
             message_ts=ts,
         )
+
+    def _post_in_teams(self, channel: str, view: Mapping[str, Any], proposal_id: str) -> str:
+        if self._teams is None:
+            raise ConfigError(f"{channel} is a Teams channel, but Teams is not configured")
+        try:
+            return self._teams.post_proposal(channel, view, proposal_id, proposed_by=ACTOR)
+        except UpstreamError as exc:
+            if exc.status == 403:  # refused for good: Teams withdrew it, nobody can see it
+                raise
+            raise MaybePosted(proposal_id, exc) from None  # after retries: it may be there
 
     def slack_user(self, person: Person) -> str | None:
         """The Slack user with the person's Asana email, else None."""
@@ -831,6 +859,7 @@ def checker_for(services: Services) -> OverloadChecker:
         hours_per_point=settings.hours_per_point,
         threshold=settings.overload_threshold,
         time_zone=settings.standup_tz,
+        teams=services.teams,
     )
 
 

@@ -100,9 +100,10 @@ def test_no_secret_reaches_logs_slack_or_the_audit_log(caplog):
         )
         box.services.jobs.drain()
         secrets = box.settings.secrets()
-        assert len(secrets) == 4
+        assert len(secrets) == 5  # with Teams' client secret
         everything = [caplog.text, repr(box.settings)]
         everything += [repr(call.args) for call in box.slack.calls]
+        everything += [repr(call.body) for call in box.teams.calls]
         everything += [repr(post) for post in box.slack.response_posts]
         everything += [repr(row) for row in box.services.store.audit_rows()]
         with box.services.store.connect() as db:

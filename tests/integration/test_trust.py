@@ -133,10 +133,14 @@ def test_every_flow_keeps_secrets_out_of_every_output(caplog):
         box.slack.slash_command(box.app_url, "/prioritize", "", user_id=LEAD, channel_id=CHANNEL)
         box.slack.open_home(box.app_url, user_id="U0ALICE")
         box.services.jobs.drain()
+        _, card = box.teams_say("prioritize")  # Teams too (issue 12): the client secret is one
+        assert card is not None
+        box.teams_click(card, "approve")
         secrets = box.settings.secrets()
-        assert len(secrets) == 4
+        assert len(secrets) == 5
         outputs = [caplog.text]
         outputs += [json.dumps(call.args, default=str) for call in box.slack.calls]
+        outputs += [json.dumps(call.body, default=str) for call in box.teams.calls]
         outputs += [json.dumps(post, default=str) for post in box.slack.response_posts]
         with box.services.store.connect() as db:
             for table in db.table_names():

@@ -6,7 +6,7 @@ import json
 import struct
 from datetime import UTC, date, datetime, timedelta
 
-from bot.render.blocks import fallback_text, proposal_blocks
+from bot.render.blocks import fallback_text
 from bot.render.chart import MAX_PEOPLE, ChartPerson, load_chart_png, select_people
 from bot.render.overload import (
     CAPACITY_HOURS,
@@ -20,6 +20,7 @@ from bot.render.overload import (
     capacity_modal_errors,
     capacity_notice,
 )
+from bot.render.proposals import proposal_blocks
 from bot.sandbox.slack_standin import pings, render_message, validate_blocks
 
 HOSTILE = "<!channel> *deploy* <@U0BOSS>"

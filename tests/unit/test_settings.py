@@ -101,7 +101,9 @@ def test_cli_reports_a_missing_variable_in_one_line_without_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "copilot: configuration error: SLACK_BOT_TOKEN is not set (required for this command)"
+        "copilot: configuration error: no chat surface is configured: set SLACK_BOT_TOKEN and "
+        "SLACK_SIGNING_SECRET for Slack, or TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and "
+        "TEAMS_TENANT_ID for Teams"
     ]
     assert "Traceback" not in result.stderr
 

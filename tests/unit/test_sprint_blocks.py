@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.render.blocks import MAX_BLOCKS, MAX_TEXT, proposal_blocks
+from bot.render.blocks import MAX_BLOCKS, MAX_TEXT
+from bot.render.proposals import proposal_blocks
 from bot.render.sprint import SPRINT_PAGE, sprint_page_blocks, usage_text
 from bot.sandbox.slack_standin import pings, validate_blocks
 

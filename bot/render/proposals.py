@@ -1,0 +1,32 @@
+"""The Block Kit message of any proposal, by its kind (every flow shares the approval engine).
+
+Its own module so that blocks.py, which the per-kind builders build on, imports none of them:
+no import circle between blocks and sprint/overload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.render.blocks import priority_blocks
+from bot.render.overload import overload_blocks
+from bot.render.sprint import sprint_blocks
+
+
+def proposal_blocks(
+    view: Mapping[str, Any],
+    proposal_id: str,
+    *,
+    proposed_by: str,
+    decision: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The message of a proposal; with `decision`, the same message after Approve/Reject."""
+    kind = view.get("kind")
+    if kind == "prioritize":
+        return priority_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    if kind == "overload":
+        return overload_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    if kind == "plan_sprint":
+        return sprint_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    raise ValueError(f"no message builder for proposals of kind {kind!r}")

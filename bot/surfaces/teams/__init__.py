@@ -1,0 +1,1 @@
+"""Microsoft Teams: handlers on the Teams SDK, Adaptive Cards from views, the JWT check."""

@@ -1,0 +1,423 @@
+"""Teams in one process: the SDK runtime, the gateway, the JWT check, and what the handlers do.
+
+People are `teams:<AAD object id>` and conversations `teams:<conversation id>` wherever the core
+keeps a person or a channel (proposals, audit log, links, schedules), so the engine, the access
+policy and the store need no Teams-specific code beyond these strings.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.domain.access import Denial
+from bot.domain.digest import StandupDigest
+from bot.errors import UpstreamError, UserFacingError
+from bot.jobs import Deadline, SingleFlight
+from bot.presenters import decision_view
+from bot.render.access import decision_refusal_text
+from bot.render.notes import deadline_note, expired_note
+from bot.settings import TeamsSettings
+from bot.surfaces.teams import cards
+from bot.surfaces.teams.auth import ActivityAuth, ClientCredentialsToken, SigningKeys
+from bot.surfaces.teams.endpoint import TeamsEndpoint, WsgiApp
+from bot.surfaces.teams.gateway import Member, TeamsGateway
+from bot.surfaces.teams.sdk import TeamsRuntime
+from bot.usecases.access import TEAMS as PREFIX
+from bot.usecases.approvals import DecisionResult, Outcome, Refusal
+from bot.usecases.sprint import check_syntax
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+MEMBER_TTL_S = 60.0  # a person made a guest loses access within a minute
+CARD_RESPONSE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
+
+
+def is_teams(channel_or_user: str | None) -> bool:
+    return bool(channel_or_user) and str(channel_or_user).startswith(PREFIX)
+
+
+def conversation_of(channel: str) -> str:
+    """`teams:<conversation id>` → the conversation id."""
+    return channel[len(PREFIX) :]
+
+
+def base_conversation(conversation_id: str) -> str:
+    """A channel thread's conversation id without its `;messageid=…` (the channel itself)."""
+    return conversation_id.split(";", 1)[0]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent an activity and where, as the core names them."""
+
+    user: str  # teams:<aad object id>
+    aad_object_id: str
+    member_id: str  # the bot-scoped id ("29:…"), for mentions and 1:1 chats
+    name: str
+    conversation: str  # the conversation id, with `;messageid=` in a channel thread
+    kind: str  # "channel" | "groupChat" | "personal"
+    service_url: str
+    tenant_id: str
+
+    @property
+    def channel(self) -> str:
+        return PREFIX + self.conversation
+
+
+def from_slack_text(text: str) -> str:
+    """A note written for Slack (mrkdwn, escaped) as Adaptive Card markdown."""
+    plain = html.unescape(text)
+    plain = re.sub(r"<@[A-Z0-9]+>", "someone", plain)
+    plain = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2", plain)
+    for code, emoji in ((":warning:", "⚠️"), (":hourglass_flowing_sand:", "⏳"), (":x:", "❌")):
+        plain = plain.replace(code, emoji)
+    escaped = cards.md(plain)
+    return re.sub(r"\\\*([^*\\]+?)\\\*", r"**\1**", escaped)  # Slack's *bold*
+
+
+class TeamsSurface:
+    def __init__(self, settings: TeamsSettings, services: Services) -> None:
+        from bot.surfaces.teams.handlers import register
+
+        self.settings = settings
+        self._services = services
+        self._members: dict[tuple[str, str], tuple[float, Member | None]] = {}
+        self._lock = threading.Lock()
+        token = ClientCredentialsToken(
+            token_url=settings.token_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+        )
+        self.runtime = TeamsRuntime(
+            client_id=settings.client_id,
+            tenant_id=settings.tenant_id,
+            openid_metadata_url=settings.openid_metadata_url,
+            token=token,
+            setup=lambda app: register(app, services, self),
+        )
+        self.gateway = TeamsGateway(self.runtime)
+        self.auth = ActivityAuth(
+            client_id=settings.client_id,
+            tenant_id=settings.tenant_id,
+            keys=SigningKeys(settings.openid_metadata_url),
+        )
+
+    def endpoint(self, fallback: WsgiApp) -> TeamsEndpoint:
+        """POST /api/messages for the WSGI server; other paths go to `fallback`."""
+        return TeamsEndpoint(self.auth, self.runtime, fallback)
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    # -- who, where ----------------------------------------------------------------------------
+
+    def sender(self, activity: Mapping[str, Any]) -> Sender:
+        """Who sent `activity`; remembers the conversation's serviceUrl and the person's name."""
+        person = activity.get("from") or {}
+        conversation = activity.get("conversation") or {}
+        channel_data = activity.get("channelData") or {}
+        sender = Sender(
+            user=PREFIX + str(person.get("aadObjectId") or person.get("id")).lower(),
+            aad_object_id=str(person.get("aadObjectId") or "").lower(),
+            member_id=str(person.get("id")),
+            name=str(person.get("name") or ""),
+            conversation=str(conversation.get("id")),
+            kind=str(conversation.get("conversationType") or "personal"),
+            service_url=str(activity.get("serviceUrl")),
+            tenant_id=str(
+                conversation.get("tenantId") or (channel_data.get("tenant") or {}).get("id") or ""
+            ),
+        )
+        store = self._services.store
+        store.remember_teams_conversation(
+            base_conversation(sender.conversation),
+            service_url=sender.service_url,
+            tenant_id=sender.tenant_id,
+            kind=sender.kind,
+            team_id=str((channel_data.get("team") or {}).get("id") or "") or None,
+        )
+        if sender.aad_object_id:
+            store.remember_teams_person(
+                sender.aad_object_id, member_id=sender.member_id, name=sender.name
+            )
+        return sender
+
+    def member(self, sender: Sender) -> Member | None:
+        """The sender as the conversation's roster has them (role, email), cached a minute."""
+        key = (base_conversation(sender.conversation), sender.member_id)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._members.get(key)
+        if hit is not None and now - hit[0] < MEMBER_TTL_S:
+            return hit[1]
+        found = self.gateway.member(key[0], sender.member_id, service_url=sender.service_url)
+        if found is not None and found.email:
+            self._services.store.remember_teams_person(
+                found.aad_object_id, member_id=found.id, name=found.name, email=found.email
+            )
+        with self._lock:
+            self._members[key] = (now, found)
+        return found
+
+    def refusal(self, sender: Sender) -> str | None:
+        """Why this person may not use the copilot here (the access policy decides), or None."""
+        try:
+            member = self.member(sender)
+        except UpstreamError:
+            return (
+                "Teams could not tell who you are just now; try again in a minute. "
+                "Nothing was changed."
+            )
+        denial = self._services.access.teams_denial(member.role if member else None)
+        if denial is Denial.GUEST:
+            return "Guests can't use the copilot in this team; ask a member. Nothing was changed."
+        if denial is not None:
+            return "The copilot answers only members of this conversation. Nothing was changed."
+        return None
+
+    def name(self, user: str | None) -> str:
+        """A display name for `teams:<aad>` (as last seen), else a neutral word."""
+        if is_teams(user):
+            person = self._services.store.teams_person(str(user)[len(PREFIX) :])
+            if person is not None and person.name:
+                return person.name
+        return "someone"
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def answer(self, sender: Sender, card: Mapping[str, Any]) -> str:
+        """Post a card where the sender wrote (the thread, chat or personal chat)."""
+        return self.gateway.post(sender.conversation, service_url=sender.service_url, card=card)
+
+    def tell(self, sender: Sender, text: str) -> None:
+        """A private answer: in the person's 1:1 chat with the copilot (`text` is safe markdown)."""
+        chat = self.gateway.personal_chat(
+            sender.member_id, tenant_id=sender.tenant_id, service_url=sender.service_url
+        )
+        self.gateway.post(chat, service_url=sender.service_url, card=cards.notice_card(text))
+
+    def private_reply(self, sender: Sender) -> Callable[[str], None]:
+        """The job queue's `reply` for this person: Slack-worded notes, said privately."""
+        return lambda note: self.tell(sender, from_slack_text(note))
+
+    def installed(self, activity: Mapping[str, Any]) -> None:
+        """Added to a team, group chat or personal chat: remember where, and say hello."""
+        bot = (activity.get("recipient") or {}).get("id")
+        added = [m.get("id") for m in activity.get("membersAdded") or []]
+        sender = self.sender(activity)
+        if bot and bot in added:
+            self.answer(sender, cards.welcome_card())
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def prioritize(self, sender: Sender, project_ref: str, flights: SingleFlight) -> None:
+        from bot.presenters import run_prioritize
+
+        reply = self.private_reply(sender)
+        self._services.jobs.command(
+            lambda deadline: run_prioritize(
+                self._services,
+                flights,
+                project_ref,
+                channel=sender.channel,
+                user=sender.user,
+                reply=reply,
+                deadline=deadline,
+            ),
+            reply=reply,
+            late=lambda deadline: deadline_note(deadline.seconds),
+        )
+
+    def plan_sprint(self, sender: Sender, text: str) -> None:
+        try:
+            check_syntax(text)
+        except UserFacingError as exc:  # a wrong syntax gets the usage line, and nothing else
+            self.tell(sender, from_slack_text(str(exc)))
+            return
+        planner = self._services.planner
+
+        def work(deadline: Deadline) -> None:
+            proposal = planner.propose(text, channel=sender.channel, user=sender.user)
+            if not deadline.claim():  # the person was told it took too long: post nothing
+                return
+            self.post_proposal(sender.channel, proposal.view, proposal.id, proposed_by=sender.user)
+
+        self._services.jobs.command(
+            work,
+            reply=self.private_reply(sender),
+            late=lambda deadline: deadline_note(deadline.seconds),
+        )
+
+    def post_proposal(
+        self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
+    ) -> str:
+        """Post a new proposal's card in its conversation and link the two; the activity id.
+
+        When Teams refuses for good (403: the conversation blocks the bot's messages), the
+        proposal is withdrawn so no invisible proposal stays open, and the error goes on.
+        """
+        card = cards.proposal_card(view, proposal_id, proposed_by=proposed_by, names=self.name)
+        try:
+            activity_id = self._post_to(channel, card)
+        except UpstreamError as exc:
+            if exc.status == 403:
+                self._services.engine.withdraw(proposal_id, reason=str(exc))
+            raise
+        self._services.engine.posted(proposal_id, channel, activity_id)
+        return activity_id
+
+    def _service_url(self, conversation: str) -> str:
+        """Where a conversation's connector lives: as last seen there, else as last seen at all
+        (any channel of a team the copilot is in can be named; Teams answers 404 otherwise)."""
+        store = self._services.store
+        where = store.teams_conversation(base_conversation(conversation))
+        service_url = where.service_url if where else store.latest_teams_service_url()
+        if service_url is None:
+            raise UserFacingError(
+                f"The copilot has not been added to Teams conversation {conversation} yet: add "
+                "it to the team first. Nothing was posted."
+            )
+        return service_url
+
+    def _post_to(self, channel: str, card: Mapping[str, Any]) -> str:
+        conversation = conversation_of(channel)
+        return self.gateway.post(
+            conversation, service_url=self._service_url(conversation), card=card
+        )
+
+    def post_digest(self, channel: str, digest: StandupDigest) -> str:
+        """A stand-up digest in a Teams channel, assignees @mentioned when their Asana email is
+        a member's; the activity id."""
+        conversation = conversation_of(channel)
+        service_url = self._service_url(conversation)
+        by_email = {
+            m.email.lower(): m
+            for m in self.gateway.members(base_conversation(conversation), service_url=service_url)
+            if m.email
+        }
+        mentions = {
+            item.assignee.gid: (member.id, member.name)
+            for item in digest.facts.items()
+            if item.assignee is not None
+            and item.assignee.email
+            and (member := by_email.get(item.assignee.email.lower())) is not None
+        }
+        card = cards.digest_card(digest, mentions)
+        return self.gateway.post(conversation, service_url=service_url, card=card)
+
+    # -- card actions --------------------------------------------------------------------------
+
+    def card_action(self, activity: Mapping[str, Any]) -> dict[str, Any]:
+        """Answer an Action.Execute at once; Approve/Reject/Retry continue in the background.
+
+        Only what needs no Asana call happens before the answer: refusals, expiry and late
+        clicks (the engine audits them), pages. Writes never run inside the request.
+        """
+        sender = self.sender(activity)
+        action = (activity.get("value") or {}).get("action") or {}
+        verb, data = str(action.get("verb")), action.get("data") or {}
+        services = self._services
+        engine = services.engine
+        proposal = services.store.proposal(str(data.get("proposal") or ""))
+        if verb not in cards.VERBS or proposal is None:
+            return _message("That proposal no longer exists.")
+        if proposal.channel != sender.channel:
+            return _message("That proposal belongs to another conversation.")
+        if verb == cards.PAGE:
+            offset = data.get("offset")
+            if isinstance(offset, int) and offset >= 0:
+                return _card(cards.page_card(proposal.view, proposal.id, offset))
+            return _card(self._card(proposal, None))
+        refusal = self.refusal(sender)
+        if refusal is not None:
+            return _message(refusal)
+        if proposal.status == "approving":
+            return _message(
+                "This proposal is being applied right now; the card will update when it is done."
+            )
+        decidable = proposal.status == "open" or (
+            verb == cards.RETRY and proposal.status == "partial"
+        )
+        if not decidable or engine.refusal(sender.user, proposal) or engine.is_expired(proposal):
+            # Nothing to write: the engine answers (and audits) at once.
+            result = (
+                engine.retry(proposal.id, user=sender.user, channel=sender.channel)
+                if verb == cards.RETRY
+                else engine.decide(
+                    proposal.id, user=sender.user, channel=sender.channel, decision=verb
+                )
+            )
+            if result.outcome is Outcome.REFUSED:
+                if result.refusal is Refusal.NO_APPROVERS:
+                    return _message(cards.NO_TEAMS_APPROVERS)
+                return _message(from_slack_text(decision_refusal_text(result.refusal)))
+            if result.outcome is Outcome.EXPIRED:
+                return _message(from_slack_text(expired_note(engine.proposal_ttl_days)))
+            return _card(self._card(result.proposal, result))
+
+        def work() -> None:
+            if verb == cards.RETRY:
+                result = engine.retry(proposal.id, user=sender.user, channel=sender.channel)
+            else:
+                result = engine.decide(
+                    proposal.id, user=sender.user, channel=sender.channel, decision=verb
+                )
+            if result.outcome is not Outcome.IN_PROGRESS:
+                self.refresh(result)
+
+        services.jobs.decisions.submit(work, reply=self.private_reply(sender))
+        pending = {"status": PENDING[verb], "by": sender.user, "at": services.clock()}
+        return _card(self._card(proposal, None, pending=pending))
+
+    def _card(
+        self,
+        proposal: Any,
+        result: DecisionResult | None,
+        *,
+        pending: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        decision = pending
+        if result is not None and proposal.status != "open":
+            decision = decision_view(result)
+        return cards.proposal_card(
+            proposal.view,
+            proposal.id,
+            proposed_by=proposal.created_by,
+            names=self.name,
+            decision=decision,
+        )
+
+    def refresh(self, result: DecisionResult) -> None:
+        """Update a proposal's message in place for everyone: who decided, what was written."""
+        proposal = result.proposal
+        if not proposal.message_ts or not proposal.view:
+            return
+        conversation = conversation_of(proposal.channel)
+        self.gateway.update(
+            conversation,
+            proposal.message_ts,
+            service_url=self._service_url(conversation),
+            card=self._card(proposal, result),
+        )
+
+
+PENDING = {cards.APPROVE: "approving", cards.REJECT: "rejecting", cards.RETRY: "approving"}
+
+
+def _card(card: Mapping[str, Any]) -> dict[str, Any]:
+    return {"statusCode": 200, "type": CARD_RESPONSE, "value": dict(card)}
+
+
+def _message(text: str) -> dict[str, Any]:
+    return {"statusCode": 200, "type": MESSAGE_RESPONSE, "value": text}
