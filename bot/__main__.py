@@ -77,7 +77,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
     log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
-    if settings.slack_app_token is not None:
+    socket_mode = args.mode == "socket" or (
+        args.mode is None and settings.slack_app_token is not None
+    )
+    if args.mode == "socket" and settings.slack_app_token is None:
+        raise ConfigError("SLACK_APP_TOKEN is not set (required for --socket-mode)")
+    if socket_mode:
+        assert settings.slack_app_token is not None
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         log.info("serving in Socket Mode")
@@ -95,6 +101,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "serving HTTP on %s:%s, Slack requests at POST /slack/events", args.host, settings.port
     )
     server.serve_forever()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.settings import Settings
+    from bot.storage.db import open_database, redact_url
+    from bot.storage.schema import migrations
+
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings.secrets(), "WARNING")
+    target = settings.database_target
+    database = open_database(target)
+    try:
+        applied = migrations.apply(database)
+        current = migrations.applied(database)
+    finally:
+        database.close()
+    where = redact_url(target) if settings.database_url else f"SQLite {target}"
+    if applied:
+        print(f"Migrated {where}: applied {', '.join(applied)}")
+    else:
+        print(f"{where} is up to date")
+    print(f"  schema version {current[-1] if current else 'none'} ({len(current)} migrations)")
     return 0
 
 
@@ -197,7 +226,26 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
     )
     serve.add_argument("--host", default="0.0.0.0")
-    serve.set_defaults(func=cmd_serve)
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--http",
+        dest="mode",
+        action="store_const",
+        const="http",
+        help="serve HTTP on $PORT even when SLACK_APP_TOKEN is set (a platform's web process)",
+    )
+    mode.add_argument(
+        "--socket-mode",
+        dest="mode",
+        action="store_const",
+        const="socket",
+        help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN; a worker process)",
+    )
+    serve.set_defaults(func=cmd_serve, mode=None)
+    migrate = sub.add_parser(
+        "migrate", help="bring the database schema up to date (DATABASE_URL, else COPILOT_DB)"
+    )
+    migrate.set_defaults(func=cmd_migrate)
     setup = sub.add_parser("setup", help="create and attach the AI custom fields to a project")
     setup.add_argument("--project", help="project gid or name (default ASANA_PROJECT)")
     setup.set_defaults(func=cmd_setup)

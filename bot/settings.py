@@ -55,6 +55,7 @@ class Settings:
     openai_base_url: str | None = None
     model: str = DEFAULT_MODEL
     db_path: str = "copilot.db"
+    database_url: Secret | None = None  # PostgreSQL (issue 11); unset: SQLite at db_path
     approvers: frozenset[str] = frozenset()
     port: int = 3000
     sprint_days: int = 14
@@ -65,6 +66,11 @@ class Settings:
     standup_time: str = "09:30"
     standup_tz: str = "UTC"
     standup_days: str = "mon-fri"
+
+    @property
+    def database_target(self) -> str:
+        """What the Store opens: DATABASE_URL when set, else the SQLite file COPILOT_DB."""
+        return self.database_url.value if self.database_url else self.db_path
 
     @property
     def llm_enabled(self) -> bool:
@@ -80,6 +86,8 @@ class Settings:
                 self.slack_app_token,
                 self.asana_access_token,
                 self.openai_api_key,
+                self.database_url,
+                _url_password(self.database_url),
             )
             if s
         ]
@@ -153,6 +161,14 @@ class Settings:
                 f"STANDUP_TZ is invalid: {standup_tz!r} is not an IANA time zone"
             ) from None
 
+        database_url = env.get("DATABASE_URL")
+        if database_url is not None:
+            parsed_db = urlparse(database_url)
+            if parsed_db.scheme not in ("postgres", "postgresql") or not parsed_db.netloc:
+                raise ConfigError(
+                    "DATABASE_URL is invalid: expected postgres://user:password@host:port/name"
+                )
+
         asana_base_url = url("ASANA_BASE_URL", DEFAULT_ASANA_BASE_URL)
         assert asana_base_url is not None
         if not asana_base_url.rstrip("/").endswith("/api/1.0"):
@@ -170,6 +186,7 @@ class Settings:
             openai_base_url=url("OPENAI_BASE_URL", None),
             model=env.get("COPILOT_MODEL", DEFAULT_MODEL),
             db_path=env.get("COPILOT_DB", "copilot.db"),
+            database_url=Secret(database_url) if database_url else None,
             approvers=approvers,
             port=int(number("PORT", 3000, low=1, high=65535)),
             sprint_days=int(number("COPILOT_SPRINT_DAYS", 14, low=1, high=90)),
@@ -181,3 +198,11 @@ class Settings:
             standup_tz=standup_tz,
             standup_days=env.get("STANDUP_DAYS", "mon-fri"),
         )
+
+
+def _url_password(url: Secret | None) -> Secret | None:
+    """The password inside DATABASE_URL, so log filters mask it wherever it appears alone."""
+    if not url:
+        return None
+    password = urlparse(url.value).password
+    return Secret(password) if password else None

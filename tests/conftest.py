@@ -20,6 +20,7 @@ SCRUB = (
     "ASANA_BASE_URL",
     "ASANA_PROJECT",
     "COPILOT_DB",
+    "DATABASE_URL",
     "COPILOT_APPROVERS",
 )
 
@@ -28,3 +29,19 @@ SCRUB = (
 def clean_environment(monkeypatch):
     for name in SCRUB:
         monkeypatch.delenv(name, raising=False)
+
+
+# Both backends (issue 11): SQLite, and a real PostgreSQL server in a schema per test.
+from tests.backends import (  # noqa: E402, F401
+    database_target,
+    pg_url,
+    postgres_schemas,
+    skipped_for_postgres,
+)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if skipped_for_postgres:
+        from tests.backends import ENABLE_HINT
+
+        terminalreporter.write_line(ENABLE_HINT.format(url=skipped_for_postgres[0]))
