@@ -1,0 +1,54 @@
+"""The Store: one typed interface over every aggregate, on SQLite or PostgreSQL.
+
+Use cases see one object with typed methods and never SQL; the aggregates live in their own
+modules (proposals and audit, schedules and the posted ledger, caches, people and settings,
+instances) and share one database and clock. Which backend is a constructor argument: a
+`postgres://` / `postgresql://` URL (DATABASE_URL) opens a connection pool, anything else is
+the path of a SQLite file (COPILOT_DB). Constructing a Store brings the schema up to date,
+under the migrations' cross-process lock, so every start of every instance is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.storage.base import StoreBase, iso, utc_now
+from bot.storage.caches import CachesStore, CommentRow
+from bot.storage.db import open_database
+from bot.storage.instances import InstancesStore, PendingCommandRow
+from bot.storage.people import OverloadAlertRow, PeopleStore
+from bot.storage.proposals import ItemRow, ProposalRow, ProposalsStore
+from bot.storage.schedules import DigestScheduleRow, SchedulesStore
+from bot.storage.schema import migrations
+
+__all__ = [
+    "CommentRow",
+    "DigestScheduleRow",
+    "ItemRow",
+    "OverloadAlertRow",
+    "PendingCommandRow",
+    "ProposalRow",
+    "Store",
+    "iso",
+    "utc_now",
+]
+
+
+class Store(ProposalsStore, SchedulesStore, CachesStore, PeopleStore, InstancesStore, StoreBase):
+    def __init__(
+        self, target: str, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True
+    ) -> None:
+        self.target = target
+        self._clock = clock
+        self.db = open_database(target)
+        if migrate:
+            migrations.apply(self.db)
+
+    @property
+    def round_trips(self) -> int:
+        """Statements sent to the database so far by this Store (for benchmarks)."""
+        return self.db.round_trips.value
+
+    def close(self) -> None:
+        self.db.close()
