@@ -17,5 +17,11 @@ def test_manifest_declares_commands_interactivity_and_scopes():
         assert command["url"].endswith("/slack/events")
 
 
-def test_procfile_serves_http_mode():
-    assert (ROOT / "Procfile").read_text().startswith("web: copilot serve")
+def test_procfile_migrates_on_release_serves_http_on_web_and_socket_mode_on_worker():
+    lines = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert lines["release"] == "copilot migrate"
+    # --http: a web process must bind $PORT even if SLACK_APP_TOKEN is set for the worker
+    assert lines["web"].startswith("copilot serve --http")
+    assert lines["worker"] == "copilot serve --socket-mode"
