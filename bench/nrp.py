@@ -2,6 +2,10 @@
 
 Usage: python bench/nrp.py [DIR] [--json] [--ratios 0.3,0.5,0.7] [--time-limit 9.5]
 
+Every file in DIR that parses as an NRP instance is run (classic nrp1..5, the realistic
+nrp-e*/nrp-g*/nrp-m*, or any other name); the others (README, optima.csv, format notes) are
+listed as skipped, with the reason.
+
 NRP requirements become plan items (value 0, effort = cost, depends_on = prerequisites) and
 customers become all-or-nothing groups (value = profit, items = requested requirements); the
 planner enforces prerequisites, so a customer's requests bring their transitive prerequisites
@@ -60,22 +64,63 @@ class Instance:
 
 
 def read_instance(path: Path) -> Instance:
-    """Parse one NRP file: a whitespace-separated stream of integers."""
-    tokens = iter(int(t) for t in path.read_text(encoding="ascii").split())
+    """Parse one NRP file: a whitespace-separated stream of integers; ValueError if it is not."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise ValueError("not an instance: the file is not plain ASCII text") from None
+    words = text.split()
+    for word in words:
+        if not word.isdigit():
+            shown = word if len(word) <= 20 else word[:19] + "…"
+            raise ValueError(f"not an instance: {shown!r} is not a non-negative integer")
+    tokens = iter(int(w) for w in words)
+
+    def take() -> int:
+        value = next(tokens, None)
+        if value is None:
+            raise ValueError("the file ends in the middle of an instance")
+        return value
+
     costs: list[int] = []
-    for _ in range(next(tokens)):
-        costs += [next(tokens) for _ in range(next(tokens))]
+    for _ in range(take()):
+        costs += [take() for _ in range(take())]
+    if not costs:
+        raise ValueError("no requirements")
+    if any(c <= 0 for c in costs):
+        raise ValueError("a requirement has a cost of 0")
+    m = len(costs)
     prerequisites: dict[int, set[int]] = {}
-    for _ in range(next(tokens)):
-        a, b = next(tokens), next(tokens)
+    for _ in range(take()):
+        a, b = take(), take()
+        if not (1 <= a <= m and 1 <= b <= m):
+            raise ValueError(f"dependency {a} {b} names a requirement outside 1..{m}")
         prerequisites.setdefault(b, set()).add(a)
     customers = []
-    for _ in range(next(tokens)):
-        profit, count = next(tokens), next(tokens)
-        customers.append((profit, tuple(next(tokens) for _ in range(count))))
+    for _ in range(take()):
+        profit, count = take(), take()
+        requested = tuple(take() for _ in range(count))
+        if any(not 1 <= r <= m for r in requested):
+            raise ValueError(f"customer {len(customers) + 1} requests a requirement outside 1..{m}")
+        customers.append((profit, requested))
+    if not customers:
+        raise ValueError("no customers")
     if next(tokens, None) is not None:
-        raise ValueError(f"{path.name}: trailing data")
+        raise ValueError("trailing data after the last customer")
     return Instance(path.stem, tuple(costs), prerequisites, tuple(customers))
+
+
+def discover(directory: Path) -> tuple[list[Instance], list[tuple[str, str]]]:
+    """Every instance file in `directory` (any name), and the files skipped with the reason."""
+    instances: list[Instance] = []
+    skipped: list[tuple[str, str]] = []
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        try:
+            instances.append(read_instance(path))
+        except ValueError as exc:
+            skipped.append((path.name, str(exc)))
+    instances.sort(key=lambda i: (ORDER.index(i.name) if i.name in ORDER else len(ORDER), i.name))
+    return instances, skipped
 
 
 def budget_for(total_cost: int, ratio: str) -> int:
@@ -125,18 +170,23 @@ def main(argv: list[str] | None = None) -> int:
     directory: Path = args.dir.resolve()
     ratios = [r.strip() for r in args.ratios.split(",") if r.strip()]
     optima = read_optima(directory)
-    names = [p.stem for p in directory.glob("nrp*.txt")]
-    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    instances, skipped = discover(directory)
     if args.only:
-        names = [n for n in names if n in args.only.split(",")]
+        instances = [i for i in instances if i.name in args.only.split(",")]
+    for name, reason in skipped:
+        if args.json:
+            print(json.dumps({"skipped": name, "reason": reason}), flush=True)
+        else:
+            print(f"skipped {name}: {reason}", flush=True)
     if not args.json:
+        print(f"{len(instances)} instance file(s) read from {directory}")
         print(
             f"{'instance':<8} {'ratio':>5} {'budget':>6} {'method':<7} {'value':>7} "
             f"{'optimum':>7} {'v/opt':>7} {'seconds':>7}  planner"
         )
     worst = math.inf
-    for name in names:
-        inst = read_instance(directory / f"{name}.txt")
+    for inst in instances:
+        name = inst.name
         items, groups = inst.items(), inst.groups()
         for ratio in ratios:
             budget = budget_for(inst.total_cost, ratio)

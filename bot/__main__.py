@@ -24,12 +24,25 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = message
-        for secret in self._secrets:
-            cleaned = cleaned.replace(secret, "****")
+        cleaned = self._redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # A traceback quotes the exception's text (a URL with a token, a failed request):
+        # format it here, redacted, so no formatter prints the raw one.
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
         return True
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
 
 
 def configure_logging(secrets: Sequence[str], level: str = "INFO") -> None:
@@ -51,6 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.services import build_services
     from bot.settings import Settings
     from bot.usecases.overload import run_overload_check
+    from bot.usecases.retention import RETENTION_AT, RETENTION_JOB_ID, prune_old_data
 
     settings = Settings.from_env(
         os.environ, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ASANA_ACCESS_TOKEN")
@@ -75,6 +89,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 days="mon-fri",
             )
         )
+    # Every day: proposals and caches older than COPILOT_RETENTION_DAYS are pruned.
+    services.scheduled_jobs.append(
+        ScheduledJob(
+            RETENTION_JOB_ID,
+            partial(
+                prune_old_data,
+                services.store,
+                clock=services.clock,
+                retention_days=settings.retention_days,
+            ),
+            at=RETENTION_AT,
+            tz=settings.standup_tz,
+            days="mon-sun",
+        )
+    )
     scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
     log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
     socket_mode = args.mode == "socket" or (

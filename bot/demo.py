@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.app import create_app
 from bot.gateways.asana import AI_FIELDS, AsanaGateway
@@ -132,14 +133,18 @@ def running_sandbox(
 
     `asana` may be an Asana sandbox already running elsewhere (e.g. in another process, so a
     benchmark measures the app and not the sandbox); it needs `base_url` and `token`.
+    The seed is built around the clock's now (frozen in tests, real for `copilot demo`): its
+    timestamps lie before it, its due dates count from the team's date in STANDUP_TZ, as the
+    app reads it.
     """
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="copilot-")))
         signing_secret = secrets.token_hex(16)
-        today = datetime.now(UTC).date()
         if store is None and seed is None:
             store = AsanaStore()
-            seed = seed_team(store, tasks=tasks, today=today)
+            now = datetime.now(UTC)
+            today = now.astimezone(_team_zone(env or {})).date()
+            seed = seed_team(store, tasks=tasks, today=today, now=now)
         assert seed is not None
         if asana is None:
             asana = stack.enter_context(
@@ -170,6 +175,14 @@ def running_sandbox(
         ).start()
         stack.callback(server.stop)
         yield Sandbox(asana, slack, openai, seed, settings, services, server)
+
+
+def _team_zone(env: dict[str, str]) -> ZoneInfo:
+    """STANDUP_TZ from `env`, or UTC (a bad zone is left for Settings to report)."""
+    try:
+        return ZoneInfo(env.get("STANDUP_TZ") or "UTC")
+    except (ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo("UTC")
 
 
 def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdout) -> int:

@@ -30,3 +30,7 @@ class UpstreamError(CopilotError):
 
 class ModelOutputError(CopilotError):
     """The model answered something we refuse to use; the batch falls back to rules."""
+
+
+class ModelUnavailableError(ModelOutputError):
+    """The model gave no answer (timeout, unreachable, rate limit, server error): ask again soon."""

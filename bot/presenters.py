@@ -5,11 +5,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.errors import UserFacingError
-from bot.render.blocks import escape, fallback_text, proposal_blocks
+from bot.errors import UpstreamError, UserFacingError
+from bot.jobs import Deadline, SingleFlight, message_for
+from bot.render.blocks import escape, fallback_text, priority_blocks, proposal_blocks
+from bot.render.notes import (
+    RUN_FAILED,
+    already_running_note,
+    deadline_note,
+    ranking_failed_note,
+    ranking_ready_note,
+)
 from bot.services import Services
 from bot.usecases.approvals import DecisionResult, Outcome
 
@@ -101,3 +110,95 @@ def resume_and_report(services: Services) -> list[DecisionResult]:
         except Exception as exc:
             log.warning("could not update proposal %s: %s", result.proposal.id, type(exc).__name__)
     return results
+
+
+# -- /prioritize: one run per project at a time, within the command's deadline ---------------
+
+
+@dataclass(frozen=True)
+class RankingOutcome:
+    """How a /prioritize run ended, for the requests that waited for it."""
+
+    project_name: str
+    channel: str
+    user: str
+    message_ts: str | None = None  # posted
+    failure: str | None = None  # what the leader was told (already escaped)
+
+
+def run_prioritize(
+    services: Services,
+    flights: SingleFlight,
+    project_ref: str,
+    *,
+    channel: str,
+    user: str,
+    reply: Callable[[str], None],
+    deadline: Deadline,
+) -> None:
+    """Rank a project's backlog and post the proposal, unless a ranking of it is running.
+
+    A request for a project already being ranked waits for that run (no second model run): in
+    the same channel it is told when the proposal is posted; from another channel its own
+    proposal follows, built from the model answers the first run cached, since buttons only
+    act in the channel of their message.
+    """
+    project = services.prioritizer.resolve_project(project_ref)
+
+    def when_landed(outcome: RankingOutcome) -> None:
+        if outcome.failure is not None:
+            reply(ranking_failed_note(project.name, outcome.failure))
+        elif outcome.channel == channel:
+            reply(ranking_ready_note(project.name, outcome.user))
+        else:
+            services.jobs.command(
+                lambda d: run_prioritize(
+                    services,
+                    flights,
+                    project.gid,
+                    channel=channel,
+                    user=user,
+                    reply=reply,
+                    deadline=d,
+                ),
+                reply=reply,
+                late=lambda d: deadline_note(d.seconds),
+            )
+
+    running = flights.join(project.gid, user=user, channel=channel, waiter=when_landed)
+    if running is not None:
+        deadline.claim()  # answered for now; the run it waits for has its own deadline
+        reply(
+            already_running_note(
+                project.name, running.user, same_channel=running.channel == channel
+            )
+        )
+        return
+    outcome = RankingOutcome(project.name, channel, user, failure="it stopped unexpectedly.")
+    try:
+        proposal = services.prioritizer.propose(project, channel=channel, user=user)
+        if not deadline.claim():
+            # The person was told it took too long: a proposal now would be a surprise.
+            services.store.audit(proposal.id, "copilot", "not_posted_late", detail={})
+            outcome = RankingOutcome(
+                project.name, channel, user, failure=deadline_note(deadline.seconds)
+            )
+            return
+        ts = services.slack.post(
+            channel,
+            text=fallback_text(proposal.view),
+            blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
+        )
+        services.engine.posted(proposal.id, channel, ts)
+        outcome = RankingOutcome(project.name, channel, user, message_ts=ts)
+    except Exception as error:
+        if deadline.expired:
+            failure = deadline_note(deadline.seconds)
+        elif isinstance(error, (UserFacingError, UpstreamError)):
+            failure = message_for(error)
+        else:  # logged once, with its reference, when the job reports it to the leader
+            failure = RUN_FAILED
+        outcome = RankingOutcome(project.name, channel, user, failure=failure)
+        raise
+    finally:
+        flights.land(project.gid, outcome)

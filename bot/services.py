@@ -101,7 +101,14 @@ def build_services(
         else None
     )
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
-    engine = ApprovalEngine(store, asana, approvers=settings.approvers, lease_seconds=lease_seconds)
+    engine = ApprovalEngine(
+        store,
+        asana,
+        approvers=settings.approvers,
+        lease_seconds=lease_seconds,
+        proposal_ttl_days=settings.proposal_ttl_days,
+        clock=clock,
+    )
     services = Services(
         settings=settings,
         store=store,
@@ -111,7 +118,7 @@ def build_services(
         slack=SlackGateway(client),
         engine=engine,
         prioritizer=None,  # type: ignore[arg-type]  # set below: it needs services.today
-        jobs=JobQueue(),
+        jobs=JobQueue(deadline_seconds=settings.command_deadline_seconds),
         clock=clock,
     )
     services.digests = DigestService(

@@ -66,6 +66,9 @@ class Settings:
     standup_time: str = "09:30"
     standup_tz: str = "UTC"
     standup_days: str = "mon-fri"
+    proposal_ttl_days: int = 7
+    retention_days: int = 90
+    command_deadline_seconds: float = 120.0
 
     @property
     def database_target(self) -> str:
@@ -129,6 +132,17 @@ class Settings:
                 raise ConfigError(f"{name} is invalid: expected a number, got {raw!r}") from None
             if not low <= value <= high:
                 raise ConfigError(f"{name} is invalid: {raw} is outside {low:g}..{high:g}")
+            return value
+
+        def whole(name: str, default: int, *, low: int, high: int) -> int:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            if not raw.isdigit():
+                raise ConfigError(f"{name} is invalid: expected a whole number, got {raw!r}")
+            value = int(raw)
+            if not low <= value <= high:
+                raise ConfigError(f"{name} is invalid: {raw} is outside {low}..{high}")
             return value
 
         project = env.get("ASANA_PROJECT")
@@ -197,6 +211,11 @@ class Settings:
             standup_time=standup_time,
             standup_tz=standup_tz,
             standup_days=env.get("STANDUP_DAYS", "mon-fri"),
+            proposal_ttl_days=whole("COPILOT_PROPOSAL_TTL_DAYS", 7, low=1, high=365),
+            retention_days=whole("COPILOT_RETENTION_DAYS", 90, low=1, high=3650),
+            command_deadline_seconds=number(
+                "COPILOT_COMMAND_DEADLINE_SECONDS", 120.0, low=1, high=3600
+            ),
         )
 
 

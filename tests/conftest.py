@@ -1,4 +1,9 @@
+from collections.abc import Iterator
+
 import pytest
+import time_machine
+
+from tests.clock import DEFAULT_NOW, FrozenNow
 
 # Tests never read the real environment: no proxy, token or endpoint leaks in from the shell.
 SCRUB = (
@@ -29,6 +34,21 @@ SCRUB = (
 def clean_environment(monkeypatch):
     for name in SCRUB:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def frozen_now(request: pytest.FixtureRequest) -> Iterator[FrozenNow]:
+    """No test reads today's real date: the clock starts at a fixed instant and ticks on.
+
+    time-machine patches the wall clock process-wide (datetime.now, date.today, time.time,
+    time.gmtime/localtime/strftime, CLOCK_REALTIME), so the app, the sandbox servers on their
+    threads and Slack's request signatures all read one moving clock. It leaves time.monotonic,
+    time.perf_counter, sleeps and socket timeouts real, so waits still wait. `tests.clock.every_now`
+    parametrizes this fixture to run a test at each of the frozen nows.
+    """
+    now: FrozenNow = getattr(request, "param", DEFAULT_NOW)
+    with time_machine.travel(now.instant, tick=True):
+        yield now
 
 
 # Both backends (issue 11): SQLite, and a real PostgreSQL server in a schema per test.

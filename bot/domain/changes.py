@@ -1,7 +1,8 @@
 """Deciding, per task, whether an approved change may be written: pure, so every flow shares it.
 
 A change maps keys to desired values: a custom field name ("AI Priority Score", "Sprint") or a
-task field ("assignee" as a user gid, "due_on"/"start_on" as ISO dates). A guard maps keys to
+task field ("assignee" as a user gid, "due_on"/"start_on" as ISO dates, "due_at" as an instant in
+`instant_text` form). A guard maps keys to
 the values seen when the proposal was made; if a person changed one since, the task is skipped.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -29,12 +31,22 @@ class ItemCheck:
     reason: str = ""
 
 
+def instant_text(moment: datetime | None) -> str | None:
+    """A moment the way Asana writes one (UTC, milliseconds, Z), so written and read compare."""
+    if moment is None:
+        return None
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def value_of(task: Task, key: str) -> Any:
     """The current value of a change key on a task, in the same terms a change uses."""
     if key == "assignee":
         return task.assignee.gid if task.assignee else None
     if key == "due_on":
         return task.due_on.isoformat() if task.due_on else None
+    if key == "due_at":
+        return instant_text(task.due_at)
     if key == "start_on":
         return task.start_on.isoformat() if task.start_on else None
     return task.field_value(key)
@@ -46,6 +58,9 @@ def same(a: Any, b: Any) -> bool:
         return abs(float(a) - float(b)) <= NUMBER_TOLERANCE
     if isinstance(a, str) and isinstance(b, str):
         return a.strip() == b.strip()
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        # Multi-select option names: a set; a guard comes back from JSON as a list.
+        return sorted(str(x).strip() for x in a) == sorted(str(x).strip() for x in b)
     return a == b
 
 
@@ -74,5 +89,7 @@ def _show(value: Any) -> str:
         return "empty"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, tuple | list):
+        value = ", ".join(str(v) for v in value)
     text = str(value)
     return text if len(text) <= 40 else text[:39] + "…"

@@ -42,6 +42,10 @@ class AiFields:
     suggested_sprint: str | None = None
 
 
+# A custom field's value as read: number, text, enum option name, or multi-select option names.
+FieldValue = float | str | tuple[str, ...] | None
+
+
 @dataclass(frozen=True)
 class Task:
     gid: str
@@ -51,6 +55,8 @@ class Task:
     assignee: Person | None = None
     start_on: date | None = None
     due_on: date | None = None
+    # The due time, when the task has one (Asana then also answers its date as due_on).
+    due_at: datetime | None = None
     completed: bool = False
     completed_at: datetime | None = None
     modified_at: datetime | None = None
@@ -66,9 +72,10 @@ class Task:
     sprint: str | None = None
     ai: AiFields = field(default_factory=AiFields)
     tags: tuple[str, ...] = ()
-    # Every custom field by name as read (number, text, or enum option name), for guards and
-    # fields the core has no attribute for (e.g. "Skills", "Status").
-    custom_values: tuple[tuple[str, float | str | None], ...] = ()
+    # Every custom field by name as read (number, text, enum option name, or a tuple of the
+    # chosen option names of a multi-select), for guards and fields the core has no attribute
+    # for (e.g. "Skills", "Status").
+    custom_values: tuple[tuple[str, FieldValue], ...] = ()
 
     @property
     def open_dependencies(self) -> tuple[TaskLink, ...]:
@@ -78,7 +85,7 @@ class Task:
     def open_dependents(self) -> tuple[TaskLink, ...]:
         return tuple(d for d in self.dependents if not d.completed)
 
-    def field_value(self, name: str) -> float | str | None:
+    def field_value(self, name: str) -> FieldValue:
         for key, value in self.custom_values:
             if key == name:
                 return value

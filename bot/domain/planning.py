@@ -517,7 +517,10 @@ class _Solver:
 
     def __init__(self, m: _Model, seed: int) -> None:
         self.m = m
-        h = highspy.Highs()
+        # The core class, not highspy.Highs: that wrapper logs while it registers its Python
+        # callbacks, before any option can be set, so the process's first one prints HiGHS's
+        # banner on stdout (seen in `copilot demo`). Silenced before anything can log.
+        h = highspy._Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
         h.setOptionValue("random_seed", seed)

@@ -10,7 +10,6 @@ Rules score (0-100), every factor in 0..1:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +27,9 @@ URGENCY_HORIZON_DAYS = 30
 LARGE_EFFORT_POINTS = 13.0
 # How far the model may move a task away from its rules score: judgement, not a free hand.
 MAX_MODEL_SHIFT = 30.0
+# How far an answer given in a batch may move a task before it is asked again with the task alone:
+# past this, another task's text in the same request may be what moved it.
+MAX_BATCH_DRIFT = 15.0
 RATIONALE_MAX = 280
 
 
@@ -150,66 +152,109 @@ def sprint_for(score: float, *, blocked: bool) -> SuggestedSprint:
     return SuggestedSprint.BACKLOG
 
 
-def check_judgements(
-    asked: Iterable[str], answers: Sequence[Mapping[str, object]]
-) -> dict[str, Judgement]:
-    """Accept a model batch only if it answers exactly the asked tasks with in-range values.
+@dataclass(frozen=True)
+class CheckedAnswer:
+    """One batch answer sorted per task: accepted judgements, and why the others were refused."""
 
-    Raises ValueError with the reason; the caller falls the whole batch back to rules.
+    accepted: dict[str, Judgement]
+    refused: dict[str, str]  # asked task gid -> why its answer cannot be used
+    unknown_ids: int = 0  # answers naming a task that was not asked (ignored)
+
+
+def check_judgements(
+    asked: Iterable[str],
+    answers: Sequence[Mapping[str, object]],
+    rejected: Mapping[str, str] | None = None,
+) -> CheckedAnswer:
+    """Check a batch answer item by item: one bad item costs that task only, not the batch.
+
+    `rejected` maps a task id to why its item already failed validation upstream. An asked task
+    is refused when its item is out of range, malformed, answered twice or missing; an answer
+    naming a task that was not asked is ignored and counted.
     """
-    asked_ids = set(asked)
-    seen: dict[str, Judgement] = {}
+    asked_ids = list(dict.fromkeys(asked))
+    asked_set = set(asked_ids)
+    accepted: dict[str, Judgement] = {}
+    refused: dict[str, str] = {
+        gid: reason for gid, reason in (rejected or {}).items() if gid in asked_set
+    }
+    unknown = 0
+    seen: set[str] = set()
     for answer in answers:
         gid = str(answer.get("task_id", ""))
-        if gid not in asked_ids:
-            raise ValueError(f"answer names a task that was not asked ({gid[:40]!r})")
+        if gid not in asked_set:
+            unknown += 1
+            continue
         if gid in seen:
-            raise ValueError(f"task {gid} answered twice")
-        score, confidence = answer.get("score"), answer.get("confidence")
-        if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100:
-            raise ValueError(f"score out of range for task {gid}: {score!r}")
-        if (
-            not isinstance(confidence, int | float)
-            or isinstance(confidence, bool)
-            or not 0 <= confidence <= 1
-        ):
-            raise ValueError(f"confidence out of range for task {gid}: {confidence!r}")
-        rationale = answer.get("rationale")
-        if not isinstance(rationale, str) or not rationale.strip():
-            raise ValueError(f"empty rationale for task {gid}")
+            accepted.pop(gid, None)
+            refused[gid] = "answered twice"
+            continue
+        seen.add(gid)
+        if gid in refused:
+            continue
         try:
-            sprint = SuggestedSprint(str(answer.get("suggested_sprint")))
-        except ValueError:
-            raise ValueError(f"unknown sprint suggestion for task {gid}") from None
-        seen[gid] = Judgement(
-            task_gid=gid,
-            score=round(float(score), 1),
-            confidence=round(float(confidence), 2),
-            rationale=clean_rationale(rationale),
-            suggested_sprint=sprint,
-        )
-    missing = asked_ids - seen.keys()
-    if missing:
-        raise ValueError(f"{len(missing)} asked task(s) missing from the answer")
-    return seen
+            accepted[gid] = _judgement(gid, answer)
+        except ValueError as exc:
+            refused[gid] = str(exc)
+    for gid in asked_ids:
+        if gid not in accepted and gid not in refused:
+            refused[gid] = "missing from the answer"
+    return CheckedAnswer(accepted=accepted, refused=refused, unknown_ids=unknown)
+
+
+def _judgement(gid: str, answer: Mapping[str, object]) -> Judgement:
+    score, confidence = answer.get("score"), answer.get("confidence")
+    if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100:
+        raise ValueError(f"score {score!r} is outside 0-100")
+    if (
+        not isinstance(confidence, int | float)
+        or isinstance(confidence, bool)
+        or not 0 <= confidence <= 1
+    ):
+        # 70 might mean 70 %, or a score written in the wrong field: not ours to guess.
+        raise ValueError(f"confidence {confidence!r} is outside 0-1")
+    rationale = answer.get("rationale")
+    if not isinstance(rationale, str) or not rationale.strip():
+        raise ValueError("empty rationale")
+    try:
+        sprint = SuggestedSprint(str(answer.get("suggested_sprint")))
+    except ValueError:
+        raise ValueError("unknown sprint suggestion") from None
+    return Judgement(
+        task_gid=gid,
+        score=round(float(score), 1),
+        confidence=round(float(confidence), 2),
+        rationale=clean_rationale(rationale),
+        suggested_sprint=sprint,
+    )
+
+
+def second_opinions(
+    batch: Sequence[str], accepted: Mapping[str, Judgement], rules: Mapping[str, float]
+) -> set[str]:
+    """Tasks whose batched answer must be asked again with the task alone.
+
+    Nothing here reads task text: a batched answer is trusted only within MAX_BATCH_DRIFT of
+    the rules score, because another task's text in the same request may have swayed it. When
+    more than half of a batch moved that far, the request itself was swayed and every task of
+    it is asked again alone. A batch of one is already alone: its answer stands.
+    """
+    if len(batch) <= 1:
+        return set()
+    drifted = {
+        gid
+        for gid, judgement in accepted.items()
+        if abs(judgement.score - rules[gid]) > MAX_BATCH_DRIFT
+    }
+    if 2 * len(drifted) > len(batch):
+        return set(batch)
+    return drifted
 
 
 def clean_rationale(text: str) -> str:
     """One line, bounded length: it lands in an Asana text field and a Slack message."""
     line = " ".join(text.split())
     return line if len(line) <= RATIONALE_MAX else line[: RATIONALE_MAX - 1] + "…"
-
-
-_INJECTION = re.compile(
-    r"ignore (all |any |the )?(previous|prior|above)|disregard|system prompt|you are now|"
-    r"score (every|all)|\"(score|task_id|judgements)\"\s*:|</?tasks_json>|assistant:|system:",
-    re.IGNORECASE,
-)
-
-
-def looks_like_injection(task: Task) -> bool:
-    """Spot text that addresses the model; judged alone, it can sway only itself."""
-    return bool(_INJECTION.search(task.name) or _INJECTION.search(task.notes))
 
 
 def score_backlog(
@@ -223,7 +268,7 @@ def score_backlog(
     """Combine rules, model judgements and manual overrides; return tasks ranked best first.
 
     `judgements` holds accepted model answers by task gid; `refused` maps a task gid to why its
-    batch's answer was refused. Without either (no model configured) the rules score stands.
+    model answer was refused. Without either (no model configured) the rules score stands.
     """
     judgements = judgements or {}
     refused = refused or {}

@@ -20,7 +20,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
-from bot.domain.models import AiFields, Person, Task, TaskLink
+from bot.domain.models import AiFields, FieldValue, Person, Task, TaskLink
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
 from bot.settings import Secret
 
@@ -37,12 +37,14 @@ FIELD_BUSINESS_VALUE = "Business Value"
 FIELD_STORY_POINTS = "Story Points"
 FIELD_ESTIMATED_HOURS = "Estimated Hours"
 FIELD_MANUAL_OVERRIDE = "Manual Override"
+# Asana's cap on a field's enum options, disabled ones included; options cannot be deleted.
+MAX_ENUM_OPTIONS = 500
 AI_FIELDS = (FIELD_AI_SCORE, FIELD_AI_CONFIDENCE, FIELD_AI_RATIONALE, FIELD_AI_SPRINT)
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """An output field `copilot setup` creates."""
+    """An output field `copilot setup` creates, and what an existing one must be to be used."""
 
     name: str
     subtype: str
@@ -50,12 +52,41 @@ class FieldSpec:
     format: str = "none"
     enum_options: tuple[str, ...] = ()
     description: str = ""
+    formats: tuple[str, ...] = ()  # number formats an existing field may have
+    min_precision: int = 0  # an existing number field needs at least this many decimals
+
+    def problem(self, subtype: str, fmt: str | None, precision: int | None) -> str | None:
+        """Why an existing field of this name cannot hold what the copilot writes, or None."""
+        if subtype != self.subtype:
+            return f"is a {_kind(subtype)} field; it must be a {_kind(self.subtype)} field"
+        if self.subtype != "number":
+            return None
+        fmt = fmt or "none"
+        if self.formats and fmt not in self.formats:
+            wanted = " or ".join(_format_name(f) for f in self.formats)
+            return f"is a number field formatted as {_format_name(fmt)}; it must be {wanted}"
+        if precision is not None and precision < self.min_precision:
+            return (
+                f"is a number field with {_decimals(precision)}; it needs at least "
+                f"{_decimals(self.min_precision)} (the copilot writes e.g. 74.5)"
+            )
+        return None
 
 
 OUTPUT_FIELDS = (
-    FieldSpec(FIELD_AI_SCORE, "number", precision=1, description="Copilot priority score, 0-100"),
-    # Asana's percentage format stores 0.0-1.0 and shows 0-100 %.
-    FieldSpec(FIELD_AI_CONFIDENCE, "number", precision=0, format="percentage"),
+    FieldSpec(
+        FIELD_AI_SCORE,
+        "number",
+        precision=1,
+        description="Copilot priority score, 0-100",
+        # A percentage would show 74.5 as 7450 %; fewer decimals would round what we write.
+        formats=("none", "custom"),
+        min_precision=1,
+    ),
+    # Asana's percentage format stores 0.0-1.0 and shows 0-100 %; a plain number shows 0.71.
+    FieldSpec(
+        FIELD_AI_CONFIDENCE, "number", precision=0, format="percentage", formats=("percentage",)
+    ),
     FieldSpec(FIELD_AI_RATIONALE, "text"),
     FieldSpec(FIELD_AI_SPRINT, "enum", enum_options=("Next", "Future", "Backlog")),
 )
@@ -69,6 +100,7 @@ TASK_OPT_FIELDS = ",".join(
         "modified_at",
         "start_on",
         "due_on",
+        "due_at",
         "permalink_url",
         "actual_time_minutes",
         "assignee.name",
@@ -83,6 +115,7 @@ TASK_OPT_FIELDS = ",".join(
         "custom_fields.number_value",
         "custom_fields.text_value",
         "custom_fields.enum_value.name",
+        "custom_fields.multi_enum_values.name",
     )
 )
 STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
@@ -100,6 +133,7 @@ PROJECT_OPT_FIELDS = ",".join(
         "custom_field_settings.custom_field.name",
         "custom_field_settings.custom_field.resource_subtype",
         "custom_field_settings.custom_field.format",
+        "custom_field_settings.custom_field.precision",
         "custom_field_settings.custom_field.enum_options.name",
         "custom_field_settings.custom_field.enum_options.enabled",
     )
@@ -112,7 +146,8 @@ class FieldInfo:
     name: str
     subtype: str
     format: str = "none"
-    options: Mapping[str, str] = field(default_factory=dict)  # enum option name -> gid
+    options: Mapping[str, str] = field(default_factory=dict)  # enabled enum option name -> gid
+    precision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -354,7 +389,7 @@ class AsanaGateway:
         custom: dict[str, Any] = {}
         plain: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("assignee", "due_on", "start_on"):
+            if key in ("assignee", "due_on", "due_at", "start_on"):
                 plain[key] = value
                 continue
             info = project.fields.get(key)
@@ -364,11 +399,18 @@ class AsanaGateway:
                 )
             if info.subtype == "enum" and value is not None:
                 value = self.ensure_enum_option(project, key, str(value))
+            elif info.subtype == "multi_enum" and value is not None:
+                names = [value] if isinstance(value, str) else list(value)
+                value = [self.ensure_enum_option(project, key, str(n)) for n in names]
             custom[info.gid] = value
         return TaskWrite(task_gid=task_gid, custom_fields=custom, fields=plain)
 
     def ensure_output_fields(self, project: Project) -> SetupReport:
-        """Create (when missing) and attach the copilot's output fields; safe to run twice."""
+        """Create (when missing) and attach the copilot's output fields; safe to run twice.
+
+        A field of the same name that exists already is used only if it can hold what the
+        copilot writes; otherwise nothing at all is changed and UserFacingError says why.
+        """
         report = SetupReport()
         workspace_fields = {
             f["name"]: f
@@ -376,11 +418,33 @@ class AsanaGateway:
                 "workspace custom fields",
                 lambda: self._custom_fields.get_custom_fields_for_workspace(
                     project.workspace_gid,
-                    {"limit": PAGE_SIZE, "opt_fields": "name,resource_subtype"},
+                    {"limit": PAGE_SIZE, "opt_fields": "name,resource_subtype,format,precision"},
                     _request_timeout=self._timeout,
                 ),
             )
         }
+        # Check every existing field before touching anything: a refusal changes nothing.
+        problems = []
+        for spec in OUTPUT_FIELDS:
+            attached = project.fields.get(spec.name)
+            if attached is not None:
+                why = spec.problem(attached.subtype, attached.format, attached.precision)
+            elif spec.name in workspace_fields:
+                found = workspace_fields[spec.name]
+                why = spec.problem(
+                    found.get("resource_subtype") or "", found.get("format"), found.get("precision")
+                )
+            else:
+                why = None
+            if why:
+                problems.append(f"“{spec.name}” {why}.")
+        if problems:
+            raise UserFacingError(
+                "Nothing was changed: "
+                + " ".join(problems)
+                + " Change it in Asana (or rename it so setup creates a new one), then run setup "
+                "again."
+            )
         for spec in OUTPUT_FIELDS:
             if spec.name in project.fields:
                 report.already.append(spec.name)
@@ -418,25 +482,124 @@ class AsanaGateway:
         return report
 
     def ensure_enum_option(self, project: Project, field_name: str, option: str) -> str:
-        """Return the gid of an enum option, creating it when the field lacks it."""
+        """Return the gid of an enabled enum option, reusing, re-enabling or creating it.
+
+        The project read may be stale (another process, or a person, added or disabled the
+        option since), so the field's options are read again before anything is created.
+        """
         info = project.fields.get(field_name)
         if info is None:
             raise UserFacingError(f"The project has no “{field_name}” field; add it in Asana.")
         if option in info.options:
             return info.options[option]
         key = (info.gid, option)
-        # One creator at a time: two approvals naming the same new sprint add it once.
+        # One resolver at a time in this process: two approvals naming a new sprint add it once.
         with self._options_lock:
-            if key in self._created_options:
-                return self._created_options[key]
-            created = self._call(
-                f"adding option {option} to {field_name}",
-                lambda: self._custom_fields.create_enum_option_for_custom_field(
-                    info.gid, {"body": {"data": {"name": option}}}, _request_timeout=self._timeout
+            if key not in self._created_options:
+                self._created_options[key] = self._resolve_option(info, option)
+            return self._created_options[key]
+
+    def _field_options(self, info: FieldInfo) -> list[dict[str, Any]]:
+        """The field's enum options as Asana holds them now, disabled ones included, in order."""
+        data = self._call(
+            f"field {info.name}",
+            lambda: self._custom_fields.get_custom_field(
+                info.gid,
+                {"opt_fields": "name,enum_options.name,enum_options.enabled"},
+                _request_timeout=self._timeout,
+            ),
+        )
+        return list(data.get("enum_options") or [])
+
+    def _resolve_option(self, info: FieldInfo, option: str) -> str:
+        options = self._field_options(info)
+        wanted = _option_key(option)
+
+        def enabled_match(among: list[dict[str, Any]]) -> dict[str, Any] | None:
+            return next(
+                (
+                    o
+                    for o in among
+                    if _option_key(o.get("name") or "") == wanted and o.get("enabled", True)
                 ),
+                None,
             )
-            self._created_options[key] = created["gid"]
-        return created["gid"]
+
+        found = enabled_match(options)
+        if found is not None:
+            return str(found["gid"])
+        same = [o for o in options if _option_key(o.get("name") or "") == wanted]
+        if same:
+            self._send(
+                f"enabling option {option} of {info.name}",
+                "PUT",
+                "/enum_options/{enum_option_gid}",
+                {"enum_option_gid": same[0]["gid"]},
+                {"data": {"enabled": True}},
+            )
+            return str(same[0]["gid"])
+        if len(options) >= MAX_ENUM_OPTIONS:
+            raise UserFacingError(
+                f"“{option}” cannot be added to the “{info.name}” field: it has {len(options)} "
+                f"options, Asana's limit of {MAX_ENUM_OPTIONS}. Disabled options count too and "
+                "Asana cannot delete options, so disabling old sprint options does not make room: "
+                "rename an old option that no task uses to this name, or pick an existing option."
+            )
+        created = str(
+            self._send(
+                f"adding option {option} to {info.name}",
+                "POST",
+                "/custom_fields/{custom_field_gid}/enum_options",
+                {"custom_field_gid": info.gid},
+                {"data": {"name": option}},
+            )["gid"]
+        )
+        # Another process may have added the same name between our read and our create. Every
+        # creator settles on the first enabled one in the field's order and disables its own.
+        first = enabled_match(self._field_options(info))
+        if first is None or str(first["gid"]) == created:
+            return created
+        self._send(
+            f"disabling duplicate option {option} of {info.name}",
+            "PUT",
+            "/enum_options/{enum_option_gid}",
+            {"enum_option_gid": created},
+            {"data": {"enabled": False}},
+        )
+        return str(first["gid"])
+
+    def _send(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        path_params: Mapping[str, str],
+        body: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Send a write whose body travels only as JSON; return the answer's data.
+
+        The v5 client's enum option calls (create_enum_option_for_custom_field,
+        update_enum_option) put their whole `opts`, body included, in the query string too
+        (`?body=...`); the same ApiClient's call_api with no query parameters sends it once.
+        """
+        content = "application/json; charset=UTF-8"
+        answer = self._call(
+            what,
+            lambda: self._client.call_api(
+                path,
+                method,
+                dict(path_params),
+                {},
+                {"Accept": content, "Content-Type": content},
+                body=dict(body),
+                response_type=object,
+                auth_settings=["personalAccessToken"],
+                _return_http_data_only=True,
+                _request_timeout=self._timeout,
+                collection_formats={},
+            ),
+        )
+        return dict(answer["data"])
 
     # -- dependencies and people, as Asana really returns them ------------------------------
 
@@ -632,6 +795,7 @@ def _project(data: Mapping[str, Any]) -> Project:
             subtype=cf.get("resource_subtype", ""),
             format=cf.get("format") or "none",
             options=options,
+            precision=cf.get("precision"),
         )
     workspace = data.get("workspace") or {}
     return Project(
@@ -643,14 +807,33 @@ def _project(data: Mapping[str, Any]) -> Project:
     )
 
 
+def _kind(subtype: str) -> str:
+    return {"enum": "single-select", "multi_enum": "multi-select"}.get(subtype, subtype or "?")
+
+
+def _format_name(fmt: str) -> str:
+    return "plain (format none)" if fmt == "none" else fmt
+
+
+def _decimals(precision: int) -> str:
+    return f"{precision} decimal" + ("" if precision == 1 else "s")
+
+
+def _option_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
 def _task(row: Mapping[str, Any]) -> Task:
-    values: dict[str, float | str | None] = {}
+    values: dict[str, FieldValue] = {}
     for cf in row.get("custom_fields") or []:
         subtype = cf.get("resource_subtype")
         if subtype == "number":
             values[cf["name"]] = cf.get("number_value")
         elif subtype == "enum":
             values[cf["name"]] = (cf.get("enum_value") or {}).get("name")
+        elif subtype == "multi_enum":
+            chosen = cf.get("multi_enum_values") or []
+            values[cf["name"]] = tuple(o["name"] for o in chosen if o.get("name"))
         else:
             values[cf["name"]] = cf.get("text_value")
 
@@ -674,6 +857,7 @@ def _task(row: Mapping[str, Any]) -> Task:
         else None,
         start_on=_date(row.get("start_on")),
         due_on=_date(row.get("due_on")),
+        due_at=_datetime(row.get("due_at")),
         completed=bool(row.get("completed")),
         completed_at=_datetime(row.get("completed_at")),
         modified_at=_datetime(row.get("modified_at")),

@@ -8,6 +8,7 @@ from slack_bolt import Ack, App
 
 from bot.presenters import private_reply, refresh_message, show_page
 from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
+from bot.render.notes import expired_note, queued_note
 from bot.services import Services
 from bot.usecases.approvals import Outcome
 
@@ -35,7 +36,10 @@ def register(app: App, services: Services) -> None:
                 services, body, action, kind="prioritize", title="Ranking of", render=page_blocks
             )
 
-        services.jobs.submit(work, reply=private_reply(services, body))
+        reply = private_reply(services, body)
+        services.jobs.pages.submit(
+            work, reply=reply, queued=lambda n: reply(queued_note("page", n))
+        )
         ack()
 
 
@@ -60,6 +64,9 @@ def _decide(
         if result.outcome is Outcome.REFUSED:
             reply("Only the team's approvers can approve or reject proposals; nothing was changed.")
             return
+        if result.outcome is Outcome.EXPIRED:
+            reply(expired_note(services.engine.proposal_ttl_days))
+            return
         if result.outcome is Outcome.IN_PROGRESS:
             reply(
                 "This proposal is being applied right now; the message will update when it is done."
@@ -71,4 +78,7 @@ def _decide(
             reply(f"Already {verb} by {mention(p.decided_by)}; nothing more was written.")
         refresh_message(services, result)
 
-    services.jobs.submit(work, reply=private_reply(services, body))
+    reply = private_reply(services, body)
+    services.jobs.decisions.submit(
+        work, reply=reply, queued=lambda ahead: reply(queued_note(decision, ahead))
+    )

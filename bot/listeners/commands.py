@@ -1,4 +1,4 @@
-"""Slash commands: ack within Slack's 3 seconds, hand the work to the job queue."""
+"""Slash commands: ack within Slack's 3 seconds, hand the work to the command workers."""
 
 from __future__ import annotations
 
@@ -6,30 +6,35 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.presenters import private_reply
-from bot.render.blocks import escape, fallback_text, priority_blocks
+from bot.jobs import SingleFlight
+from bot.presenters import private_reply, run_prioritize
+from bot.render.blocks import escape
+from bot.render.notes import command_ack, deadline_note
 from bot.services import Services
 
 
 def register(app: App, services: Services) -> None:
+    flights = SingleFlight()  # one /prioritize per project at a time, in this process
+
     @app.command("/prioritize")
     def handle_command_prioritize(ack: Ack, command: dict[str, Any]) -> None:
         project_ref = (command.get("text") or "").strip()
         channel, user = command["channel_id"], command["user_id"]
         target = f"“{escape(project_ref)}”" if project_ref else "the default project"
-
-        def work() -> None:
-            proposal = services.prioritizer.propose(project_ref, channel=channel, user=user)
-            ts = services.slack.post(
-                channel,
-                text=fallback_text(proposal.view),
-                blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
-            )
-            services.engine.posted(proposal.id, channel, ts)
+        reply = private_reply(services, command)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
-        services.jobs.submit(work, reply=private_reply(services, command))
-        ack(
-            response_type="ephemeral",
-            text=f"Scoring the backlog of {target}… the proposal will appear here.",
+        ahead = services.jobs.command(
+            lambda deadline: run_prioritize(
+                services,
+                flights,
+                project_ref,
+                channel=channel,
+                user=user,
+                reply=reply,
+                deadline=deadline,
+            ),
+            reply=reply,
+            late=lambda deadline: deadline_note(deadline.seconds),
         )
+        ack(response_type="ephemeral", text=command_ack(f"Scoring the backlog of {target}", ahead))

@@ -10,8 +10,10 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
+from bot.jobs import Deadline
 from bot.presenters import private_reply, show_page
 from bot.render.blocks import escape, fallback_text
+from bot.render.notes import command_ack, deadline_note, queued_note
 from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
 from bot.services import Services
 from bot.usecases.sprint import KIND, SprintPlanner, check_syntax
@@ -45,8 +47,10 @@ def register(app: App, services: Services) -> None:
             ack(response_type="ephemeral", text=escape(str(exc)))
             return
 
-        def work() -> None:
+        def work(deadline: Deadline) -> None:
             proposal = planner.propose(text, channel=channel, user=user)
+            if not deadline.claim():  # the person was told it took too long: post nothing
+                return
             ts = services.slack.post(
                 channel,
                 text=fallback_text(proposal.view),
@@ -55,11 +59,12 @@ def register(app: App, services: Services) -> None:
             services.engine.posted(proposal.id, channel, ts)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
-        services.jobs.submit(work, reply=private_reply(services, command))
-        ack(
-            response_type="ephemeral",
-            text="Planning the sprint… the proposal will appear here.",
+        ahead = services.jobs.command(
+            work,
+            reply=private_reply(services, command),
+            late=lambda deadline: deadline_note(deadline.seconds),
         )
+        ack(response_type="ephemeral", text=command_ack("Planning the sprint", ahead))
 
     @app.action(SPRINT_PAGE)
     def handle_action_sprint_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -73,5 +78,8 @@ def register(app: App, services: Services) -> None:
                 render=sprint_page_blocks,
             )
 
-        services.jobs.submit(work, reply=private_reply(services, body))
+        reply = private_reply(services, body)
+        services.jobs.pages.submit(
+            work, reply=reply, queued=lambda n: reply(queued_note("page", n))
+        )
         ack()

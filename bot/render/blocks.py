@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_BLOCKS = 50
@@ -57,7 +57,8 @@ def mention(user_id: str | None) -> str:
 def slack_date(moment: datetime) -> str:
     """Shown in each reader's own time zone, with a UTC fallback."""
     epoch = int(moment.timestamp())
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    # The moment may be local to a team's zone (a digest's window): the fallback says UTC.
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
@@ -131,10 +132,19 @@ def priority_blocks(
             f"{escape(project['gid'])}` before approving."
         )
     if view.get("refused"):
+        count = view.get("fallbacks")
+        who = (
+            f"{count} task{'s' if count != 1 else ''} use{'s' if count == 1 else ''}"
+            if count
+            else "those tasks use"
+        )
         warnings.append(
-            ":warning: Some model answers were refused, those tasks use the rules score: "
+            f":warning: Some model answers were refused, {who} the rules score: "
             + escape("; ".join(view["refused"])[:500])
         )
+    if view.get("reasked"):
+        asked = "; ".join(f"{n} because {why}" for why, n in view["reasked"].items())
+        warnings.append(f"Asked the model again with the task alone: {escape(asked)[:500]}.")
     if warnings:
         blocks.append(_section("\n".join(warnings)))
     blocks.append({"type": "divider"})

@@ -398,12 +398,23 @@ def _backlog(count: int, rng: random.Random) -> list[tuple[str, str, str]]:
     return items
 
 
-def seed_team(store: AsanaStore, *, tasks: int = 60, today: date, seed: int = 7) -> SeedInfo:
-    """Fill ``store`` with Acme Corp's product team; ``tasks`` open tasks in the main project."""
+def seed_team(
+    store: AsanaStore,
+    *,
+    tasks: int = 60,
+    today: date,
+    seed: int = 7,
+    now: datetime | None = None,
+) -> SeedInfo:
+    """Fill ``store`` with Acme Corp's product team; ``tasks`` open tasks in the main project.
+
+    Due and start dates are relative to ``today``; timestamps (created, modified, completed,
+    comments) lie before ``now`` (default: 09:30 UTC on ``today``), so none is in the future.
+    """
     if tasks < 10:
         raise ValueError("seed_team needs at least 10 open tasks")
     rng = random.Random(seed)
-    morning = datetime.combine(today, time(9, 30), tzinfo=UTC)
+    morning = (now or datetime.combine(today, time(9, 30), tzinfo=UTC)).astimezone(UTC)
 
     def at(days_ago: float) -> datetime:
         return morning - timedelta(days=days_ago)
@@ -661,7 +672,10 @@ def _open_task(
     if index % 5 == 0 or (start_on is not None and start_on <= today):
         values[fields["Sprint"]] = "Sprint 24"
     created = at(rng.uniform(3, 90))
-    modified = at(rng.uniform(0.1, 3))
+    # A third of the backlog was touched in the last day, the rest over the two weeks before:
+    # a digest's window (one working day back; Friday on a Monday) never holds every task.
+    touched = rng.uniform(0.1, 3)
+    modified = at(touched if touched < 1 else 1 + (touched - 1) * 6)
     in_progress = start_on is not None and start_on <= today
     return store.add_task(
         project,

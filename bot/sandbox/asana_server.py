@@ -22,10 +22,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 API_PREFIX = "/api/1.0"
 HELP = (
@@ -41,7 +43,10 @@ UNPAGINATED_MAX = 1000  # Asana refuses an unpaginated listing past about 1,000 
 MAX_BATCH_ACTIONS = 10
 FIRST_GID = 1209876543210001
 FIELD_FORMATS = ("none", "percentage", "currency", "custom", "identifier", "duration")
-FIELD_SUBTYPES = ("number", "text", "enum")
+FIELD_SUBTYPES = ("number", "text", "enum", "multi_enum")
+# "A custom field can have at most 500 enum options (including disabled options)" (OpenAPI).
+MAX_ENUM_OPTIONS = 500
+ENUM_SUBTYPES = ("enum", "multi_enum")
 _PHRASE_WORDS = (
     ("sad", "brave", "quiet", "happy", "sleepy", "fuzzy", "eager", "shy"),
     ("squid", "otter", "llama", "badger", "heron", "walrus", "gecko", "panda"),
@@ -147,6 +152,8 @@ class AsanaStore:
         # Every task update the API applied (PUT /tasks/{gid}, direct or in /batch), in order.
         self.applied_updates: list[str] = []
         self.me: str | None = None  # the user the sandbox token acts as
+        # The token user's time zone: Asana answers a due time's due_on as the date there.
+        self.time_zone = "UTC"
 
     # -- ids and time
 
@@ -274,17 +281,21 @@ class AsanaStore:
                     self.add_enum_option(gid, option["name"], color=option.get("color", "none"))
             return gid
 
-    def add_enum_option(self, field_gid: str, name: str, *, color: str = "none") -> str:
+    def add_enum_option(
+        self, field_gid: str, name: str, *, color: str = "none", enabled: bool = True
+    ) -> str:
         with self.lock:
             custom_field = self._need(self.custom_fields, field_gid, "custom_field")
-            if custom_field["subtype"] != "enum":
+            if custom_field["subtype"] not in ENUM_SUBTYPES:
                 raise ValueError("enum options belong to enum fields")
+            if len(custom_field["enum_options"]) >= MAX_ENUM_OPTIONS:
+                raise ValueError(f"a field holds at most {MAX_ENUM_OPTIONS} enum options")
             gid = self.new_gid()
             self.enum_options[gid] = {
                 "gid": gid,
                 "name": name,
                 "color": color,
-                "enabled": True,
+                "enabled": enabled,
                 "field": field_gid,
             }
             custom_field["enum_options"].append(gid)
@@ -317,6 +328,7 @@ class AsanaStore:
         assignee: str | None = None,
         start_on: date | str | None = None,
         due_on: date | str | None = None,
+        due_at: datetime | str | None = None,
         completed: bool = False,
         completed_at: datetime | str | None = None,
         custom_fields: dict[str, Any] | None = None,
@@ -356,7 +368,8 @@ class AsanaStore:
                 "notes": notes,
                 "assignee": assignee,
                 "start_on": _date(start_on),
-                "due_on": _date(due_on),
+                "due_on": _date(due_on) if due_at is None else self.local_date(due_at),
+                "due_at": _timestamp(due_at),
                 "completed": bool(completed),
                 "completed_at": _timestamp(completed_at) if completed else None,
                 "created_at": created,
@@ -410,6 +423,12 @@ class AsanaStore:
                 task["modified_at"] = stamp
             return gid
 
+    def local_date(self, moment: datetime | str) -> str:
+        """The date of a moment in the token user's time zone (a due time's due_on)."""
+        if isinstance(moment, str):
+            moment = parse_timestamp(moment)
+        return moment.astimezone(ZoneInfo(self.time_zone)).date().isoformat()
+
     # -- reads for tests and the seed
 
     def task(self, gid: str) -> dict[str, Any]:
@@ -446,6 +465,8 @@ class AsanaStore:
                     continue
                 if custom_field["subtype"] == "enum" and value is not None:
                     return self.enum_options[value]["name"]
+                if custom_field["subtype"] == "multi_enum" and value is not None:
+                    return [self.enum_options[g]["name"] for g in value]
                 return value
             return None
 
@@ -459,12 +480,21 @@ class AsanaStore:
         custom_field = self._need(self.custom_fields, field_gid, "custom_field")
         if value is None:
             return None
-        if custom_field["subtype"] == "enum" and value not in custom_field["enum_options"]:
-            for option_gid in custom_field["enum_options"]:
-                if self.enum_options[option_gid]["name"] == value:
-                    return option_gid
-            raise ValueError(f"{value!r} is not an option of {custom_field['name']}")
+        if custom_field["subtype"] == "multi_enum":
+            values = [value] if isinstance(value, str) else list(value)
+            return [self._option_gid(custom_field, v) for v in values]
+        if custom_field["subtype"] == "enum":
+            return self._option_gid(custom_field, value)
         return value
+
+    def _option_gid(self, custom_field: dict[str, Any], value: str) -> str:
+        """An option of the field by gid or name."""
+        if value in custom_field["enum_options"]:
+            return value
+        for option_gid in custom_field["enum_options"]:
+            if self.enum_options[option_gid]["name"] == value:
+                return option_gid
+        raise ValueError(f"{value!r} is not an option of {custom_field['name']}")
 
     @staticmethod
     def _need(table: dict[str, dict[str, Any]], gid: str, kind: str) -> dict[str, Any]:
@@ -814,6 +844,7 @@ _VALUE_FIELDS = {
     "number": ("number_value", "precision", "format"),
     "text": ("text_value",),
     "enum": ("enum_options", "enum_value"),
+    "multi_enum": ("enum_options", "multi_enum_values"),
 }
 
 
@@ -923,7 +954,7 @@ class _Renderer:
             "start_on": lambda: t["start_on"],
             "start_at": lambda: None,
             "due_on": lambda: t["due_on"],
-            "due_at": lambda: None,
+            "due_at": lambda: t.get("due_at"),
             "assignee": lambda: Ref("user", t["assignee"]) if t["assignee"] else None,
             "assignee_status": lambda: "upcoming" if t["assignee"] else None,
             "projects": lambda: [Ref("project", p) for p in projects],
@@ -1064,7 +1095,7 @@ class _Renderer:
             "created_by": lambda: None,
             "enum_options": lambda: [Ref("enum_option", o) for o in f["enum_options"]],
             "enum_value": lambda: Ref("enum_option", value) if typed("enum") else None,
-            "multi_enum_values": lambda: [],
+            "multi_enum_values": lambda: [Ref("enum_option", o) for o in typed("multi_enum") or []],
             "number_value": lambda: typed("number"),
             "text_value": lambda: typed("text"),
             "date_value": lambda: None,
@@ -1076,6 +1107,8 @@ class _Renderer:
             return None
         if f["subtype"] == "enum":
             return self.store.enum_options[value]["name"]
+        if f["subtype"] == "multi_enum":
+            return ", ".join(self.store.enum_options[o]["name"] for o in value) or None
         if f["subtype"] == "text":
             return value
         precision = int(f["precision"])
@@ -1129,6 +1162,15 @@ def _as_bool(name: str, value: Any) -> bool:
     raise _bad(f"{name}: Not a boolean: {value}")
 
 
+def _rounded(value: float, custom_field: dict[str, Any]) -> float:
+    """A number as the field keeps it: rounded half up to its precision (a percentage's
+    precision counts percent places, so 0.715 at precision 0 is kept as 0.72)."""
+    if isinstance(value, int):
+        return value
+    places = int(custom_field["precision"]) + (2 if custom_field["format"] == "percentage" else 0)
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+
+
 def _check_date(name: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -1171,6 +1213,7 @@ _TASK_WRITABLE = {
     "notes",
     "assignee",
     "due_on",
+    "due_at",
     "start_on",
     "completed",
     "custom_fields",
@@ -1228,6 +1271,7 @@ class AsanaApi:
             ("POST", r"/custom_fields", self.create_field),
             ("GET", r"/custom_fields/(\d+)", self.get_field),
             ("POST", r"/custom_fields/(\d+)/enum_options", self.create_enum_option),
+            ("PUT", r"/enum_options/(\d+)", self.update_enum_option),
             ("POST", r"/batch", self.batch),
         ):
             self._routes.append((method, re.compile(pattern + r"/?"), handler))
@@ -1575,10 +1619,31 @@ class AsanaApi:
             changes["notes"] = data["notes"]
         if "assignee" in data:
             changes["assignee"] = self._assignee(task, data["assignee"])
+        if "due_on" in data and "due_at" in data:
+            # Observed wording: https://forum.asana.com/t/808508
+            raise _bad("You may only provide one of due_on or due_at!")
         if "due_on" in data:
+            # A date without a time: any due time the task had is gone.
             changes["due_on"] = _check_date("due_on", data["due_on"])
+            changes["due_at"] = None
+        if "due_at" in data:
+            due_at = data["due_at"]
+            if due_at is None:
+                changes["due_on"] = changes["due_at"] = None
+            else:
+                if not isinstance(due_at, str) or "T" not in due_at:
+                    raise _bad(f"due_at: Not a valid ISO-8601 date-time: {due_at}")
+                moment = _check_datetime("due_at", due_at)
+                changes["due_at"] = format_timestamp(moment)
+                changes["due_on"] = self.store.local_date(moment)
         if "start_on" in data:
             changes["start_on"] = _check_date("start_on", data["start_on"])
+            if "due_on" not in data and "due_at" not in data:
+                # "due_on or due_at must be present in the request when setting or unsetting
+                # the start_on parameter" (OpenAPI, TaskBase.start_on).
+                raise _bad(
+                    "start_on: You must specify a due date (due_on or due_at) with a start date"
+                )
         start_on = changes.get("start_on", task["start_on"])
         due_on = changes.get("due_on", task["due_on"])
         if start_on is not None and due_on is None:
@@ -1637,11 +1702,24 @@ class AsanaApi:
                     raise _bad(f"{where}: number_value: Not a number: {value}")
                 if not math.isfinite(value):
                     raise _bad(f"{where}: number_value: Not a finite number: {value}")
-                out[field_gid] = value
+                out[field_gid] = _rounded(value, custom_field)
             elif subtype == "text":
                 if not isinstance(value, str):
                     raise _bad(f"{where}: text_value: Not a string: {value}")
                 out[field_gid] = value
+            elif subtype == "multi_enum":
+                options = [
+                    o for o in custom_field["enum_options"] if self.store.enum_options[o]["enabled"]
+                ]
+                if not isinstance(value, list):
+                    raise _bad(f"{where}: multi_enum_values: Not an array: {value}")
+                for gid in value:
+                    if gid not in options:
+                        raise _bad(
+                            f"multi_enum_values: {gid} is not a valid enum option of custom "
+                            f"field {field_gid}"
+                        )
+                out[field_gid] = list(dict.fromkeys(value))
             else:
                 options = [
                     o for o in custom_field["enum_options"] if self.store.enum_options[o]["enabled"]
@@ -1717,7 +1795,7 @@ class AsanaApi:
             isinstance(o, dict) and isinstance(o.get("name"), str) for o in options
         ):
             raise _bad("enum_options: Each enum option needs a name")
-        if options and subtype != "enum":
+        if options and subtype not in ENUM_SUBTYPES:
             raise _bad("enum_options: Only enum custom fields can have enum options")
         if self.store.find_field(workspace, name) is not None:
             raise _bad(
@@ -1740,13 +1818,51 @@ class AsanaApi:
     ) -> _Response:
         custom_field = self._need(self.store.custom_fields, gid, "custom_field")
         self._spec("enum_option", query)
-        if custom_field["subtype"] != "enum":
+        if custom_field["subtype"] not in ENUM_SUBTYPES:
             raise _bad(f"custom_field: Custom field {gid} is not an enum field")
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _bad("name: Missing input")
+        if len(custom_field["enum_options"]) >= MAX_ENUM_OPTIONS:
+            raise _bad(
+                f"enum_options: A custom field can have at most {MAX_ENUM_OPTIONS} enum options "
+                "(including disabled options)"
+            )
         option = self.store.add_enum_option(gid, name, color=str(data.get("color", "none")))
         return self._one(Ref("enum_option", option), query, status=201)
+
+    def update_enum_option(
+        self, gid: str, *, data: dict[str, Any], query: dict[str, str]
+    ) -> _Response:
+        option = self._need(self.store.enum_options, gid, "enum_option")
+        self._spec("enum_option", query)
+        changes: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("gid", "resource_type"):
+                raise _bad(f"{key}: Cannot write this property")
+            if key == "name":
+                if not isinstance(value, str) or not value.strip():
+                    raise _bad(f"name: Not a valid name: {value}")
+            elif key == "color":
+                if not isinstance(value, str):
+                    raise _bad(f"color: Not a string: {value}")
+            elif key == "enabled":
+                value = _as_bool("enabled", value)
+            else:
+                raise _bad(f"{key}: Unknown property of an enum option")
+            changes[key] = value
+        custom_field = self.store.custom_fields[option["field"]]
+        if changes.get("enabled") is False and option["enabled"]:
+            others = [
+                o
+                for o in custom_field["enum_options"]
+                if o != gid and self.store.enum_options[o]["enabled"]
+            ]
+            if not others:
+                # "Enum custom fields require at least one enabled enum option" (OpenAPI).
+                raise _bad("enabled: Enum custom fields require at least one enabled enum option")
+        option.update(changes)
+        return self._one(Ref("enum_option", gid), query)
 
     # -- batch
 

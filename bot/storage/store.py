@@ -181,6 +181,24 @@ def m003_standup_digests(db: Database) -> None:
     db["audit_log"].create_index(["action", "at"])
 
 
+@migrations()
+def m006_retention(db: Database) -> None:
+    # Issue 10 §5: the daily prune looks rows up by age; decided proposals keep no task notes.
+    db["proposals"].create_index(["created_at"], if_not_exists=True)
+    db["llm_cache"].create_index(["created_at"], if_not_exists=True)
+    decided = list(
+        db.query(
+            "select id, inputs_json from proposals where status not in ('open') "
+            "and inputs_json is not null"
+        )
+    )
+    for row in decided:
+        db.execute(
+            "update proposals set inputs_json = ? where id = ?",
+            [_dump(_without_notes(json.loads(row["inputs_json"]))), row["id"]],
+        )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -393,7 +411,17 @@ class Store:
             won = cursor.rowcount == 1
             if won:
                 self._audit(db, proposal_id, user, decision, None, {})
+                self._drop_notes(db, proposal_id)
         return won
+
+    def _drop_notes(self, db: Database, proposal_id: str) -> None:
+        """Once decided, the proposal's snapshot of its tasks keeps no task notes."""
+        rows = list(db.query("select inputs_json from proposals where id = ?", [proposal_id]))
+        if rows and rows[0]["inputs_json"]:
+            db.execute(
+                "update proposals set inputs_json = ? where id = ?",
+                [_dump(_without_notes(json.loads(rows[0]["inputs_json"]))), proposal_id],
+            )
 
     def reopen_for_retry(self, proposal_id: str, *, user: str) -> bool:
         """Let a partly applied proposal retry its failed items; True for the one winner."""
@@ -445,6 +473,37 @@ class Store:
                 [status, _dump(result), proposal_id],
             )
             self._audit(db, proposal_id, "copilot", f"finished:{status}", None, result)
+
+    # -- retention (issue 10 §5) ------------------------------------------------------------
+
+    def prune(self, *, before: datetime) -> dict[str, int]:
+        """Delete proposals (with their items) and caches older than `before`; return counts.
+
+        The audit log is kept whole: its decisions and writes outlive the proposals they name.
+        An approval under way is never pruned, whatever its age.
+        """
+        cutoff = iso(before)
+        counts: dict[str, int] = {}
+        with self.write() as db:
+            old = "select id from proposals where created_at < ? and status != 'approving'"
+            counts["proposal_items"] = db.execute(
+                f"delete from proposal_items where proposal_id in ({old})", [cutoff]
+            ).rowcount
+            counts["proposals"] = db.execute(
+                "delete from proposals where created_at < ? and status != 'approving'", [cutoff]
+            ).rowcount
+            counts["model_cache"] = db.execute(
+                "delete from llm_cache where created_at < ?", [cutoff]
+            ).rowcount
+            # A comment is re-read when its task changes; one unchanged for this long goes.
+            counts["task_comments"] = db.execute(
+                "delete from task_comments where task_modified_at < ?", [cutoff]
+            ).rowcount
+            counts["slack_users"] = db.execute(
+                "delete from slack_users_by_email where checked_at < ?", [cutoff]
+            ).rowcount
+            self._audit(db, None, "copilot", "pruned", None, {"before": cutoff, **counts})
+        return counts
 
     # -- items -----------------------------------------------------------------------------
 
@@ -1083,6 +1142,15 @@ class Store:
 
 def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def _without_notes(value: Any) -> Any:
+    """`value` with every "notes" key removed, at any depth (task snapshots)."""
+    if isinstance(value, dict):
+        return {k: _without_notes(v) for k, v in value.items() if k != "notes"}
+    if isinstance(value, list):
+        return [_without_notes(v) for v in value]
+    return value
 
 
 def _proposal(row: dict[str, Any]) -> ProposalRow:

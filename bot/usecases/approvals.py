@@ -12,8 +12,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # detected at once, elsewhere the lease expires.
 LEASE_SECONDS = 300.0
 UNCERTAIN_RETRIES = 2
+PROPOSAL_TTL_DAYS = 7  # buttons older than this answer "expired" (COPILOT_PROPOSAL_TTL_DAYS)
 
 
 def new_owner() -> str:
@@ -75,6 +77,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # not an approver
     ALREADY_DECIDED = "already decided"
     IN_PROGRESS = "in progress"
+    EXPIRED = "expired"  # older than the proposal TTL: run the command again
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,13 @@ class ApprovalEngine:
         *,
         approvers: frozenset[str],
         lease_seconds: float = LEASE_SECONDS,
+        proposal_ttl_days: int = PROPOSAL_TTL_DAYS,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
+        self._proposal_ttl_days = proposal_ttl_days
+        # By default the store's clock: the one that stamped the proposals' created_at.
+        self._clock = clock or (lambda: datetime.fromisoformat(store.now()))
         self._asana = asana
         self._approvers = approvers
         # host:pid:instance — lets a restart on the same host see that the holder is dead.
@@ -140,6 +148,10 @@ class ApprovalEngine:
     @property
     def lease_seconds(self) -> float:
         return self._lease_seconds
+
+    @property
+    def proposal_ttl_days(self) -> int:
+        return self._proposal_ttl_days
 
     def propose(self, proposal: NewProposal) -> str:
         self._store.create_proposal(
@@ -167,6 +179,8 @@ class ApprovalEngine:
     def decide(self, proposal_id: str, *, user: str, channel: str, decision: str) -> DecisionResult:
         """Approve or reject on behalf of `user` clicking in `channel`."""
         proposal = self._load(proposal_id, channel)
+        if self._expired(proposal, user, decision):
+            return DecisionResult(Outcome.EXPIRED, proposal)
         if not self.can_approve(user):
             self._store.audit(proposal_id, user, "refused", detail={"decision": decision})
             return DecisionResult(Outcome.REFUSED, proposal)
@@ -186,6 +200,8 @@ class ApprovalEngine:
     def retry(self, proposal_id: str, *, user: str, channel: str) -> DecisionResult:
         """Try again the items that failed (Asana down, rate limited) of a partial approval."""
         proposal = self._load(proposal_id, channel)
+        if self._expired(proposal, user, "retry"):
+            return DecisionResult(Outcome.EXPIRED, proposal)
         if not self.can_approve(user):
             self._store.audit(proposal_id, user, "refused", detail={"decision": "retry"})
             return DecisionResult(Outcome.REFUSED, proposal)
@@ -241,6 +257,20 @@ class ApprovalEngine:
         return DecisionResult(outcome, final, tuple(items), resumed=resumed)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _expired(self, proposal: ProposalRow, user: str, decision: str) -> bool:
+        """True (and audited) when a click would act on a proposal older than the TTL."""
+        # Only what a click could still write: a decided proposal answers who decided, and an
+        # approval under way (or cut short by a crash) is finished whatever its age.
+        if proposal.status not in ("open", "partial"):
+            return False
+        age = self._clock() - datetime.fromisoformat(proposal.created_at)
+        if age <= timedelta(days=self._proposal_ttl_days):
+            return False
+        self._store.audit(
+            proposal.id, user, "expired", detail={"decision": decision, "age_days": age.days}
+        )
+        return True
 
     def _write(self, proposal: ProposalRow, pending: list[ItemRow], worker: str) -> None:
         actor = proposal.decided_by or "copilot"

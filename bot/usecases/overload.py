@@ -13,9 +13,11 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
+from bot.domain.changes import instant_text
 from bot.domain.forecast import (
     Forecast,
     Move,
@@ -166,7 +168,10 @@ class CapacityChange:
 
 
 def parse_skills(value: object) -> frozenset[str]:
-    """Skills from a text or single-select field: "Backend, Data" -> {"backend", "data"}."""
+    """Skills from a text or single-select field ("Backend, Data" -> {"backend", "data"}) or a
+    multi-select one (its option names, each one skill)."""
+    if isinstance(value, tuple | list):
+        return frozenset(s.strip().casefold() for s in value if isinstance(s, str) and s.strip())
     if not isinstance(value, str):
         return frozenset()
     return frozenset(s.strip().casefold() for s in _SKILL_SPLIT.split(value) if s.strip())
@@ -254,16 +259,30 @@ def apply_moves(items: Sequence[WorkItem], moves: Sequence[Move]) -> list[WorkIt
     return out
 
 
+def moved_due_at(due_at: datetime, old_due: date | None, new_due: date, tz: tzinfo) -> datetime:
+    """A due time moved as its date moves (old_due -> new_due), at the same wall-clock time in
+    the team's zone (so 17:00 stays 17:00 across a daylight-saving change)."""
+    local = due_at.astimezone(tz)
+    days = (new_due - (old_due or local.date())).days
+    moved = datetime.combine(local.date() + timedelta(days=days), local.time(), tzinfo=tz)
+    return moved.astimezone(UTC)
+
+
 def proposal_items(
-    moves: Sequence[Move], tasks: Mapping[str, Task]
+    moves: Sequence[Move], tasks: Mapping[str, Task], *, tz: tzinfo = UTC
 ) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-    """Engine items: the fields each move changes, guarded by assignee, dates and estimate."""
+    """Engine items: the fields each move changes, guarded by assignee, dates and estimate.
+
+    A task with a due time is rescheduled through due_at (writing due_on would drop the time;
+    Asana takes only one of the two); its start stays a date.
+    """
     items = []
     for move in moves:
         task = tasks[move.item_id]
         guard: dict[str, Any] = {
             "assignee": task.assignee.gid if task.assignee else None,
             "due_on": _iso(task.due_on),
+            "due_at": instant_text(task.due_at),
             "start_on": _iso(task.start_on),
         }
         # A re-estimated task changes the load the fix was computed for.
@@ -272,6 +291,11 @@ def proposal_items(
                 guard[field] = task.field_value(field)
         if move.kind == "reassign":
             changes: dict[str, Any] = {"assignee": move.to_person}
+        elif task.due_at is not None and move.new_due_on is not None:
+            new_due_at = moved_due_at(task.due_at, task.due_on, move.new_due_on, tz)
+            changes = {"due_at": instant_text(new_due_at)}
+            if move.new_start_on is not None:
+                changes["start_on"] = _iso(move.new_start_on)
         else:
             changes = {"due_on": _iso(move.new_due_on)}
             if move.new_start_on is not None:
@@ -301,6 +325,7 @@ class OverloadChecker:
         hours_per_point: float = 4.0,
         threshold: float = 1.2,
         weeks: int = WEEKS,
+        time_zone: str = "UTC",
     ) -> None:
         self._asana = asana
         self._slack = slack
@@ -312,6 +337,7 @@ class OverloadChecker:
         self._hours_per_point = hours_per_point
         self._threshold = threshold
         self._weeks = weeks
+        self._tz = ZoneInfo(time_zone)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -552,7 +578,7 @@ class OverloadChecker:
             project_name=snap.project.name,
             channel=channel,
             created_by=ACTOR,
-            items=proposal_items(rebalance.moves, snap.tasks),
+            items=proposal_items(rebalance.moves, snap.tasks, tz=self._tz),
             inputs=[_snapshot(snap.tasks[gid]) for gid, _ in overload.causes if gid in snap.tasks],
             view=view,
         )
@@ -696,6 +722,7 @@ def _snapshot(task: Task) -> dict[str, Any]:
         "assignee": task.assignee.gid if task.assignee else None,
         "start_on": _iso(task.start_on),
         "due_on": _iso(task.due_on),
+        "due_at": instant_text(task.due_at),
         "story_points": task.story_points,
         "estimated_hours": task.estimated_hours,
         "dependents": [d.gid for d in task.open_dependents],
@@ -718,6 +745,7 @@ def checker_for(services: Services) -> OverloadChecker:
         weekly_hours=settings.weekly_hours,
         hours_per_point=settings.hours_per_point,
         threshold=settings.overload_threshold,
+        time_zone=settings.standup_tz,
     )
 
 

@@ -5,23 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain.models import SuggestedSprint, Task
 from bot.domain.scoring import (
+    MAX_BATCH_DRIFT,
+    CheckedAnswer,
     Judgement,
     ScoredTask,
     check_judgements,
     effort_points,
-    looks_like_injection,
     rules_score,
     score_backlog,
+    second_opinions,
 )
-from bot.errors import ModelOutputError, UserFacingError
+from bot.errors import ModelOutputError, ModelUnavailableError, UserFacingError
 from bot.gateways.asana import (
     AI_FIELDS,
     FIELD_AI_CONFIDENCE,
@@ -31,6 +34,7 @@ from bot.gateways.asana import (
     FIELD_MANUAL_OVERRIDE,
     Project,
 )
+from bot.gateways.llm import JudgeAnswer
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.storage.store import Store
 from bot.usecases.approvals import ApprovalEngine, NewProposal
@@ -40,6 +44,11 @@ log = logging.getLogger(__name__)
 PROMPT = "prioritize"
 BATCH_SIZE = 25
 MAX_CONCURRENT_BATCHES = 4
+# How long a fallback to the rules score is remembered for an unchanged task. No answer at all
+# (timeout, rate limit, server error) is asked again soon; an unusable answer is not asked again
+# for a day, so re-running /prioritize on an unchanged backlog costs no model call either way.
+UNAVAILABLE_FALLBACK_TTL = timedelta(minutes=10)
+REFUSED_FALLBACK_TTL = timedelta(hours=24)
 
 
 class BacklogSource(Protocol):
@@ -50,14 +59,16 @@ class BacklogSource(Protocol):
 class Judge(Protocol):
     model: str
 
-    def judge(self, messages: list[dict[str, str]]) -> tuple[list[dict[str, Any]], Any]: ...
+    def judge(self, messages: list[dict[str, str]]) -> JudgeAnswer: ...
 
 
 @dataclass
 class ModelStats:
-    calls: int = 0
-    cached: int = 0
-    refused_batches: list[str] = field(default_factory=list)
+    calls: int = 0  # model requests made
+    cached: int = 0  # tasks answered from the cache (a cached fallback included)
+    reasked: Counter[str] = field(default_factory=Counter)  # tasks asked again alone, by why
+    fallbacks: Counter[str] = field(default_factory=Counter)  # tasks on the rules score, by why
+    unknown_ids: int = 0  # answers naming a task that was not asked (ignored)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -101,8 +112,11 @@ class Prioritizer:
             )
         return self._asana.find_project(ref)
 
-    def propose(self, project_ref: str, *, channel: str, user: str) -> PriorityProposal:
-        project = self.resolve_project(project_ref)
+    def propose(self, project_ref: str | Project, *, channel: str, user: str) -> PriorityProposal:
+        # A caller that already resolved the project (the single-flight) passes it: no re-read.
+        project = (
+            project_ref if isinstance(project_ref, Project) else self.resolve_project(project_ref)
+        )
         tasks = self._asana.open_tasks(project)
         if not tasks:
             raise UserFacingError(f"“{project.name}” has no open tasks: nothing to prioritize.")
@@ -133,6 +147,8 @@ class Prioritizer:
                 "refused": refused,
                 "calls": stats.calls,
                 "cached": stats.cached,
+                "reasked": dict(stats.reasked),
+                "unknown_ids": stats.unknown_ids,
             },
             view=view,
             prompt_version=version,
@@ -159,69 +175,141 @@ class Prioritizer:
         stats: ModelStats,
         version: str | None,
     ) -> tuple[dict[str, Judgement], dict[str, str]]:
+        """Model judgements by task gid, and why the other tasks fall back to the rules score.
+
+        Every task's outcome is cached by content + prompt version + model, a fallback too, so
+        an unchanged re-run asks nothing whatever the model answered before.
+        """
         if self._judge is None or version is None:
             return {}, {}
+        model = self._judge.model
         rows = {t.gid: _model_row(t, today, self._hours_per_point) for t in tasks}
-        keys = {gid: _cache_key(row, version, self._judge.model) for gid, row in rows.items()}
-        cached = self._store.cached_judgements(list(keys.values()))
+        keys = {gid: _cache_key(row, version, model) for gid, row in rows.items()}
+        now = datetime.fromisoformat(self._store.now())
         judgements: dict[str, Judgement] = {}
-        todo: list[Task] = []
-        for task in tasks:
-            hit = cached.get(keys[task.gid])
-            if hit is not None:
-                judgements[task.gid] = Judgement(
-                    task_gid=task.gid,
+        refused: dict[str, str] = {}
+        todo: list[str] = []
+        cached = self._store.cached_judgements(list(keys.values()))
+        for gid in rows:
+            hit = cached.get(keys[gid])
+            if hit is None or ("fallback" in hit and datetime.fromisoformat(hit["until"]) <= now):
+                todo.append(gid)
+            elif "fallback" in hit:
+                refused[gid] = f"model answer refused earlier: {hit['fallback']}"
+                stats.fallbacks[hit["fallback"]] += 1
+                stats.cached += 1
+            else:
+                judgements[gid] = Judgement(
+                    task_gid=gid,
                     score=hit["score"],
                     confidence=hit["confidence"],
                     rationale=hit["rationale"],
                     suggested_sprint=SuggestedSprint(hit["suggested_sprint"]),
                 )
                 stats.cached += 1
+
+        outcomes: dict[str, Judgement | _Fallback] = {}
+        alone: list[str] = []
+        batches = [todo[i : i + BATCH_SIZE] for i in range(0, len(todo), BATCH_SIZE)]
+        for batch, result in self._ask(project, today, rows, batches, stats):
+            if isinstance(result, ModelOutputError):
+                unavailable = isinstance(result, ModelUnavailableError)
+                outcomes.update({gid: _Fallback(str(result), unavailable) for gid in batch})
+                continue
+            rules = {gid: rows[gid]["rules_score"] for gid in batch}
+            again = second_opinions(batch, result.accepted, rules)
+            if moved := len(again & result.accepted.keys()):
+                stats.reasked[f"moved more than {MAX_BATCH_DRIFT:g} points in its batch"] += moved
+            # An isolated bad item is asked once more, alone; when most of a batch is bad the
+            # model is failing, and asking each task again would only multiply the cost.
+            if len(batch) > 1 and 2 * len(result.refused) <= len(batch):
+                if unusable := len(result.refused.keys() - again):
+                    stats.reasked["its answer was unusable"] += unusable
+                again |= result.refused.keys()
+            for gid in batch:
+                if gid in again:
+                    alone.append(gid)
+                elif gid in result.accepted:
+                    outcomes[gid] = result.accepted[gid]
+                else:
+                    outcomes[gid] = _Fallback(result.refused[gid], False)
+
+        for [gid], result in self._ask(project, today, rows, [[g] for g in alone], stats):
+            if isinstance(result, ModelOutputError):
+                reason = f"asked again alone: {result}"
+                outcomes[gid] = _Fallback(reason, isinstance(result, ModelUnavailableError))
+            elif gid in result.accepted:
+                outcomes[gid] = result.accepted[gid]  # the lone answer stands (still capped)
             else:
-                todo.append(task)
+                outcomes[gid] = _Fallback(f"asked again alone: {result.refused[gid]}", False)
 
-        # A task whose text talks to the model is judged alone: it can sway only its own score.
-        flagged = {t.gid for t in todo if looks_like_injection(t)}
-        suspicious = [t for t in todo if t.gid in flagged]
-        ordinary = [t for t in todo if t.gid not in flagged]
-        batches = [ordinary[i : i + BATCH_SIZE] for i in range(0, len(ordinary), BATCH_SIZE)]
-        batches += [[t] for t in suspicious]
-
-        refused: dict[str, str] = {}
         new_cache: dict[str, Any] = {}
+        fell_back: Counter[str] = Counter()
+        for gid, outcome in outcomes.items():
+            if isinstance(outcome, Judgement):
+                judgements[gid] = outcome
+                new_cache[keys[gid]] = {
+                    k: v for k, v in outcome.__dict__.items() if k != "task_gid"
+                }
+            else:
+                fell_back[outcome.reason] += 1
+                refused[gid] = f"model answer refused: {outcome.reason}"
+                ttl = UNAVAILABLE_FALLBACK_TTL if outcome.unavailable else REFUSED_FALLBACK_TTL
+                new_cache[keys[gid]] = {
+                    "fallback": outcome.reason,
+                    "until": (now + ttl).isoformat(),
+                }
+        for reason, n in fell_back.items():
+            log.warning("model answer refused for %d task(s), rules score used: %s", n, reason)
+        stats.fallbacks.update(fell_back)
+        if new_cache:
+            self._store.cache_judgements(new_cache, model=model)
+        return judgements, refused
 
-        def run(batch: list[Task]) -> tuple[list[Task], dict[str, Judgement] | str, Any]:
+    def _ask(
+        self,
+        project: Project,
+        today: date,
+        rows: Mapping[str, dict[str, Any]],
+        batches: Sequence[list[str]],
+        stats: ModelStats,
+    ) -> Iterator[tuple[list[str], CheckedAnswer | ModelOutputError]]:
+        """Ask for each batch, a few requests at a time; yield each batch's checked answer."""
+        judge = self._judge
+        assert judge is not None
+
+        def run(batch: list[str]) -> tuple[CheckedAnswer | ModelOutputError, Any]:
             messages = render_messages(
                 PROMPT,
                 project_name=project.name,
                 today=today.isoformat(),
                 tasks=batch,
-                tasks_json=data_json([rows[t.gid] for t in batch]),
+                tasks_json=data_json([rows[gid] for gid in batch]),
             )
             try:
-                answers, usage = self._judge.judge(messages)  # type: ignore[union-attr]
-                return batch, check_judgements([t.gid for t in batch], answers), usage
-            except (ModelOutputError, ValueError) as exc:
-                return batch, str(exc), None
+                answer = judge.judge(messages)
+            except ModelOutputError as exc:
+                return exc, None
+            rejected = {r.task_id: r.reason for r in answer.rejected}
+            return check_judgements(batch, answer.judgements, rejected), answer.usage
 
+        if not batches:
+            return
         with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_BATCHES) as pool:
-            for batch, result, usage in pool.map(run, batches):
+            for batch, (result, usage) in zip(batches, pool.map(run, batches), strict=True):
                 stats.calls += 1
                 if usage is not None:
                     stats.prompt_tokens += usage.prompt_tokens
                     stats.completion_tokens += usage.completion_tokens
-                if isinstance(result, str):
-                    log.warning("model batch of %d refused: %s", len(batch), result)
-                    stats.refused_batches.append(result)
-                    refused.update({t.gid: f"model answer refused: {result}" for t in batch})
-                    continue
-                judgements.update(result)
-                for gid, judgement in result.items():
-                    value = {k: v for k, v in judgement.__dict__.items() if k != "task_gid"}
-                    new_cache[keys[gid]] = value
-        if new_cache:
-            self._store.cache_judgements(new_cache, model=self._judge.model)
-        return judgements, refused
+                if isinstance(result, CheckedAnswer):
+                    stats.unknown_ids += result.unknown_ids
+                yield batch, result
+
+
+@dataclass(frozen=True)
+class _Fallback:
+    reason: str
+    unavailable: bool  # no answer at all (timeout, 5xx): worth asking again soon
 
 
 def priority_view(
@@ -243,7 +331,14 @@ def priority_view(
         "counts": {"tasks": len(ranked), "by_source": sources},
         "model_calls": stats.calls,
         "model_cached": stats.cached,
-        "refused": sorted(set(stats.refused_batches)),
+        # Tasks on the rules score because their model answer could not be used, and why.
+        "fallbacks": sum(stats.fallbacks.values()),
+        "refused": [
+            f"{reason} ({n} task{'s' if n != 1 else ''})"
+            for reason, n in sorted(stats.fallbacks.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        # Tasks asked again alone (an unusable item, or a batched answer that moved far), by why.
+        "reasked": dict(sorted(stats.reasked.items())),
         "missing_fields": list(missing_fields),
         "rows": [
             {

@@ -27,7 +27,9 @@ OPERATIONS = (
     ("PUT", "/tasks/{task_gid}"),
     ("GET", "/tasks/{task_gid}/stories"),
     ("POST", "/custom_fields"),
+    ("GET", "/custom_fields/{custom_field_gid}"),
     ("POST", "/custom_fields/{custom_field_gid}/enum_options"),
+    ("PUT", "/enum_options/{enum_option_gid}"),
     ("POST", "/batch"),
 )
 OUT = Path(__file__).with_name("asana_spec_operations.json")

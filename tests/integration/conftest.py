@@ -3,18 +3,21 @@ import json
 import pytest
 
 from bot.demo import CHANNEL, LEAD, Sandbox, proposal_id_of, running_sandbox
+from tests.clock import FrozenNow
 
 
 @pytest.fixture
-def box():
-    with running_sandbox(tasks=60, lease_seconds=1.0) as sandbox:
+def box(frozen_now: FrozenNow):
+    with running_sandbox(tasks=60, lease_seconds=1.0, env=frozen_now.env) as sandbox:
         sandbox.setup_fields()
         yield sandbox
 
 
 @pytest.fixture
-def rules_box():
-    with running_sandbox(tasks=60, use_model=False, lease_seconds=1.0) as sandbox:
+def rules_box(frozen_now: FrozenNow):
+    with running_sandbox(
+        tasks=60, use_model=False, lease_seconds=1.0, env=frozen_now.env
+    ) as sandbox:
         sandbox.setup_fields()
         yield sandbox
 

@@ -4,11 +4,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 from bot.demo import CHANNEL, LEAD
 from bot.storage.store import Store
+from tests.clock import clocked_command
 
 from .conftest import proposal_id, put_actions
 
@@ -32,7 +32,7 @@ def serve(box, db_path: str, port: int) -> subprocess.Popen:
         "PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+        clocked_command("serve", "--host", "127.0.0.1"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

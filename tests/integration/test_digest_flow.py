@@ -17,6 +17,7 @@ from bot.render.home import SCHEDULE_ADD, SCHEDULE_EDIT, SCHEDULE_REMOVE
 from bot.sandbox.asana_server import format_timestamp
 from bot.sandbox.slack_standin import SlackUser, pings
 from bot.services import build_services
+from tests.clock import FrozenNow, every_now
 
 from .conftest import click, prioritize
 
@@ -27,14 +28,15 @@ ENV = {"STANDUP_CHANNEL": CHANNEL, "COPILOT_APPROVERS": APPROVER}
 
 
 @pytest.fixture
-def box():
-    with running_sandbox(tasks=60, env=ENV) as sandbox:
+def box(frozen_now: FrozenNow):
+    with running_sandbox(tasks=60, env=ENV | frozen_now.env) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
-def rules_box():
-    with running_sandbox(tasks=60, use_model=False, env=ENV, lease_seconds=1.0) as sandbox:
+def rules_box(frozen_now: FrozenNow):
+    env = ENV | frozen_now.env
+    with running_sandbox(tasks=60, use_model=False, env=env, lease_seconds=1.0) as sandbox:
         sandbox.setup_fields()
         yield sandbox
 
@@ -94,6 +96,7 @@ def expected_blocked_and_overdue(box, project: str | None = None) -> tuple[set[s
 # -- what it says ---------------------------------------------------------------------------------
 
 
+@every_now
 def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothing_else(box):
     store = box.asana.store
     blocked, overdue = expected_blocked_and_overdue(box)
@@ -107,8 +110,12 @@ def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothi
     blocked.add(quiet)
     assert len(blocked) >= 4 and len(overdue) >= 3  # the seed has both kinds, and both rules
 
-    message, _ = post_digest(box)
+    message, result = post_digest(box)
 
+    # The window starts in the team's zone; the fallback text of Slack's date token says UTC.
+    since = result.digest.facts.since
+    token = f"<!date^{int(since.timestamp())}^{{date_short_pretty}} at {{time}}|"
+    assert f"{token}{since.astimezone(UTC):%Y-%m-%d %H:%M} UTC>" in json.dumps(message)
     named_blocked, named_overdue = (
         section_gids(message, "blocked"),
         section_gids(message, "overdue"),
@@ -120,6 +127,7 @@ def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothi
     assert linked_tasks(message) <= set(project_tasks(box))  # every link is a real task
 
 
+@every_now
 def test_a_small_project_digest_names_its_blocked_and_overdue_tasks_and_nothing_else(box):
     store, seed = box.asana.store, box.seed
     project = store.add_project(seed.workspace_gid, "Launch Week")
@@ -199,6 +207,7 @@ def test_each_item_links_its_task_and_mentions_slack_users_found_by_email(box):
 # -- what it costs --------------------------------------------------------------------------------
 
 
+@every_now
 def test_one_digest_reads_tasks_once_and_comments_of_changed_tasks_only(box):
     store, project = box.asana.store, box.seed.project_gid
     box.asana.reset_requests()
@@ -306,6 +315,7 @@ def test_without_a_model_the_digest_is_complete_without_prose(rules_box):
 # -- posting once ---------------------------------------------------------------------------------
 
 
+@every_now
 def test_two_processes_posting_the_same_slot_post_one_digest(box):
     second = build_services(box.settings)  # another process on the same database
     try:

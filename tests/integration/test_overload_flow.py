@@ -10,7 +10,6 @@ import copy
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from bot.render.overload import (
 )
 from bot.sandbox.slack_standin import pings
 from bot.usecases.overload import capacity_overview, run_overload_check, set_weekly_hours
+from tests.clock import FrozenNow, clocked_command, every_now
 
 from .conftest import current, last_ephemeral, put_actions
 
@@ -52,8 +52,8 @@ def crunch_sandbox(env: dict[str, str] | None = None) -> Iterator[tuple[Sandbox,
 
 
 @pytest.fixture
-def crunch_box() -> Iterator[tuple[Sandbox, Crunch]]:
-    with crunch_sandbox() as pair:
+def crunch_box(frozen_now: FrozenNow) -> Iterator[tuple[Sandbox, Crunch]]:
+    with crunch_sandbox(env=frozen_now.env) as pair:
         yield pair
 
 
@@ -77,6 +77,7 @@ def task(box: Sandbox, gid: str) -> dict:
     return box.asana.store.task(gid)
 
 
+@every_now
 def test_alert_with_chart_then_approve_reassigns_exactly_once(crunch_box) -> None:
     box, crunch = crunch_box
     box.asana.reset_requests()
@@ -126,6 +127,7 @@ def test_reject_changes_nothing(crunch_box) -> None:
     assert "Rejected" in updated and "Nothing was written" in updated
 
 
+@every_now
 def test_a_second_check_posts_nothing_and_a_grown_overload_alerts_again(crunch_box) -> None:
     box, crunch = crunch_box
     check(box, crunch)
@@ -169,6 +171,7 @@ def test_a_task_changed_since_the_alert_is_skipped_not_overwritten(crunch_box, c
     assert reason in updated
 
 
+@every_now
 def test_when_nobody_has_room_the_fix_moves_a_due_date_a_week(crunch_box) -> None:
     box, crunch = crunch_box
     set_weekly_hours(box.services, crunch.sofia, 12, person_name="Sofia Alvarez", by=LEAD)
@@ -273,7 +276,7 @@ def test_copilot_overload_command_runs_the_check_once(crunch_box) -> None:
         **sandbox_env(box.asana, box.slack, None, box.seed, box.settings.db_path, "unused"),
         "STANDUP_CHANNEL": CHANNEL,
     }
-    command = [sys.executable, "-m", "bot", "overload", "--project", crunch.project_gid]
+    command = clocked_command("overload", "--project", crunch.project_gid)
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert "1 alerted now" in first.stdout and "Hannah Kim: week of" in first.stdout

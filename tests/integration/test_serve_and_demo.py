@@ -5,12 +5,12 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
 from bot.demo import CHANNEL, LEAD, run_demo, running_sandbox
+from tests.clock import clocked_command, every_now
 
 from .conftest import click, prioritize, proposal_id
 
@@ -35,7 +35,7 @@ def test_copilot_serve_answers_signed_slash_commands_over_http(rules_box):
         "PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+        clocked_command("serve", "--host", "127.0.0.1"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -70,6 +70,7 @@ def test_copilot_serve_answers_signed_slash_commands_over_http(rules_box):
         assert secret not in output
 
 
+@every_now
 def test_demo_runs_the_whole_flow():
     out = io.StringIO()
     assert run_demo(tasks=15, use_model=True, out=out) == 0

@@ -1,5 +1,6 @@
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from bot.render.blocks import (
     MAX_BLOCKS,
@@ -9,6 +10,7 @@ from bot.render.blocks import (
     link,
     page_blocks,
     priority_blocks,
+    slack_date,
 )
 
 
@@ -104,3 +106,11 @@ def test_decision_text_lists_skips_and_failures():
     assert "<@U0LEAD>" in text and "58 tasks written" in text
     assert "Fix &lt;!here&gt;" in text and "Retry" in text
     assert "<!date^" in text
+
+
+def test_a_slack_date_falls_back_to_the_moment_in_utc_whatever_its_zone():
+    new_york = datetime(2026, 11, 27, 9, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert slack_date(new_york) == (
+        "<!date^1795788000^{date_short_pretty} at {time}|2026-11-27 14:00 UTC>"
+    )
+    assert slack_date(new_york.astimezone(UTC)) == slack_date(new_york)

@@ -38,11 +38,32 @@ def test_defaults_and_secrets_masked():
         ({"STANDUP_TZ": "Mars/Olympus"}, "STANDUP_TZ"),
         ({"STANDUP_TIME": "9:30am"}, "STANDUP_TIME"),
         ({"OPENAI_BASE_URL": "localhost:8000"}, "OPENAI_BASE_URL"),
+        ({"COPILOT_PROPOSAL_TTL_DAYS": "0"}, "COPILOT_PROPOSAL_TTL_DAYS"),
+        ({"COPILOT_PROPOSAL_TTL_DAYS": "7.5"}, "COPILOT_PROPOSAL_TTL_DAYS"),
+        ({"COPILOT_RETENTION_DAYS": "-1"}, "COPILOT_RETENTION_DAYS"),
+        ({"COPILOT_RETENTION_DAYS": "forever"}, "COPILOT_RETENTION_DAYS"),
+        ({"COPILOT_COMMAND_DEADLINE_SECONDS": "0"}, "COPILOT_COMMAND_DEADLINE_SECONDS"),
     ],
 )
 def test_invalid_values_name_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):
         Settings.from_env({**BASE, **env})
+
+
+def test_ttl_retention_and_deadline_defaults_and_values():
+    settings = Settings.from_env(BASE)
+    assert (settings.proposal_ttl_days, settings.retention_days) == (7, 90)
+    assert settings.command_deadline_seconds == 120.0
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "COPILOT_PROPOSAL_TTL_DAYS": "3",
+            "COPILOT_RETENTION_DAYS": "30",
+            "COPILOT_COMMAND_DEADLINE_SECONDS": "45",
+        }
+    )
+    assert (settings.proposal_ttl_days, settings.retention_days) == (3, 30)
+    assert settings.command_deadline_seconds == 45.0
 
 
 def test_required_variables():

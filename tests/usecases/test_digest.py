@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from bot.domain.models import Person, Task
 from bot.errors import ModelOutputError, UpstreamError
 from bot.gateways.asana import Comment, Project
+from bot.services import utc_now
 from bot.settings import Settings
 from bot.storage.store import Store
 from bot.usecases.digest import DigestService
+from tests.clock import every_now
 
 NOW = datetime(2026, 3, 6, 9, 30, tzinfo=UTC)  # a Friday
 TODAY = NOW.date()
@@ -193,3 +197,69 @@ def test_comments_already_read_since_the_tasks_last_change_are_not_read_again(tm
     second = digests.build("42", "C0OTHER")
     assert asana.comment_reads == [["5", "6"]]
     assert [i.gid for i in first.facts.blocked] == [i.gid for i in second.facts.blocked] == ["5"]
+
+
+# -- at every frozen now: the window, the day, the overdue and the cache --------------------------
+
+
+def previous_weekday(day: date) -> date:
+    """Independently of the code: the last Monday-to-Friday date before `day`."""
+    day -= timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def on_the_clock(tmp_path, asana: FakeAsana, tz: str) -> DigestService:
+    """The service on the process's (frozen, ticking) clock, as in production."""
+    settings = Settings(db_path=str(tmp_path / "c.db"), asana_project="42", standup_tz=tz)
+    store = Store(settings.db_path, clock=utc_now)
+    return DigestService(
+        asana=asana, slack=FakeSlack(), store=store, llm=None, settings=settings, clock=utc_now
+    )
+
+
+@every_now
+def test_the_first_digest_covers_the_previous_working_day_at_every_now(tmp_path, frozen_now):
+    now, today, zone = utc_now(), frozen_now.today, ZoneInfo(frozen_now.tz)
+    asana = FakeAsana(
+        [
+            task(
+                "1", "Fix checkout crash", tags=("blocked",), modified_at=now - timedelta(days=30)
+            ),
+            task("2", "Upgrade Postgres", due_on=today - timedelta(days=1)),
+            task("3", "Due today", due_on=today),
+            task("4", "Quiet backlog item", due_on=today + timedelta(days=40)),
+        ]
+    )
+    digest = on_the_clock(tmp_path, asana, frozen_now.tz).build("42", CHANNEL)
+    facts = digest.facts
+    local = facts.now.astimezone(zone)
+    expected_since = datetime.combine(previous_weekday(today), local.time(), tzinfo=zone)
+    assert digest.first and facts.today == today == local.date()
+    assert facts.since.astimezone(UTC) == expected_since.astimezone(UTC)
+    assert [i.gid for i in facts.blocked] == ["1"]
+    assert [i.gid for i in facts.overdue] == ["2"]  # due today is not late yet
+
+
+@every_now
+def test_a_comment_is_read_once_per_change_across_days_at_every_now(tmp_path, frozen_now):
+    with time_machine.travel(frozen_now.instant, tick=False) as traveller:
+        now = utc_now()
+        asana = FakeAsana(
+            [task("5", "Ship the swag", due_on=frozen_now.today + timedelta(days=30))]
+        )
+        asana.touch("5", now - timedelta(hours=2), "Blocked by customs until Monday")
+        digests = on_the_clock(tmp_path, asana, frozen_now.tz)
+        assert [i.gid for i in digests.build("42", CHANNEL).facts.blocked] == ["5"]
+        digests._store.record_digest(CHANNEL, "42", at=utc_now(), message_ts="1.0")
+
+        traveller.shift(timedelta(days=1))  # the next day, whatever day and offset it is
+        assert [i.gid for i in digests.build("42", CHANNEL).facts.blocked] == ["5"]
+        assert asana.comment_reads == [["5"]]
+        digests._store.record_digest(CHANNEL, "42", at=utc_now(), message_ts="2.0")
+
+        asana.touch("5", utc_now() + timedelta(hours=1), "Unblocked: customs released it")
+        traveller.shift(timedelta(days=1))
+        assert digests.build("42", CHANNEL).facts.blocked == ()
+        assert asana.comment_reads == [["5"], ["5"]]

@@ -210,6 +210,7 @@ def test_proposal_items_change_only_the_moved_fields_and_guard_them_and_the_esti
         {
             "assignee": "101",
             "due_on": "2026-03-13",
+            "due_at": None,
             "start_on": "2026-03-09",
             "Estimated Hours": 20,
         },
@@ -219,6 +220,7 @@ def test_proposal_items_change_only_the_moved_fields_and_guard_them_and_the_esti
     assert {k: v for k, v in items[2][3].items() if k != "Estimated Hours"} == {
         "assignee": "101",
         "due_on": "2026-03-11",
+        "due_at": None,
         "start_on": None,
     }
     moved = apply_moves(work_items(tasks.values(), hours_per_point=4, with_skills=False), moves)
@@ -283,6 +285,7 @@ def test_one_alert_with_a_fix_one_read_one_chart(store) -> None:
     assert item.guard == {
         "assignee": "101",
         "due_on": "2026-03-13",
+        "due_at": None,
         "start_on": "2026-03-09",
         "Estimated Hours": 20,
     }

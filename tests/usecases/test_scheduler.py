@@ -23,6 +23,7 @@ from bot.scheduler import DigestScheduler, ScheduledJob, cron_trigger
 from bot.settings import Settings
 from bot.storage.store import DigestScheduleRow, Store
 from bot.usecases.digest import LEDGER_KIND, DigestService
+from tests.clock import every_now
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -401,3 +402,45 @@ def test_the_running_scheduler_posts_at_the_slot(tmp_path):
 
 def datetime_now() -> datetime:
     return datetime.now(UTC)
+
+
+# -- at every frozen now ---------------------------------------------------------------------------
+
+
+def next_weekday_0930(now: datetime, zone: ZoneInfo) -> datetime:
+    """Independently of the code: the first Monday-to-Friday 09:30 in `zone` after `now`."""
+    day = now.astimezone(zone).date()
+    while True:
+        slot = datetime(day.year, day.month, day.day, 9, 30, tzinfo=zone)
+        if day.weekday() < 5 and slot > now:
+            return slot
+        day += timedelta(days=1)
+
+
+@every_now
+def test_the_running_scheduler_posts_at_the_next_slot_once_at_every_now(tmp_path, frozen_now):
+    zone = ZoneInfo(frozen_now.tz)
+    with time_machine.travel(frozen_now.instant, tick=False) as traveller:
+        world = World(tmp_path, frozen_now.instant, tz=frozen_now.tz)
+        world.clock = datetime_now  # the real (frozen) clock, as in production
+        expected = next_weekday_0930(datetime_now(), zone)
+        scheduler = world.process()
+        scheduler.start()
+        try:
+            job = scheduler.scheduler.get_job(f"digest:{SCHEDULE_ID}")
+            assert job.next_run_time == expected
+            assert world.slack.posts == []  # no slot of the last two hours was missed
+            traveller.move_to(expected + timedelta(milliseconds=500))
+            scheduler.scheduler.wakeup()
+            deadline = time.monotonic() + 5
+            while not world.slack.posts and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert world.status(expected.date()) == "posted"
+        finally:
+            scheduler.shutdown()
+        # A restart a minute later: the ledger has the day, nothing is posted again.
+        traveller.shift(timedelta(minutes=1))
+        again = world.process()
+        assert again.catch_up() == []
+        assert again.fire(SCHEDULE_ID).status == "already"
+    assert world.slack.posts == [CHANNEL]
