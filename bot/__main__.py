@@ -57,8 +57,7 @@ def configure_logging(secrets: Sequence[str], level: str = "INFO") -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.http_guard import ReplayCache
-    from bot.presenters import resume_and_report
+    from bot.presenters import keep_finishing_abandoned, start_up
     from bot.scheduler import ScheduledJob
     from bot.server import HttpServer
     from bot.services import build_services
@@ -72,7 +71,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.secrets())
     services = build_services(settings)
     app = create_app(settings, services)
-    threading.Thread(target=resume_and_report, args=(services,), daemon=True).start()
+    threading.Thread(target=start_up, args=(services,), daemon=True).start()
+    if services.store.shared:
+        # Other instances may die mid-approval: pick up what they leave, every few seconds.
+        threading.Thread(
+            target=keep_finishing_abandoned,
+            args=(services, threading.Event()),
+            name="copilot-abandoned",
+            daemon=True,
+        ).start()
     if settings.asana_project and settings.standup_channel:
         # The overload check runs weekdays at 08:00 in the team's time zone (issue 5).
         services.scheduled_jobs.append(
@@ -122,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = HttpServer(
         app,
         signing_secret=settings.slack_signing_secret.value,
-        seen_before=ReplayCache().seen_before,
+        seen_before=services.replay_guard(),
         host=args.host,
         port=settings.port,
     )

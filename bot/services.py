@@ -16,9 +16,10 @@ from bot.gateways.llm import LlmGateway
 from bot.gateways.slack import SlackGateway, web_client
 from bot.jobs import JobQueue
 from bot.settings import Settings
-from bot.storage.store import Store
+from bot.storage.facade import Store
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
+from bot.usecases.instances import CommandLedger, Liveness
 from bot.usecases.prioritize import Prioritizer
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class Services:
     digests: DigestService = None  # type: ignore[assignment]  # set by build_services
     schedules: ScheduleBook = None  # type: ignore[assignment]  # set by build_services
     scheduler: DigestScheduler | None = None  # started by `copilot serve` only
+    liveness: Liveness = None  # type: ignore[assignment]  # set by build_services
+    commands: CommandLedger = None  # type: ignore[assignment]  # set by build_services
     # Hooks for other features: daily jobs for the one scheduler (see bot.scheduler.ScheduledJob),
     # and sections appended to the Home tab. Add to them before start_scheduler() / serving.
     scheduled_jobs: list[ScheduledJob] = field(default_factory=list)
@@ -70,6 +73,14 @@ class Services:
             self.scheduler.start()
         return self.scheduler
 
+    def replay_guard(self) -> Callable[[str], bool]:
+        """`seen_before` for the HTTP guard: shared by every instance when the database is."""
+        from bot.http_guard import ReplayCache, SharedReplayCache
+
+        if self.store.shared:
+            return SharedReplayCache(self.store).seen_before
+        return ReplayCache().seen_before  # one process per SQLite file: memory is enough
+
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown()
@@ -77,6 +88,9 @@ class Services:
         self.asana.close()
         if self.llm is not None:
             self.llm.close()
+        if self.store.shared:
+            self.liveness.stop()
+        self.store.close()
 
 
 def build_services(
@@ -89,7 +103,11 @@ def build_services(
         raise ConfigError("ASANA_ACCESS_TOKEN is not set")
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set")
-    store = Store(settings.db_path, clock=clock)
+    # DATABASE_URL (PostgreSQL) or COPILOT_DB (SQLite); the schema is brought up to date here.
+    store = Store(settings.database_target, clock=clock)
+    liveness = Liveness(store)
+    if store.shared:  # other instances must be able to tell this one is alive
+        liveness.start()
     asana = AsanaGateway(base_url=settings.asana_base_url, token=settings.asana_access_token)
     llm = (
         LlmGateway(
@@ -108,6 +126,7 @@ def build_services(
         lease_seconds=lease_seconds,
         proposal_ttl_days=settings.proposal_ttl_days,
         clock=clock,
+        holder_dead=liveness.holder_dead,
     )
     services = Services(
         settings=settings,
@@ -120,7 +139,9 @@ def build_services(
         prioritizer=None,  # type: ignore[arg-type]  # set below: it needs services.today
         jobs=JobQueue(deadline_seconds=settings.command_deadline_seconds),
         clock=clock,
+        liveness=liveness,
     )
+    services.commands = CommandLedger(store, liveness, services.slack)
     services.digests = DigestService(
         asana=asana,
         slack=services.slack,
@@ -128,6 +149,7 @@ def build_services(
         llm=llm,
         settings=settings,
         clock=clock,
+        holder_dead=liveness.holder_dead,
     )
     services.schedules = ScheduleBook(
         digests=services.digests, store=store, asana=asana, settings=settings, clock=clock

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,6 +75,9 @@ class Cluster:
     env: dict[str, str]
     instances: list[Instance]
     workdir: Path
+    argv: Callable[[Sequence[str]], list[str]] = field(
+        default=lambda args: [sys.executable, "-m", "bot", *args]
+    )
     _turn: Iterator[int] = field(default_factory=lambda: itertools.count())
 
     # -- processes -------------------------------------------------------------------------
@@ -85,7 +88,7 @@ class Cluster:
             return instance
         instance._log = instance.log_path.open("ab")
         instance.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--http", "--host", "127.0.0.1"],
+            self.argv(["serve", "--http", "--host", "127.0.0.1"]),
             env={**self.env, "PORT": str(instance.port)},
             cwd=REPO,
             stdout=instance._log,
@@ -204,13 +207,18 @@ def running_cluster(
     use_model: bool = False,
     env: Mapping[str, str] | None = None,
     start: bool = True,
+    argv: Callable[[Sequence[str]], list[str]] | None = None,
+    today: datetime | None = None,
 ) -> Iterator[Cluster]:
-    """Stand-ins here, `instances` serve processes sharing `database` (URL or SQLite path)."""
+    """Stand-ins here, `instances` serve processes sharing `database` (URL or SQLite path).
+
+    `argv` builds a child's command line from `copilot`'s arguments (tests move its clock).
+    """
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="copilot-cl-")))
         signing_secret = secrets.token_hex(16)
         store = AsanaStore()
-        seed = seed_team(store, tasks=tasks, today=datetime.now(UTC).date())
+        seed = seed_team(store, tasks=tasks, today=(today or datetime.now(UTC)).date())
         asana = stack.enter_context(AsanaSandbox(store))
         slack = stack.enter_context(SlackStandIn(signing_secret=signing_secret))
         openai = stack.enter_context(OpenAIStandIn()) if use_model else None
@@ -250,6 +258,8 @@ def running_cluster(
             ],
             workdir=workdir,
         )
+        if argv is not None:
+            cluster.argv = argv
         stack.callback(cluster.stop_all)
         if start:
             cluster.start_all()

@@ -27,6 +27,15 @@ def load(raw: str | None) -> Any:
     return json.loads(raw) if raw else None
 
 
+def without_notes(value: Any) -> Any:
+    """`value` with every "notes" key removed, at any depth (task snapshots)."""
+    if isinstance(value, dict):
+        return {k: without_notes(v) for k, v in value.items() if k != "notes"}
+    if isinstance(value, list):
+        return [without_notes(v) for v in value]
+    return value
+
+
 class StoreBase:
     """The database and clock one Store holds; each aggregate mixin builds on these."""
 

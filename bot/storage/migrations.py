@@ -76,10 +76,18 @@ class Schema:
         self.conn.execute(f"CREATE TABLE {quote(name)} (\n    {body}\n)")
 
     def create_index(
-        self, table: str, columns: Sequence[str], *, unique: bool = False, name: str | None = None
+        self,
+        table: str,
+        columns: Sequence[str],
+        *,
+        unique: bool = False,
+        name: str | None = None,
+        if_not_exists: bool = False,
     ) -> None:
         index = name or f"idx_{table}_{'_'.join(columns)}"
         kind = "UNIQUE INDEX" if unique else "INDEX"
+        if if_not_exists:
+            kind += " IF NOT EXISTS"
         cols = ", ".join(quote(c) for c in columns)
         self.conn.execute(f"CREATE {kind} {quote(index)} ON {quote(table)} ({cols})")
 

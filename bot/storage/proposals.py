@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.storage.base import StoreBase, dump, iso, load
+from bot.storage.base import StoreBase, dump, iso, load, without_notes
+from bot.storage.db import Connection
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,17 @@ class ProposalsStore(StoreBase):
             won = changed == 1
             if won:
                 self._audit(conn, proposal_id, user, decision, None, {})
+                self._drop_notes(conn, proposal_id)
         return won
+
+    def _drop_notes(self, conn: Connection, proposal_id: str) -> None:
+        """Once decided, the proposal's snapshot of its tasks keeps no task notes."""
+        row = conn.query_one("select inputs_json from proposals where id = ?", [proposal_id])
+        if row and row["inputs_json"]:
+            conn.execute(
+                "update proposals set inputs_json = ? where id = ?",
+                [dump(without_notes(json.loads(row["inputs_json"]))), proposal_id],
+            )
 
     def reopen_for_retry(self, proposal_id: str, *, user: str) -> bool:
         """Let a partly applied proposal retry its failed items; True for the one winner."""
@@ -175,6 +186,14 @@ class ProposalsStore(StoreBase):
         with self.connect() as conn:
             rows = conn.query("select lease_owner from proposals where id = ?", [proposal_id])
         return rows[0]["lease_owner"] if rows else None
+
+    def lease(self, proposal_id: str) -> tuple[str | None, str | None]:
+        """(holder, until) of a proposal's lease; (None, None) when nobody holds it."""
+        with self.connect() as conn:
+            row = conn.query_one(
+                "select lease_owner, lease_until from proposals where id = ?", [proposal_id]
+            )
+        return (row["lease_owner"], row["lease_until"]) if row else (None, None)
 
     def release_lease(self, proposal_id: str, *, owner: str) -> None:
         with self.connect() as conn:
@@ -252,6 +271,37 @@ class ProposalsStore(StoreBase):
         for row in rows:
             row["detail"] = json.loads(row.pop("detail_json") or "null")
         return rows
+
+    # -- retention (issue 10 §5) ------------------------------------------------------------
+
+    def prune(self, *, before: datetime) -> dict[str, int]:
+        """Delete proposals (with their items) and caches older than `before`; return counts.
+
+        The audit log is kept whole: its decisions and writes outlive the proposals they name.
+        An approval under way is never pruned, whatever its age.
+        """
+        cutoff = iso(before)
+        counts: dict[str, int] = {}
+        with self.write() as conn:
+            old = "select id from proposals where created_at < ? and status != 'approving'"
+            counts["proposal_items"] = conn.execute(
+                f"delete from proposal_items where proposal_id in ({old})", [cutoff]
+            )
+            counts["proposals"] = conn.execute(
+                "delete from proposals where created_at < ? and status != 'approving'", [cutoff]
+            )
+            counts["model_cache"] = conn.execute(
+                "delete from llm_cache where created_at < ?", [cutoff]
+            )
+            # A comment is re-read when its task changes; one unchanged for this long goes.
+            counts["task_comments"] = conn.execute(
+                "delete from task_comments where task_modified_at < ?", [cutoff]
+            )
+            counts["slack_users"] = conn.execute(
+                "delete from slack_users_by_email where checked_at < ?", [cutoff]
+            )
+            self._audit(conn, None, "copilot", "pruned", None, {"before": cutoff, **counts})
+        return counts
 
     def copilot_writes_since(self, since: datetime) -> dict[str, datetime]:
         """Tasks the copilot itself wrote (approved changes) at or after `since`: latest time."""

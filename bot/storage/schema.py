@@ -5,6 +5,9 @@ Append a new migration as `mNNN_what(schema)`; never edit one that has shipped.
 
 from __future__ import annotations
 
+import json
+
+from bot.storage.base import dump, without_notes
 from bot.storage.migrations import MigrationSet, Schema
 
 migrations = MigrationSet()
@@ -182,6 +185,22 @@ def m003_standup_digests(schema: Schema) -> None:
         not_null=("task_modified_at",),
     )
     schema.create_index("audit_log", ["action", "at"])
+
+
+@migrations
+def m006_retention(schema: Schema) -> None:
+    # Issue 10 §5: the daily prune looks rows up by age; decided proposals keep no task notes.
+    schema.create_index("proposals", ["created_at"], if_not_exists=True)
+    schema.create_index("llm_cache", ["created_at"], if_not_exists=True)
+    decided = schema.conn.query(
+        "select id, inputs_json from proposals where status not in ('open') "
+        "and inputs_json is not null"
+    )
+    for row in decided:
+        schema.execute(
+            "update proposals set inputs_json = ? where id = ?",
+            [dump(without_notes(json.loads(row["inputs_json"]))), row["id"]],
+        )
 
 
 @migrations
