@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,8 +75,8 @@ class Cluster:
     env: dict[str, str]
     instances: list[Instance]
     workdir: Path
-    argv: Callable[[Sequence[str]], list[str]] = field(
-        default=lambda args: [sys.executable, "-m", "bot", *args]
+    argv: Callable[..., list[str]] = field(
+        default=lambda *args: [sys.executable, "-m", "bot", *args]
     )
     _turn: Iterator[int] = field(default_factory=lambda: itertools.count())
 
@@ -88,7 +88,7 @@ class Cluster:
             return instance
         instance._log = instance.log_path.open("ab")
         instance.process = subprocess.Popen(
-            self.argv(["serve", "--http", "--host", "127.0.0.1"]),
+            self.argv("serve", "--http", "--host", "127.0.0.1"),
             env={**self.env, "PORT": str(instance.port)},
             cwd=REPO,
             stdout=instance._log,
@@ -181,6 +181,7 @@ class Cluster:
         *,
         user: str = LEAD,
         channel: str = CHANNEL,
+        as_seen: Mapping[str, Any] | None = None,
     ) -> HttpResult:
         i = self.next_index() if index is None else index
         return self.slack.click_button(
@@ -189,6 +190,7 @@ class Cluster:
             message_ts=message_ts,
             action_id=action_id,
             user_id=user,
+            as_seen=as_seen,
         )
 
     def channel_messages(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
@@ -207,7 +209,7 @@ def running_cluster(
     use_model: bool = False,
     env: Mapping[str, str] | None = None,
     start: bool = True,
-    argv: Callable[[Sequence[str]], list[str]] | None = None,
+    argv: Callable[..., list[str]] | None = None,
     today: datetime | None = None,
 ) -> Iterator[Cluster]:
     """Stand-ins here, `instances` serve processes sharing `database` (URL or SQLite path).
