@@ -108,7 +108,12 @@ def build_services(
     liveness = Liveness(store)
     if store.shared:  # other instances must be able to tell this one is alive
         liveness.start()
-    asana = AsanaGateway(base_url=settings.asana_base_url, token=settings.asana_access_token)
+    asana = AsanaGateway(
+        base_url=settings.asana_base_url,
+        token=settings.asana_access_token,
+        # Instances sharing a database create a missing Sprint option once between them.
+        option_lock=store.named_lock if store.shared else None,
+    )
     llm = (
         LlmGateway(
             api_key=settings.openai_api_key,

@@ -10,7 +10,8 @@ Issue 11: what one process kept in memory, every instance sharing the database n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -51,6 +52,19 @@ class InstancesStore(StoreBase):
     def prune_signatures(self) -> int:
         with self.connect() as conn:
             return conn.execute("delete from replay_signatures where expires_at < ?", [self.now()])
+
+    # -- a lock across instances -----------------------------------------------------------
+
+    @contextmanager
+    def named_lock(self, name: str) -> Iterator[None]:
+        """Hold `name` against every instance while inside (a PostgreSQL advisory lock).
+
+        For short work that must happen once across processes and cannot be made idempotent
+        in SQL, such as creating an Asana enum option. On SQLite (one process) it is the write
+        lock, so keep what runs inside short.
+        """
+        with self.db.exclusive(f"named:{name}"):
+            yield
 
     # -- instances -------------------------------------------------------------------------
 
