@@ -68,6 +68,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         os.environ, require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ASANA_ACCESS_TOKEN")
     )
+    socket_mode = args.mode == "socket" or (
+        args.mode is None and settings.slack_app_token is not None
+    )
+    if args.mode == "socket" and settings.slack_app_token is None:
+        raise ConfigError("SLACK_APP_TOKEN is not set (required for --socket-mode)")
     configure_logging(settings.secrets())
     services = build_services(settings)
     app = create_app(settings, services)
@@ -113,11 +118,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
     log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
-    socket_mode = args.mode == "socket" or (
-        args.mode is None and settings.slack_app_token is not None
-    )
-    if args.mode == "socket" and settings.slack_app_token is None:
-        raise ConfigError("SLACK_APP_TOKEN is not set (required for --socket-mode)")
     if socket_mode:
         assert settings.slack_app_token is not None
         from slack_bolt.adapter.socket_mode import SocketModeHandler
