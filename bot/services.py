@@ -104,7 +104,7 @@ def build_services(
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set")
     # DATABASE_URL (PostgreSQL) or COPILOT_DB (SQLite); the schema is brought up to date here.
-    store = Store(settings.database_target, clock=clock)
+    store = Store(settings.database_target, clock=clock, pool_size=settings.db_pool_size)
     liveness = Liveness(store)
     if store.shared:  # other instances must be able to tell this one is alive
         liveness.start()

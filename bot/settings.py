@@ -56,6 +56,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     db_path: str = "copilot.db"
     database_url: Secret | None = None  # PostgreSQL (issue 11); unset: SQLite at db_path
+    db_pool_size: int = 10  # PostgreSQL connections per instance, at most
     approvers: frozenset[str] = frozenset()
     port: int = 3000
     sprint_days: int = 14
@@ -201,6 +202,7 @@ class Settings:
             model=env.get("COPILOT_MODEL", DEFAULT_MODEL),
             db_path=env.get("COPILOT_DB", "copilot.db"),
             database_url=Secret(database_url) if database_url else None,
+            db_pool_size=int(number("COPILOT_DB_POOL_SIZE", 10, low=2, high=100)),
             approvers=approvers,
             port=int(number("PORT", 3000, low=1, high=65535)),
             sprint_days=int(number("COPILOT_SPRINT_DAYS", 14, low=1, high=90)),

@@ -278,7 +278,7 @@ class PostgresDatabase:
 
     dialect = POSTGRESQL
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 12) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
 
@@ -321,8 +321,8 @@ class PostgresDatabase:
         self._pool.close()
 
 
-def open_database(target: str) -> SqliteDatabase | PostgresDatabase:
+def open_database(target: str, *, pool_size: int = 10) -> SqliteDatabase | PostgresDatabase:
     """A PostgreSQL pool for a postgres(ql):// URL, else the SQLite file at that path."""
     if is_postgres_url(target):
-        return PostgresDatabase(target)
+        return PostgresDatabase(target, max_size=pool_size)
     return SqliteDatabase(target)

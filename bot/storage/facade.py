@@ -37,11 +37,16 @@ __all__ = [
 
 class Store(ProposalsStore, SchedulesStore, CachesStore, PeopleStore, InstancesStore, StoreBase):
     def __init__(
-        self, target: str, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True
+        self,
+        target: str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        migrate: bool = True,
+        pool_size: int = 10,
     ) -> None:
         self.target = target
         self._clock = clock
-        self.db = open_database(target)
+        self.db = open_database(target, pool_size=pool_size)
         if migrate:
             migrations.apply(self.db)
 
