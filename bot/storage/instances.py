@@ -78,6 +78,12 @@ class InstancesStore(StoreBase):
                 [owner, now, now],
             )
 
+    def forget_instances(self, *, unseen_for: timedelta) -> int:
+        """Drop the rows of instances silent for that long (they died without signing off)."""
+        cutoff = iso(self._clock() - unseen_for)
+        with self.connect() as conn:
+            return conn.execute("delete from instances where seen_at < ?", [cutoff])
+
     def instance_gone(self, owner: str) -> None:
         with self.connect() as conn:
             conn.execute("delete from instances where owner = ?", [owner])

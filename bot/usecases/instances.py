@@ -55,6 +55,7 @@ class Liveness:
     def start(self) -> None:
         """Heartbeat now, then every few seconds on a daemon thread until stop()."""
         self._store.heartbeat(self.instance)
+        self._store.forget_instances(unseen_for=timedelta(days=1))
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._beat, name="copilot-heartbeat", daemon=True

@@ -309,3 +309,8 @@ def test_instances_heartbeat(stores, clock):
     store.heartbeat("h:1:a")
     store.instance_gone("h:1:a")
     assert not other.instance_seen("h:1:a", within=timedelta(seconds=30))
+    store.heartbeat("h:2:b")
+    clock.now += timedelta(days=2)
+    store.heartbeat("h:3:c")
+    assert other.forget_instances(unseen_for=timedelta(days=1)) == 1
+    assert other.instance_seen("h:3:c", within=timedelta(seconds=30))
