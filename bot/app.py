@@ -12,11 +12,9 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import ConfigError, UserFacingError
 from bot.gateways.slack import error_code
 from bot.jobs import message_for
-from bot.listeners import actions, commands, fallbacks, home, overload, sprint
-from bot.render.overload import capacity_home_blocks
+from bot.listeners import access, actions, commands, fallbacks, home, overload, sprint
 from bot.services import Services
 from bot.settings import Settings
-from bot.usecases.overload import capacity_overview
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +33,14 @@ def create_app(settings: Settings, services: Services) -> App:
     except SlackApiError as exc:
         raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error_code(exc)})") from None
 
+    access.register(app, services)  # first: its middleware runs before every listener
     commands.register(app, services)
     actions.register(app, services)
-    # The Home tab shows the capacity section too; saving a person's hours refreshes it.
-    services.home_sections.append(
-        lambda user: capacity_home_blocks(capacity_overview(services).as_view())
+    # The Home tab shows the capacity section too (cached); a Save / Reset shows its result there.
+    services.home_sections.append(overload.capacity_section(services))
+    overload.register(
+        app, services, refresh_home=lambda user, notice: home.publish_home(services, user, notice)
     )
-    overload.register(app, services, refresh_home=lambda user: home.publish_home(services, user))
     sprint.register(app, services)
     home.register(app, services)
     fallbacks.register(app)  # last: answers whatever no listener above handled

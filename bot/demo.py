@@ -24,7 +24,7 @@ from bot.gateways.asana import AI_FIELDS, AsanaGateway
 from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
 from bot.sandbox.openai_standin import OpenAIStandIn
-from bot.sandbox.slack_standin import HttpResult, SlackStandIn, SlackUser
+from bot.sandbox.slack_standin import DEFAULT_USERS, HttpResult, SlackStandIn, SlackUser
 from bot.server import HttpServer
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -32,6 +32,23 @@ from bot.usecases.approvals import LEASE_SECONDS
 
 LEAD = "U0LEAD"
 CHANNEL = "C0TEAM"
+GUEST = "U0GUEST"  # a multi-channel guest (is_restricted)
+SINGLE_GUEST = "U0SINGLE"  # a single-channel guest (is_ultra_restricted)
+ADMIN = "U0ADMIN"  # a workspace admin
+PARTNER = "U0PARTNER"  # a Slack Connect member from another company
+PARTNER_TEAM = "T0PARTNER"
+# The sandbox workspace: the team lead (the one approver), members who are not approvers, an
+# admin, two guests and an external person from a shared channel.
+SANDBOX_USERS: tuple[SlackUser, ...] = (
+    *DEFAULT_USERS,
+    SlackUser(LEAD, "lead", None, "Lee Lead"),
+    SlackUser("U0BOSS", "boss", None, "Bo Boss"),
+    SlackUser("U0INTERN", "intern", None, "Ian Intern"),
+    SlackUser(ADMIN, "admin", None, "Ada Admin", is_admin=True),
+    SlackUser(GUEST, "guest", None, "Gus Guest", is_restricted=True),
+    SlackUser(SINGLE_GUEST, "single", None, "Sam Single", is_ultra_restricted=True),
+    SlackUser(PARTNER, "partner", None, "Pat Partner", team_id=PARTNER_TEAM),
+)
 
 
 @dataclass
@@ -57,6 +74,11 @@ class Sandbox:
             gateway.ensure_output_fields(gateway.project(self.seed.project_gid))
         finally:
             gateway.close()
+
+    def link(self, project_gid: str, channel: str = CHANNEL, *, by: str = LEAD) -> None:
+        """Link a project to a channel (what an approver does on the Home tab), as set-up."""
+        name = self.services.asana.project(project_gid).name
+        self.services.store.link_project(channel, project_gid, name, by=by)
 
     def channel_messages(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         return self.slack.channel_messages(channel)
@@ -106,6 +128,9 @@ def sandbox_env(
         "ASANA_BASE_URL": asana.base_url,
         "ASANA_PROJECT": seed.project_gid,
         "COPILOT_DB": db_path,
+        # Access (issue 10): the lead decides; every channel may use the seeded projects.
+        "COPILOT_APPROVERS": LEAD,
+        "COPILOT_PROJECTS": f"{seed.project_gid},{seed.other_project_gid}",
     }
     if openai is not None:
         env["OPENAI_API_KEY"] = openai.api_key
@@ -149,7 +174,9 @@ def running_sandbox(
             asana = stack.enter_context(
                 AsanaSandbox(store, rate_limit_per_minute=rate_limit_per_minute)
             )
-        slack = stack.enter_context(SlackStandIn(signing_secret=signing_secret))
+        slack = stack.enter_context(
+            SlackStandIn(signing_secret=signing_secret, users=SANDBOX_USERS)
+        )
         openai = stack.enter_context(OpenAIStandIn()) if use_model else None
         settings = Settings.from_env(
             sandbox_env(
@@ -361,6 +388,7 @@ def _overload_demo(box: Sandbox, say: Any) -> bool:
 
     today = box.services.today()
     crunch = arrange_overload(box.asana.store, box.seed, today)
+    box.link(crunch.project_gid)  # the lead links the crunch project to the team's channel
     add_slack_user_for(box, "hannah.kim@acme.example", HANNAH_SLACK_ID, "Hannah Kim")
     say(f"== Capacity: Hannah takes on the {CRUNCH_PROJECT} crunch next week ==")
     say(f"== copilot overload --project {crunch.project_gid} --channel {CHANNEL} ==")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import UpstreamError, UserFacingError
+from bot.gateways.slack import SlackRefused
 from bot.jobs import Deadline, SingleFlight, message_for
 from bot.render.blocks import escape, fallback_text, priority_blocks, proposal_blocks
 from bot.render.notes import (
@@ -39,6 +40,29 @@ def refresh_message(services: Services, result: DecisionResult) -> None:
             proposal.view, proposal.id, proposed_by=proposal.created_by, decision=decision
         ),
     )
+
+
+def post_proposal(
+    services: Services,
+    proposal_id: str,
+    channel: str,
+    *,
+    text: str,
+    blocks: list[dict[str, Any]],
+) -> str:
+    """Post a new proposal and link it to its message; return the ts.
+
+    When Slack certainly did not post it (the bot is not in a private channel, the channel is
+    archived, …) the proposal is withdrawn, so no invisible proposal stays open, and the error
+    goes on to the job queue, which tells the person what to do.
+    """
+    try:
+        ts = services.slack.post(channel, text=text, blocks=blocks)
+    except SlackRefused as exc:
+        services.engine.withdraw(proposal_id, reason=str(exc))
+        raise
+    services.engine.posted(proposal_id, channel, ts)
+    return ts
 
 
 def decision_view(result: DecisionResult) -> dict[str, Any]:
@@ -175,7 +199,7 @@ def run_prioritize(
     proposal follows, built from the model answers the first run cached, since buttons only
     act in the channel of their message.
     """
-    project = services.prioritizer.resolve_project(project_ref)
+    project = services.prioritizer.resolve_project(project_ref, channel=channel)
 
     def when_landed(outcome: RankingOutcome) -> None:
         if outcome.failure is not None:
@@ -216,12 +240,13 @@ def run_prioritize(
                 project.name, channel, user, failure=deadline_note(deadline.seconds)
             )
             return
-        ts = services.slack.post(
+        ts = post_proposal(
+            services,
+            proposal.id,
             channel,
             text=fallback_text(proposal.view),
             blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
         )
-        services.engine.posted(proposal.id, channel, ts)
         outcome = RankingOutcome(project.name, channel, user, message_ts=ts)
     except Exception as error:
         if deadline.expired:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
+from bot.domain.access import ApproverRule
 from bot.errors import ConfigError
 from bot.gateways.asana import AsanaGateway
 from bot.gateways.llm import LlmGateway
@@ -17,6 +18,7 @@ from bot.gateways.slack import SlackGateway, web_client
 from bot.jobs import JobQueue
 from bot.settings import Settings
 from bot.storage.facade import Store
+from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
 from bot.usecases.instances import CommandLedger, Liveness
@@ -45,6 +47,7 @@ class Services:
     prioritizer: Prioritizer
     jobs: JobQueue
     clock: Callable[[], datetime]
+    access: AccessPolicy = None  # type: ignore[assignment]  # set by build_services
     digests: DigestService = None  # type: ignore[assignment]  # set by build_services
     schedules: ScheduleBook = None  # type: ignore[assignment]  # set by build_services
     scheduler: DigestScheduler | None = None  # started by `copilot serve` only
@@ -124,10 +127,20 @@ def build_services(
         else None
     )
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    slack = SlackGateway(client)
+    access = AccessPolicy(
+        directory=slack,
+        store=store,
+        asana=asana,
+        approvers=ApproverRule(settings.approvers, settings.approve_admins),
+        default_project=settings.asana_project,
+        default_channel=settings.standup_channel,
+        everywhere=settings.projects,
+    )
     engine = ApprovalEngine(
         store,
         asana,
-        approvers=settings.approvers,
+        approvers=access,
         lease_seconds=lease_seconds,
         proposal_ttl_days=settings.proposal_ttl_days,
         clock=clock,
@@ -139,12 +152,13 @@ def build_services(
         asana=asana,
         llm=llm,
         slack_client=client,
-        slack=SlackGateway(client),
+        slack=slack,
         engine=engine,
         prioritizer=None,  # type: ignore[arg-type]  # set below: it needs services.today
         jobs=JobQueue(deadline_seconds=settings.command_deadline_seconds),
         clock=clock,
         liveness=liveness,
+        access=access,
     )
     services.commands = CommandLedger(store, liveness, services.slack)
     services.digests = DigestService(
@@ -155,16 +169,22 @@ def build_services(
         settings=settings,
         clock=clock,
         holder_dead=liveness.holder_dead,
+        may_post=access.may_use,
     )
     services.schedules = ScheduleBook(
-        digests=services.digests, store=store, asana=asana, settings=settings, clock=clock
+        digests=services.digests,
+        store=store,
+        asana=asana,
+        settings=settings,
+        clock=clock,
+        access=access,
     )
     services.prioritizer = Prioritizer(
         asana=asana,
         engine=engine,
         store=store,
         judge=llm,
-        default_project=settings.asana_project,
+        projects=access,
         today=services.today,
         hours_per_point=settings.hours_per_point,
     )

@@ -57,7 +57,9 @@ class Settings:
     db_path: str = "copilot.db"
     database_url: Secret | None = None  # PostgreSQL (issue 11); unset: SQLite at db_path
     db_pool_size: int = 10  # PostgreSQL connections per instance, at most
-    approvers: frozenset[str] = frozenset()
+    approvers: frozenset[str] = frozenset()  # Slack user ids; empty: see approve_admins
+    approve_admins: bool = False  # COPILOT_APPROVERS lists `admins`: admins and owners decide
+    projects: frozenset[str] = frozenset()  # COPILOT_PROJECTS: gids every channel may use
     port: int = 3000
     sprint_days: int = 14
     weekly_hours: float = 40.0
@@ -154,11 +156,21 @@ class Settings:
 
         approvers_raw = env.get("COPILOT_APPROVERS", "")
         approvers = frozenset(a.strip() for a in approvers_raw.split(",") if a.strip())
+        approve_admins = any(a.casefold() == "admins" for a in approvers)
+        approvers = frozenset(a for a in approvers if a.casefold() != "admins")
         for approver in approvers:
             if not re.fullmatch(r"[UW][A-Z0-9]{2,}", approver):
                 raise ConfigError(
-                    f"COPILOT_APPROVERS is invalid: {approver!r} is not a Slack user id "
-                    "(like U012AB3CD)"
+                    f"COPILOT_APPROVERS is invalid: {approver!r} is neither a Slack user id "
+                    "(like U012AB3CD) nor `admins`"
+                )
+
+        projects = frozenset(p.strip() for p in env.get("COPILOT_PROJECTS", "").split(","))
+        projects -= {""}
+        for gid in projects:
+            if not gid.isdigit():
+                raise ConfigError(
+                    f"COPILOT_PROJECTS is invalid: {gid!r} is not an Asana project gid (digits)"
                 )
 
         standup_time = env.get("STANDUP_TIME", "09:30")
@@ -204,6 +216,8 @@ class Settings:
             database_url=Secret(database_url) if database_url else None,
             db_pool_size=int(number("COPILOT_DB_POOL_SIZE", 10, low=2, high=100)),
             approvers=approvers,
+            approve_admins=approve_admins,
+            projects=projects,
             port=int(number("PORT", 3000, low=1, high=65535)),
             sprint_days=int(number("COPILOT_SPRINT_DAYS", 14, low=1, high=90)),
             weekly_hours=number("COPILOT_WEEKLY_HOURS", 40.0, low=1, high=168),

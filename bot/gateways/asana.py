@@ -2,8 +2,9 @@
 
 Reads are paginated streams with explicit opt_fields (no per-task reads); writes go through
 /batch, 10 actions a request. GET/PUT retries (429 Retry-After, 5xx, dropped connections) are
-urllib3's, bounded; /batch is a POST the client never retries, so this module retries it only
-when Asana says the batch was not processed (429), and reports anything uncertain per action.
+urllib3's, bounded; /batch is a POST the client never retries. A /batch of reads is retried here
+(reads are safe to repeat); a /batch of writes is sent once and its outcome reported per action
+(written, rate limited, refused, uncertain): the approval engine re-reads before any resend.
 """
 
 from __future__ import annotations
@@ -180,6 +181,22 @@ class WriteResult:
     error: str = ""
     # True when we cannot tell whether Asana applied it (connection dropped, 5xx): re-read first.
     uncertain: bool = False
+    # Asana answered 429: nothing was applied; resend (after a re-read) once this many seconds pass.
+    retry_after: float | None = None
+    # Asana refused the whole batch (400/401/403): resending cannot help; `error` names the fix.
+    refused: bool = False
+
+
+class RateLimited(UpstreamError):
+    """Asana answered 429: the request was not processed."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("Asana", f"rate limited (retry after {retry_after:g} s)", status=429)
+        self.retry_after = retry_after
+
+
+class BatchRefused(UpstreamError):
+    """Asana refused a whole /batch (400/401/403): the same request will fail again."""
 
 
 @dataclass(frozen=True)
@@ -338,14 +355,24 @@ class AsanaGateway:
                 found[gid] = _task(answer["body"]["data"])
             elif status == 404:
                 found[gid] = None
+            elif status in (401, 403):
+                raise BatchRefused(
+                    "Asana",
+                    f"reading task {gid} was refused ({status}): {_ACCESS_HINT}",
+                    status=status,
+                )
             else:
-                raise UpstreamError("Asana", f"reading task {gid} failed ({status})")
+                raise UpstreamError("Asana", f"reading task {gid} failed ({status})", status=status)
         return found
 
     # -- writes ----------------------------------------------------------------------------
 
     def write_tasks(self, writes: Sequence[TaskWrite]) -> list[WriteResult]:
-        """Apply updates through /batch, 10 a request; one result per write, in order."""
+        """Apply updates through /batch, 10 a request, each sent once; one result per write.
+
+        Nothing is resent here: after a 429 or an uncertain answer the caller re-reads the tasks
+        and decides (a person may have edited them meanwhile).
+        """
         results: list[WriteResult] = []
         for start in range(0, len(writes), BATCH_SIZE):
             chunk = writes[start : start + BATCH_SIZE]
@@ -363,6 +390,26 @@ class AsanaGateway:
             ]
             try:
                 answers = self._post_batch(actions)
+            except RateLimited as exc:
+                results.extend(
+                    WriteResult(
+                        w.task_gid,
+                        ok=False,
+                        status=429,
+                        error=str(exc),
+                        retry_after=exc.retry_after,
+                    )
+                    for w in chunk
+                )
+                continue
+            except BatchRefused as exc:
+                results.extend(
+                    WriteResult(
+                        w.task_gid, ok=False, status=exc.status, error=str(exc), refused=True
+                    )
+                    for w in chunk
+                )
+                continue
             except UpstreamError as exc:
                 results.extend(
                     WriteResult(
@@ -372,19 +419,7 @@ class AsanaGateway:
                 )
                 continue
             for write, answer in zip(chunk, answers, strict=True):
-                status = answer.get("status_code")
-                if status is not None and 200 <= status < 300:
-                    results.append(WriteResult(write.task_gid, ok=True, status=status))
-                else:
-                    results.append(
-                        WriteResult(
-                            write.task_gid,
-                            ok=False,
-                            status=status,
-                            error=_error_message(answer.get("body")),
-                            uncertain=status is None or status >= 500,
-                        )
-                    )
+                results.append(_write_result(write.task_gid, answer))
         return results
 
     def encode_write(
@@ -692,35 +727,72 @@ class AsanaGateway:
     def _batch_get(
         self, gids: Sequence[str], path: str, options: Mapping[str, Any]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """GET `path` (with `{}` for the gid) for many gids, 10 to a /batch request."""
+        """GET `path` (with `{}` for the gid) for many gids, 10 to a /batch request.
+
+        A read is safe to repeat: a batch rate limited, failing or with an action answering 5xx
+        is sent again (honouring Retry-After), at most `batch_attempts` times.
+        """
         for start in range(0, len(gids), BATCH_SIZE):
             chunk = list(gids[start : start + BATCH_SIZE])
             actions = [
                 {"relative_path": path.format(gid), "method": "get", "options": dict(options)}
                 for gid in chunk
             ]
-            yield from zip(chunk, self._post_batch(actions), strict=True)
+            yield from zip(chunk, self._read_batch(actions), strict=True)
+
+    def _read_batch(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for attempt in range(1, self._batch_attempts + 1):
+            last = attempt == self._batch_attempts
+            try:
+                answers = self._post_batch(actions)
+            except RateLimited as exc:
+                if last:
+                    raise
+                self._sleep(exc.retry_after)
+                continue
+            except BatchRefused:
+                raise
+            except UpstreamError:
+                if last:
+                    raise
+                self._sleep(min(0.25 * 2**attempt, 4.0))
+                continue
+            statuses = [a.get("status_code") or 0 for a in answers]
+            if last or not any(s == 429 or s >= 500 for s in statuses):
+                return answers
+            self._sleep(min(0.25 * 2**attempt, 4.0))
+        raise AssertionError("unreachable")
 
     def _post_batch(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """POST /batch; retried only on 429 (not processed). Raises UpstreamError otherwise."""
-        for attempt in range(1, self._batch_attempts + 1):
-            try:
-                data = self._batch.create_batch_request(
-                    {"data": {"actions": actions}}, {}, _request_timeout=self._timeout
-                )
-                return list(data)
-            except ApiException as exc:
-                if exc.status == 429 and attempt < self._batch_attempts:
-                    self._sleep(_retry_after(exc))
-                    continue
-                raise UpstreamError(
-                    "Asana", f"batch request failed ({exc.status})", status=exc.status
+        """POST /batch once; raises RateLimited, BatchRefused or UpstreamError.
+
+        `full_payload=True` calls the endpoint directly: otherwise the client wraps POST /batch
+        in its page iterator, which adds `?limit=100` and would POST again for a `next_page`.
+        """
+        try:
+            payload = self._batch.create_batch_request(
+                {"data": {"actions": actions}},
+                {},
+                _request_timeout=self._timeout,
+                full_payload=True,
+            )
+        except ApiException as exc:
+            if exc.status == 429:
+                raise RateLimited(_retry_after(exc)) from None
+            if exc.status in (400, 401, 403):
+                message = _error_message(_json(exc.body))
+                hint = _ACCESS_HINT if exc.status in (401, 403) else f"Asana says: {message}"
+                raise BatchRefused(
+                    "Asana",
+                    f"the batch request was refused ({exc.status}): {hint}",
+                    status=exc.status,
                 ) from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise UpstreamError(
-                    "Asana", f"batch request failed: {type(exc).__name__}"
-                ) from None
-        raise AssertionError("unreachable")
+            raise UpstreamError(
+                "Asana", f"batch request failed ({exc.status})", status=exc.status
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise UpstreamError("Asana", f"batch request failed: {type(exc).__name__}") from None
+        return list((payload or {}).get("data") or [])
 
     def _list(self, what: str, make: Callable[[], Any]) -> list[dict[str, Any]]:
         # v5 list calls return a generator over every item, paging by itself.
@@ -961,9 +1033,33 @@ def _error_message(body: Any) -> str:
     return "unknown error"
 
 
-def _retry_after(exc: ApiException) -> float:
-    headers = exc.headers or {}
+_ACCESS_HINT = "check ASANA_ACCESS_TOKEN (a valid token whose user can edit the project's tasks)"
+
+
+def _write_result(task_gid: str, answer: Mapping[str, Any]) -> WriteResult:
+    """One PUT action's answer inside a /batch."""
+    status = answer.get("status_code")
+    if status is not None and 200 <= status < 300:
+        return WriteResult(task_gid, ok=True, status=status)
+    error = _error_message(answer.get("body"))
+    if status == 429:  # not processed
+        headers = answer.get("headers") or {}
+        return WriteResult(
+            task_gid, ok=False, status=429, error=error, retry_after=_seconds(headers)
+        )
+    if status in (401, 403):
+        error = f"{error} ({status}): {_ACCESS_HINT}"
+    return WriteResult(
+        task_gid, ok=False, status=status, error=error, uncertain=status is None or status >= 500
+    )
+
+
+def _seconds(headers: Mapping[str, Any]) -> float:
     try:
         return min(float(headers.get("Retry-After", 1)), 60.0)
-    except ValueError:
+    except (TypeError, ValueError):
         return 1.0
+
+
+def _retry_after(exc: ApiException) -> float:
+    return _seconds(exc.headers or {})

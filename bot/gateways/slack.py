@@ -15,12 +15,29 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from bot.domain.access import Installation, SlackPerson
 from bot.errors import UpstreamError
 from bot.settings import Secret
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
+
+# Errors that will answer the same until a person acts (invites the bot, unarchives the channel,
+# reinstalls the app, grants a scope): retrying them only repeats the failure.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "account_inactive",
+        "missing_scope",
+        "token_revoked",
+    }
+)
+# Of those, the ones a channel member fixes by inviting the bot.
+NOT_A_MEMBER = frozenset({"channel_not_found", "not_in_channel"})
 
 
 def retry_handlers() -> list[Any]:
@@ -55,11 +72,8 @@ class SlackGateway:
         )
 
     def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str:
-        """Post to a channel; return the message ts."""
-        response = self._call(
-            "chat.postMessage", channel=channel, text=text, blocks=blocks, client=self._poster
-        )
-        return str(response["ts"])
+        """Post to a channel; return the message ts (errors as `post_once` raises them)."""
+        return self.post_once(channel, text=text, blocks=blocks)
 
     def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> None:
         self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
@@ -79,7 +93,7 @@ class SlackGateway:
         except SlackApiError as exc:
             if error_code(exc) == "users_not_found":
                 return None
-            raise UpstreamError("Slack", f"users.lookupByEmail failed: {error_code(exc)}") from None
+            raise refusal("users.lookupByEmail", exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError(
                 "Slack", f"users.lookupByEmail failed: {type(exc).__name__}"
@@ -88,6 +102,14 @@ class SlackGateway:
 
     def publish_home(self, user: str, view: dict[str, Any]) -> None:
         self._call("views.publish", user_id=user, view=view)
+
+    def join(self, channel: str) -> None:
+        """Join a public channel (conversations.join, scope channels:join); idempotent.
+
+        File uploads need the bot in the channel even with chat:write.public. Raises
+        SlackRefused for what cannot be joined (a private channel, a DM, a missing scope).
+        """
+        self._call("conversations.join", channel=channel)
 
     def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> str | None:
         """Share a PNG in a channel (files upload v2: get URL, upload, complete); its file id."""
@@ -134,11 +156,7 @@ class SlackGateway:
                 "chat.postMessage", json={"channel": channel, "text": text, "blocks": blocks}
             )
         except SlackApiError as exc:
-            error = error_code(exc)
-            status = exc.response.status_code if exc.response is not None else None
-            if status is not None and status < 500:
-                raise SlackRefused(f"chat.postMessage failed: {error}", status=status) from None
-            raise UpstreamError("Slack", f"chat.postMessage failed: {error}") from None
+            raise refusal("chat.postMessage", exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError("Slack", f"chat.postMessage failed: {type(exc).__name__}") from None
         return str(response["ts"])
@@ -152,13 +170,87 @@ class SlackGateway:
         try:
             return call()
         except SlackApiError as exc:
-            raise UpstreamError("Slack", f"{label} failed: {error_code(exc)}") from None
+            raise refusal(label, exc) from None
         except (SlackRequestError, OSError) as exc:
             raise UpstreamError("Slack", f"{label} failed: {type(exc).__name__}") from None
+
+    # -- access (issue 10): where the app is installed, and who a person is ------------------
+
+    def installation(self) -> Installation:
+        """The installed team (and enterprise) from `auth.test`: read once, then cached."""
+        cached = getattr(self, "_installation", None)
+        if cached is None:
+            answer = self._call("auth.test", client=self._quick())
+            cached = Installation(
+                team_id=str(answer.get("team_id") or ""),
+                enterprise_id=answer.get("enterprise_id") or None,
+                is_enterprise_install=bool(answer.get("is_enterprise_install")),
+            )
+            self._installation = cached
+        return cached
+
+    def person(self, user_id: str) -> SlackPerson | None:
+        """What `users.info` says about a person; None when Slack knows no such user."""
+        try:
+            answer = self._quick().api_call("users.info", params={"user": user_id})
+        except SlackApiError as exc:
+            if error_code(exc) in ("user_not_found", "user_not_visible"):
+                return None
+            raise UpstreamError("Slack", f"users.info failed: {error_code(exc)}") from None
+        except (SlackRequestError, OSError) as exc:
+            raise UpstreamError("Slack", f"users.info failed: {type(exc).__name__}") from None
+        user = answer.get("user") or {}
+        grid = user.get("enterprise_user") or {}
+        return SlackPerson(
+            id=str(user.get("id") or user_id),
+            team_id=user.get("team_id") or None,
+            enterprise_id=grid.get("enterprise_id") or None,
+            is_restricted=bool(user.get("is_restricted")),
+            is_ultra_restricted=bool(user.get("is_ultra_restricted")),
+            is_admin=bool(user.get("is_admin")),
+            is_owner=bool(user.get("is_owner") or user.get("is_primary_owner")),
+            deleted=bool(user.get("deleted")),
+            teams=frozenset(str(t) for t in grid.get("teams") or ()),
+        )
+
+    def _quick(self) -> WebClient:
+        """A client for checks made before the 3-second ack: short timeout, no retries."""
+        quick = getattr(self, "_quick_client", None)
+        if quick is None:
+            quick = WebClient(
+                token=self.client.token,
+                base_url=self.client.base_url,
+                timeout=2,
+                retry_handlers=[],  # slack_sdk's default would retry a dropped connection
+            )
+            self._quick_client = quick
+        return quick
 
 
 class SlackRefused(UpstreamError):
     """Slack answered with an error: the message was certainly not posted."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
         super().__init__("Slack", message, status=status)
+        self.code = code
+
+
+class SlackPermanentError(SlackRefused):
+    """Slack refused for a reason a retry cannot fix (see PERMANENT_ERRORS)."""
+
+    @property
+    def not_a_member(self) -> bool:
+        """True when inviting the bot to the channel is the fix."""
+        return self.code in NOT_A_MEMBER
+
+
+def refusal(label: str, exc: SlackApiError) -> UpstreamError:
+    """The exception for a Slack error answer: permanent, refused, or (5xx) of unknown outcome."""
+    code = error_code(exc)
+    status = exc.response.status_code if exc.response is not None else None
+    message = f"{label} failed: {code}"
+    if code in PERMANENT_ERRORS:
+        return SlackPermanentError(message, status=status, code=code)
+    if status is not None and status < 500:
+        return SlackRefused(message, status=status, code=code)
+    return UpstreamError("Slack", message, status=status)

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.presenters import private_reply, refresh_message, show_page
+from bot.render.access import decision_refusal_text
 from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
 from bot.render.notes import expired_note, queued_note
 from bot.services import Services
@@ -62,7 +63,7 @@ def _decide(
             )
         reply = private_reply(services, body)
         if result.outcome is Outcome.REFUSED:
-            reply("Only the team's approvers can approve or reject proposals; nothing was changed.")
+            reply(decision_refusal_text(result.refusal))
             return
         if result.outcome is Outcome.EXPIRED:
             reply(expired_note(services.engine.proposal_ttl_days))

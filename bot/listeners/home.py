@@ -40,6 +40,7 @@ def publish_home(services: Services, user: str, notice: str | None = None) -> No
             approvers=data.approvers,
             notice=notice,
             extra_sections=extra,
+            problems=data.problems,
         ),
     )
 

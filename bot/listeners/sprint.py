@@ -11,7 +11,7 @@ from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
 from bot.jobs import Deadline
-from bot.presenters import private_reply, show_page
+from bot.presenters import post_proposal, private_reply, show_page
 from bot.render.blocks import escape, fallback_text
 from bot.render.notes import command_ack, deadline_note, queued_note
 from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
@@ -25,7 +25,7 @@ def build_planner(services: Services) -> SprintPlanner:
     return SprintPlanner(
         asana=services.asana,
         engine=services.engine,
-        default_project=settings.asana_project,
+        projects=services.access,
         clock=services.clock,
         today=services.today,
         sprint_days=settings.sprint_days,
@@ -51,12 +51,13 @@ def register(app: App, services: Services) -> None:
             proposal = planner.propose(text, channel=channel, user=user)
             if not deadline.claim():  # the person was told it took too long: post nothing
                 return
-            ts = services.slack.post(
+            post_proposal(
+                services,
+                proposal.id,
                 channel,
                 text=fallback_text(proposal.view),
                 blocks=sprint_blocks(proposal.view, proposal.id, proposed_by=user),
             )
-            services.engine.posted(proposal.id, channel, ts)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
         # Recorded as owed until answered: if this process dies, the next start says so.

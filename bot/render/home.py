@@ -58,6 +58,82 @@ def schedule_line(
     return f"{line}\n{detail}"
 
 
+# -- Slack's permanent refusals (issue 9 §4) ---------------------------------------------------
+
+APP_NAME = "Asana Copilot"
+_REINSTALL = {"invalid_auth", "account_inactive", "token_revoked"}
+
+
+def slack_refusal_text(code: str, *, here: bool = True) -> str:
+    """What a person reads when Slack refused a post for good, and how to fix it."""
+    where = "this channel" if here else "that channel"
+    if code in ("channel_not_found", "not_in_channel"):
+        # Slack answers so for a private channel, DM or group DM the app is not a member of.
+        return (
+            f"I can't post there yet: invite @{APP_NAME} to {where} (type "
+            f"`/invite @{APP_NAME}` in it), then try again. Nothing was changed."
+        )
+    if code == "is_archived":
+        return f"{where.capitalize()} is archived, so I can't post in it. Nothing was changed."
+    if code in _REINSTALL:
+        return (
+            f"Slack no longer accepts the app's token ({escape(code)}): a workspace admin needs "
+            f"to reinstall {APP_NAME}. Nothing was changed."
+        )
+    return (
+        f"Slack refused the app a permission it needs ({escape(code)}): a workspace admin needs "
+        f"to reinstall {APP_NAME} with the scopes of manifest.yml. Nothing was changed."
+    )
+
+
+def chart_refused_text() -> str:
+    """Said in the channel when the load chart could not be shared there."""
+    return (
+        f":bar_chart: The weekly load chart could not be shared here: Slack lets only members "
+        f"share files, and @{APP_NAME} can't join this channel by itself. Invite it "
+        f"(`/invite @{APP_NAME}`) to get the chart with the next alerts."
+    )
+
+
+_KIND_LABEL = {"digest": "Stand-up digest", "overload": "Overload alert", "chart": "Load chart"}
+
+
+def delivery_problem_blocks(problems: Sequence[Any]) -> list[dict[str, Any]]:
+    """Approvers' Home section: posts Slack refused for good, and the fix for each."""
+    if not problems:
+        return []
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "block_id": "delivery_problems",
+            "text": {
+                "type": "mrkdwn",
+                "text": "*:no_entry_sign: Posts Slack refused*\nThese are not retried until "
+                "the next scheduled run; fix the cause and they go through.",
+            },
+        }
+    ]
+    for n, problem in enumerate(problems[:10]):
+        what = _KIND_LABEL.get(problem.kind, problem.kind)
+        project = escape(clip(problem.project_name or problem.project_gid or "", 80))
+        channel = problem.channel
+        channel = f"<#{channel}>" if channel[:1] in "CG" else escape(channel)
+        times = f" ({problem.count} times)" if problem.count > 1 else ""
+        fix = slack_refusal_text(problem.error, here=False).replace(" Nothing was changed.", "")
+        text = (
+            f"{what}{f' · *{project}*' if project else ''} → {channel}: "
+            f"`{escape(problem.error)}`{times}, last {escape(problem.last_at[:16])} UTC.\n{fix}"
+        )
+        blocks.append(
+            {
+                "type": "section",
+                "block_id": f"delivery_problem_{n}",
+                "text": {"type": "mrkdwn", "text": clip(text, 2900)},
+            }
+        )
+    return blocks
+
+
 def saved_notice(schedule: DigestSchedule) -> str:
     project = escape(clip(schedule.project_name or schedule.project_gid, 80))
     return (
@@ -73,8 +149,9 @@ def home_view(
     approvers: frozenset[str] = frozenset(),
     notice: str | None = None,
     extra_sections: Sequence[Sequence[Mapping[str, Any]]] = (),
+    problems: Sequence[Any] = (),  # DeliveryProblemRow-like, shown to approvers
 ) -> dict[str, Any]:
-    """The Home tab: digest schedules (editable by approvers), then other features' sections."""
+    """The Home tab: notice, refused posts (approvers), digest schedules, other sections."""
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain("Asana Copilot")}]
     if notice:
         blocks.append(
@@ -84,6 +161,8 @@ def home_view(
                 "text": {"type": "mrkdwn", "text": clip(notice, 2900)},
             }
         )
+    if can_edit and problems:
+        blocks += delivery_problem_blocks(problems)
     blocks.append(
         {
             "type": "section",

@@ -33,8 +33,9 @@ MAX_OPTIONS = 100
 
 CAPACITY_PERSON = "overload_capacity_person"
 CAPACITY_HOURS = "overload_capacity_hours"
-CAPACITY_SAVE = "overload_capacity_save"
-CAPACITY_RESET = "overload_capacity_reset"
+CAPACITY_SAVE = "overload_capacity_save"  # Home button: opens the "set weekly hours" modal
+CAPACITY_RESET = "overload_capacity_reset"  # Home button: opens the "reset" modal
+CAPACITY_VIEW = "overload_capacity"  # the modal's callback_id; private_metadata: set | reset
 
 
 def _day(iso: str | None) -> str:
@@ -160,8 +161,13 @@ def overload_blocks(
 # -- the Home tab's capacity section -----------------------------------------------------------
 
 
+def capacity_hint_blocks(text: str) -> list[dict[str, Any]]:
+    """The capacity section when there is nothing to show (no default project, Asana down)."""
+    return [header("Team capacity"), _context(escape(text))]
+
+
 def capacity_home_blocks(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The capacity section of the Home tab: chart, per-person table, weekly-hours form.
+    """The capacity section of the Home tab: chart, per-person table, weekly-hours buttons.
 
     `overview` is `CapacityOverview.as_view()`. At most ~12 blocks, whatever the team size.
     """
@@ -194,8 +200,20 @@ def capacity_home_blocks(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
         blocks.append(_section(_table(shown[start : start + TABLE_ROWS], weeks)))
     if len(rows) > len(shown):
         blocks.append(_context(f"…and {len(rows) - len(shown)} more people."))
+    if overview.get("cached_at"):
+        blocks.append(_context(f"Forecast as of {escape(overview['cached_at'][:16])} UTC."))
     if rows:
-        blocks += _capacity_form(rows, overview["default_hours"])
+        # number_input exists only in modals: the Home tab offers buttons that open one.
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "overload_capacity_actions",
+                "elements": [
+                    _button("Set weekly hours…", CAPACITY_SAVE, "set", "primary"),
+                    _button("Reset to default…", CAPACITY_RESET, "reset"),
+                ],
+            }
+        )
     return blocks
 
 
@@ -216,7 +234,10 @@ def _table(rows: Sequence[Mapping[str, Any]], weeks: Sequence[date]) -> str:
     return "```" + escape("\n".join(lines)) + "```\n_* set by hand_" + legend
 
 
-def _capacity_form(rows: Sequence[Mapping[str, Any]], default_hours: float) -> list[dict]:
+def capacity_modal(
+    rows: Sequence[Mapping[str, Any]], *, default_hours: float, reset: bool
+) -> dict[str, Any]:
+    """The modal that sets (or resets to the default) one person's weekly hours."""
     options = [
         {
             "text": {"type": "plain_text", "text": clip(row["name"] or row["person_gid"], 75)},
@@ -224,11 +245,10 @@ def _capacity_form(rows: Sequence[Mapping[str, Any]], default_hours: float) -> l
         }
         for row in rows[:MAX_OPTIONS]
     ]
-    return [
+    blocks: list[dict[str, Any]] = [
         {
             "type": "input",
             "block_id": CAPACITY_PERSON,
-            "optional": True,
             "label": {"type": "plain_text", "text": "Person"},
             "element": {
                 "type": "static_select",
@@ -236,30 +256,43 @@ def _capacity_form(rows: Sequence[Mapping[str, Any]], default_hours: float) -> l
                 "placeholder": {"type": "plain_text", "text": "Choose a person"},
                 "options": options,
             },
-        },
-        {
-            "type": "input",
-            "block_id": CAPACITY_HOURS,
-            "optional": True,
-            "label": {"type": "plain_text", "text": "Weekly hours (0 = away)"},
-            "element": {
-                "type": "number_input",
-                "action_id": CAPACITY_HOURS,
-                "is_decimal_allowed": True,
-                "min_value": "0",
-                "max_value": "168",
-                "placeholder": {"type": "plain_text", "text": f"{default_hours:g}"},
-            },
-        },
-        {
-            "type": "actions",
-            "block_id": "overload_capacity_actions",
-            "elements": [
-                _button("Save weekly hours", CAPACITY_SAVE, "save", "primary"),
-                _button("Reset to default", CAPACITY_RESET, "reset"),
-            ],
-        },
+        }
     ]
+    if not reset:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": CAPACITY_HOURS,
+                "label": {"type": "plain_text", "text": "Weekly hours (0 = away)"},
+                "element": {
+                    "type": "number_input",
+                    "action_id": CAPACITY_HOURS,
+                    "is_decimal_allowed": True,
+                    "min_value": "0",
+                    "max_value": "168",
+                    "placeholder": {"type": "plain_text", "text": f"{default_hours:g}"},
+                },
+            }
+        )
+    else:
+        blocks.append(
+            _context(f"Their weekly hours go back to the default, {_hours(default_hours)}.")
+        )
+    return {
+        "type": "modal",
+        "callback_id": CAPACITY_VIEW,
+        "private_metadata": "reset" if reset else "set",
+        "title": {"type": "plain_text", "text": "Reset weekly hours" if reset else "Weekly hours"},
+        "submit": {"type": "plain_text", "text": "Reset" if reset else "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def capacity_modal_errors(problem: str) -> dict[str, str]:
+    """A form problem as the modal's field errors (response_action "errors")."""
+    field = CAPACITY_PERSON if problem.startswith("Choose a person") else CAPACITY_HOURS
+    return {field: problem}
 
 
 def capacity_form_values(

@@ -557,7 +557,23 @@ class RecordedRequest:
 
 # "drop" closes the connection before doing anything; "drop_after" applies the request and then
 # closes without answering (the response is lost: the client cannot tell whether it landed).
-FAULT_KINDS = ("429", "500", "503", "drop", "drop_after", "latency", "batch_partial")
+FAULT_KINDS = (
+    "429",
+    "401",
+    "403",
+    "500",
+    "503",
+    "drop",
+    "drop_after",
+    "latency",
+    "batch_partial",
+)
+_FAULT_MESSAGES = {
+    401: "Not Authorized",  # a revoked or mistyped token
+    403: "Forbidden",  # a token whose user may not see or edit the resource
+    500: "Server Error",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -2064,10 +2080,9 @@ class AsanaSandbox:
                 shown = str(int(retry)) if float(retry).is_integer() else str(retry)
                 error = ApiError(429, RATE_LIMIT_MESSAGE, headers={"Retry-After": shown})
                 return 429, error.body(), error.headers, 0.0
-            if fault.kind in ("500", "503"):
+            if fault.kind in ("401", "403", "500", "503"):
                 status = int(fault.kind)
-                message = "Server Error" if status == 500 else "Service Unavailable"
-                return status, ApiError(status, message).body(), {}, 0.0
+                return status, ApiError(status, _FAULT_MESSAGES[status]).body(), {}, 0.0
             if fault.kind == "latency":
                 delay = fault.delay
             if fault.kind == "batch_partial":

@@ -7,7 +7,19 @@ and shaped like Slack's so the real Bolt app accepts them.
 Choices where Slack's behaviour is not fully pinned down (see also the README of the sandbox):
 - Channels: only the ids given in `channels` (or "#name", where a "C0TEAM" id is named "team"),
   any DM id starting with "D", and user ids (a post to a user id goes to that user's DM channel
-  "D" + user id[1:], as Slack opens a DM). Anything else is `channel_not_found`.
+  "D" + user id[1:], as Slack opens a DM). Anything else is `channel_not_found`. The ids in
+  `channels` are public channels the bot was invited to; `conversations` adds channels with their
+  kind and membership (see `SlackChannel`), and an unregistered "D" id is the bot's own DM.
+- Membership (Slack's documented rules): chat.postMessage into a public channel the bot is not
+  in needs `chat:write.public` (else `not_in_channel`); a private channel, DM or group DM without
+  the bot answers `channel_not_found`; an archived one `is_archived`. chat.postEphemeral follows
+  the same rules here (the reference does not pin that down). File shares
+  (files.completeUploadExternal) need the bot in the channel whatever the scopes.
+  conversations.join (scope `channels:join`) joins public channels only; a private channel
+  answers `method_not_supported_for_channel_type` (or `channel_not_found` when the bot cannot
+  see it), a DM or group DM `method_not_supported_for_channel_type`.
+- Surfaces: elements and blocks a surface does not allow (number_input outside modals, ...) are
+  refused like other invalid blocks.
 - Timestamps are deterministic: "1763800000.000100", "1763800000.000200", ...
 - A trigger_id is valid for 3 seconds after the request that carried it (Slack's rule).
 - A response_url accepts 5 posts within 30 minutes; later posts get HTTP 404 `used_url`.
@@ -39,9 +51,11 @@ from typing import Any
 __all__ = [
     "BOT_ID",
     "BOT_USER_ID",
+    "DEFAULT_SCOPES",
     "DEFAULT_USERS",
     "ApiCall",
     "HttpResult",
+    "SlackChannel",
     "SlackFaults",
     "SlackStandIn",
     "SlackUser",
@@ -74,6 +88,14 @@ class SlackUser:
     name: str
     email: str | None = None
     real_name: str = ""
+    # Access (issue 10): guests are restricted (multi-channel) or ultra-restricted (single-
+    # channel); a Slack Connect member's team_id is their own company's, not the installed one.
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+    is_admin: bool = False
+    is_owner: bool = False
+    team_id: str | None = None  # None: the stand-in's own team
+    enterprise_id: str | None = None  # None: the stand-in's enterprise (if any)
 
 
 DEFAULT_USERS: tuple[SlackUser, ...] = (
@@ -81,6 +103,32 @@ DEFAULT_USERS: tuple[SlackUser, ...] = (
     SlackUser("U0BOB", "bob", "bob@example.com", "Bob Brown"),
     SlackUser("U0CAROL", "carol", "carol@example.com", "Carol Chen"),
     SlackUser("U0DAVE", "dave", None, "Dave Doe"),
+)
+
+
+@dataclass
+class SlackChannel:
+    """A conversation and whether the bot is in it (kind: public | private | im | mpim)."""
+
+    id: str
+    kind: str = "public"
+    bot_member: bool = True
+    archived: bool = False
+    name: str = ""
+
+
+# The bot scopes the manifest grants (manifest.yml); a method needing another answers
+# `missing_scope`.
+DEFAULT_SCOPES: frozenset[str] = frozenset(
+    {
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "channels:join",
+        "users:read",
+        "users:read.email",
+        "files:write",
+    }
 )
 
 
@@ -213,7 +261,56 @@ _BLOCK_TYPES = {
 }
 
 
-def validate_blocks(blocks: Any, *, max_blocks: int = MAX_MESSAGE_BLOCKS) -> list[str]:
+# Block Kit reference, "Available in surfaces": the few elements and blocks not allowed
+# everywhere (number_input: "Modals"; file_input: "Modals"; the file block: "Messages").
+# Surfaces: "message", "modal", "home".
+SURFACE_ELEMENTS: dict[str, frozenset[str]] = {
+    "number_input": frozenset({"modal"}),
+    "file_input": frozenset({"modal"}),
+}
+SURFACE_BLOCKS: dict[str, frozenset[str]] = {
+    "file": frozenset({"message"}),
+}
+
+
+def surface_errors(blocks: Any, surface: str, *, root: str = "") -> list[str]:
+    """Errors for the blocks and elements `surface` does not allow."""
+    if not isinstance(blocks, list):
+        return []
+    errors: list[str] = []
+
+    def element(el: Any, pointer: str) -> None:
+        kind = el.get("type") if isinstance(el, dict) else None
+        allowed = SURFACE_ELEMENTS.get(kind) if isinstance(kind, str) else None
+        if allowed is not None and surface not in allowed:
+            where = ", ".join(sorted(allowed))
+            errors.append(
+                f"{kind} is not supported in a {surface} surface (only: {where}) "
+                f"[json-pointer:{pointer}/type]"
+            )
+
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue
+        p = f"{root}/blocks/{i}"
+        allowed = SURFACE_BLOCKS.get(block.get("type"))  # type: ignore[arg-type]
+        if allowed is not None and surface not in allowed:
+            errors.append(
+                f"{block['type']} blocks are not supported in a {surface} surface "
+                f"[json-pointer:{p}/type]"
+            )
+        if "accessory" in block:
+            element(block["accessory"], f"{p}/accessory")
+        if "element" in block:
+            element(block["element"], f"{p}/element")
+        for j, el in enumerate(block.get("elements") or []):
+            element(el, f"{p}/elements/{j}")
+    return errors
+
+
+def validate_blocks(
+    blocks: Any, *, max_blocks: int = MAX_MESSAGE_BLOCKS, surface: str = "message"
+) -> list[str]:
     """Return Slack-style error strings for `blocks` (empty when Slack would accept them)."""
     if not isinstance(blocks, list):
         return ["must be an array [json-pointer:/blocks]"]
@@ -272,7 +369,7 @@ def validate_blocks(blocks: Any, *, max_blocks: int = MAX_MESSAGE_BLOCKS) -> lis
         elif kind == "input":
             errors += _text_errors(block.get("label"), f"{p}/label", max_len=2000, plain_only=True)
             errors += _element_errors(block.get("element"), f"{p}/element")
-    return errors
+    return errors + surface_errors(blocks, surface)
 
 
 def _view_errors(view: Any, *, expect: tuple[str, ...]) -> list[str]:
@@ -280,7 +377,9 @@ def _view_errors(view: Any, *, expect: tuple[str, ...]) -> list[str]:
         return ["must be an object [json-pointer:/view]"]
     if view.get("type") not in expect:
         return [f"must be one of {', '.join(expect)} [json-pointer:/view/type]"]
-    errors = validate_blocks(view.get("blocks", []), max_blocks=MAX_VIEW_BLOCKS)
+    errors = validate_blocks(
+        view.get("blocks", []), max_blocks=MAX_VIEW_BLOCKS, surface=view["type"]
+    )
     if view["type"] == "modal":
         errors += _text_errors(view.get("title"), "/view/title", max_len=24, plain_only=True)
         for key in ("submit", "close"):
@@ -626,12 +725,23 @@ class SlackStandIn:
         team_id: str = "T0SANDBOX",
         users: Sequence[SlackUser] = DEFAULT_USERS,
         channels: Sequence[str] = ("C0TEAM",),
+        conversations: Sequence[SlackChannel] = (),
+        scopes: frozenset[str] = DEFAULT_SCOPES,
+        enterprise_id: str | None = None,
+        is_enterprise_install: bool = False,
     ) -> None:
+        self._lock = threading.RLock()
         self.signing_secret = signing_secret
         self.bot_token = bot_token
         self.team_id = team_id
+        self.enterprise_id = enterprise_id  # set: the workspace belongs to an Enterprise Grid org
+        self.is_enterprise_install = is_enterprise_install  # installed org-wide
         self.users: dict[str, SlackUser] = {u.id: u for u in users}
         self.channels: tuple[str, ...] = tuple(channels)
+        self.conversations: dict[str, SlackChannel] = {c: SlackChannel(c) for c in channels}
+        self.scopes = frozenset(scopes)
+        for conversation in conversations:
+            self.add_conversation(conversation)
         self.faults = SlackFaults()
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[str, str], dict] = {}
@@ -641,7 +751,6 @@ class SlackStandIn:
         self.views: dict[str, dict] = {}
         self.files: dict[str, dict] = {}
         self.file_shares: list[dict] = []
-        self._lock = threading.RLock()
         self._ts_counter = itertools.count(1)
         self._id_counter = itertools.count(1)
         self._triggers: dict[str, float] = {}
@@ -658,6 +767,7 @@ class SlackStandIn:
             "users.lookupByEmail": self._users_lookup_by_email,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.join": self._conversations_join,
             "views.publish": self._views_publish,
             "views.open": self._views_open,
             "views.push": self._views_open,
@@ -770,6 +880,9 @@ class SlackStandIn:
         return user.name if user else user_id.lower()
 
     def _channel_name(self, channel_id: str) -> str:
+        known = self.conversations.get(channel_id)
+        if known is not None and known.name:
+            return known.name
         if channel_id.startswith("D"):
             return "directmessage"
         return channel_id[2:].lower() if channel_id.startswith("C0") else channel_id.lower()
@@ -777,15 +890,84 @@ class SlackStandIn:
     def _resolve_channel(self, channel: Any) -> str:
         if not isinstance(channel, str) or not channel:
             raise _SlackError("channel_not_found")
-        if channel in self.channels or channel.startswith("D"):
+        if channel in self.conversations or channel.startswith("D"):
             return channel
         if channel.startswith("#"):
-            by_name = {self._channel_name(c): c for c in self.channels}
+            by_name = {self._channel_name(c): c for c in self.conversations}
             if channel[1:] in by_name:
                 return by_name[channel[1:]]
         if channel in self.users:
             return "D" + channel[1:]
         raise _SlackError("channel_not_found")
+
+    # -- channel membership -----------------------------------------------------------------
+
+    def add_conversation(self, conversation: SlackChannel) -> None:
+        """Register a channel, DM or group DM with its kind and whether the bot is in it."""
+        with self._lock:
+            self.conversations[conversation.id] = conversation
+            if conversation.id not in self.channels and not conversation.id.startswith("D"):
+                self.channels = (*self.channels, conversation.id)
+
+    def invite_bot(self, channel: str) -> None:
+        """A member invites the bot (/invite @Asana Copilot)."""
+        with self._lock:
+            self.conversations[channel].bot_member = True
+
+    def archive(self, channel: str) -> None:
+        with self._lock:
+            self.conversations[channel].archived = True
+
+    def _check_post_access(self, channel: str) -> None:
+        """chat.postMessage / postEphemeral: Slack's membership rules."""
+        known = self.conversations.get(channel)
+        if known is None:  # an unregistered "D" id: the bot's own DM with a person
+            return
+        if known.archived:
+            raise _SlackError("is_archived")
+        if known.bot_member:
+            return
+        if known.kind == "public":
+            if "chat:write.public" not in self.scopes:
+                raise _SlackError("not_in_channel")
+            return
+        raise _SlackError("channel_not_found")  # private, DM, group DM: the bot cannot see it
+
+    def _check_share_access(self, channel: str) -> None:
+        """File shares need the bot in the channel, even with chat:write.public."""
+        known = self.conversations.get(channel)
+        if known is None:
+            return
+        if known.archived:
+            raise _SlackError("is_archived")
+        if not known.bot_member:
+            raise _SlackError("not_in_channel" if known.kind == "public" else "channel_not_found")
+
+    def _require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise _SlackError("missing_scope", needed=scope, provided=",".join(sorted(self.scopes)))
+
+    def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._require_scope("channels:join")
+        channel = self._resolve_channel(args.get("channel"))
+        known = self.conversations.get(channel)
+        if known is None or known.kind in ("im", "mpim"):
+            raise _SlackError("method_not_supported_for_channel_type")
+        if known.kind == "private":
+            if not known.bot_member:
+                raise _SlackError("channel_not_found")
+            raise _SlackError("method_not_supported_for_channel_type")
+        if known.archived:
+            raise _SlackError("is_archived")
+        already = known.bot_member
+        known.bot_member = True
+        out: dict[str, Any] = {"channel": self._conversations_info({"channel": channel})["channel"]}
+        if already:
+            out |= {
+                "warning": "already_in_channel",
+                "response_metadata": {"warnings": ["already_in_channel"]},
+            }
+        return out
 
     # -- HTTP dispatch --------------------------------------------------------------------------
 
@@ -850,7 +1032,8 @@ class SlackStandIn:
             "team_id": self.team_id,
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
-            "is_enterprise_install": False,
+            "is_enterprise_install": self.is_enterprise_install,
+            **self._auth_enterprise(),
         }
 
     def _check_content(self, args: dict[str, Any], *, require: bool = True) -> None:
@@ -874,6 +1057,7 @@ class SlackStandIn:
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(args.get("channel"))
+        self._check_post_access(channel)
         self._check_content(args)
         ts = self._next_ts()
         message: dict[str, Any] = {
@@ -927,6 +1111,7 @@ class SlackStandIn:
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(args.get("channel"))
+        self._check_post_access(channel)
         user = args.get("user")
         if user not in self.users:
             raise _SlackError("user_not_in_channel")
@@ -962,7 +1147,7 @@ class SlackStandIn:
             profile["email"] = user.email
         return {
             "id": user.id,
-            "team_id": self.team_id,
+            "team_id": self._team_of(user.id),
             "name": user.name,
             "deleted": False,
             "real_name": real_name,
@@ -970,8 +1155,8 @@ class SlackStandIn:
             "tz_label": "Greenwich Mean Time",
             "tz_offset": 0,
             "is_bot": False,
-            "is_admin": False,
             "profile": profile,
+            **self._access_fields(user),
         }
 
     def _users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -989,10 +1174,13 @@ class SlackStandIn:
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(args.get("channel"))
+        known = self.conversations.get(channel)
+        if known is not None and known.kind != "public" and not known.bot_member:
+            raise _SlackError("channel_not_found")
         info: dict[str, Any] = {
             "id": channel,
             "created": 1700000000,
-            "is_archived": False,
+            "is_archived": bool(known and known.archived),
             "is_org_shared": False,
             "context_team_id": self.team_id,
         }
@@ -1008,10 +1196,11 @@ class SlackStandIn:
                 "name": self._channel_name(channel),
                 "is_im": False,
                 "is_channel": True,
-                "is_group": False,
-                "is_private": False,
+                "is_group": bool(known and known.kind == "private"),
+                "is_mpim": bool(known and known.kind == "mpim"),
+                "is_private": bool(known and known.kind != "public"),
                 "is_general": False,
-                "is_member": True,
+                "is_member": known.bot_member if known else True,
             }
         return {"channel": info}
 
@@ -1124,6 +1313,8 @@ class SlackStandIn:
         if not isinstance(wanted, list) or not wanted:
             raise _SlackError("invalid_arguments")
         channel = self._resolve_channel(args["channel_id"]) if args.get("channel_id") else None
+        if channel:
+            self._check_share_access(channel)
         out = []
         for item in wanted:
             record = self.files.get(str(item.get("id")))
@@ -1275,7 +1466,62 @@ class SlackStandIn:
 
     def _user_block(self, user_id: str) -> dict[str, str]:
         name = self._user_name(user_id)
-        return {"id": user_id, "username": name, "name": name, "team_id": self.team_id}
+        return {"id": user_id, "username": name, "name": name, "team_id": self._team_of(user_id)}
+
+    # -- access (issue 10): who a person is, and where their requests come from ---------------
+
+    def _auth_enterprise(self) -> dict[str, Any]:
+        """auth.test of a workspace in an Enterprise Grid org names the org."""
+        return {"enterprise_id": self.enterprise_id} if self.enterprise_id else {}
+
+    def _team_of(self, user_id: str) -> str:
+        user = self.users.get(user_id)
+        return user.team_id if user and user.team_id else self.team_id
+
+    def _enterprise_of(self, user_id: str) -> str | None:
+        user = self.users.get(user_id)
+        return user.enterprise_id if user and user.enterprise_id else self.enterprise_id
+
+    def _access_fields(self, user: SlackUser) -> dict[str, Any]:
+        """users.info's flags for guests, admins and owners, and a grid member's org."""
+        fields: dict[str, Any] = {
+            "is_admin": user.is_admin or user.is_owner,  # Slack: owners are admins too
+            "is_owner": user.is_owner,
+            "is_primary_owner": False,
+            "is_restricted": user.is_restricted or user.is_ultra_restricted,
+            "is_ultra_restricted": user.is_ultra_restricted,
+        }
+        enterprise = self._enterprise_of(user.id)
+        if enterprise:
+            fields["enterprise_user"] = {
+                "id": user.id,
+                "enterprise_id": enterprise,
+                "enterprise_name": "Sandbox Org",
+                "is_admin": user.is_admin,
+                "is_owner": user.is_owner,
+                "teams": [self._team_of(user.id)],
+            }
+        return fields
+
+    def _command_origin(self, user_id: str) -> dict[str, str]:
+        """The team (and org) fields of a slash command, as the sender's own workspace."""
+        origin = {"team_id": self._team_of(user_id)}
+        enterprise = self._enterprise_of(user_id)
+        if enterprise:
+            origin |= {"enterprise_id": enterprise, "enterprise_name": "Sandbox Org"}
+        return origin
+
+    def _click_origin(self, user_id: str) -> dict[str, Any]:
+        """The team, enterprise and install fields of an interactive payload."""
+        enterprise = self._enterprise_of(user_id)
+        team: dict[str, Any] = {"id": self._team_of(user_id), "domain": TEAM_DOMAIN}
+        if enterprise:
+            team["enterprise_id"] = enterprise
+        return {
+            "team": team,
+            "enterprise": {"id": enterprise, "name": "Sandbox Org"} if enterprise else None,
+            "is_enterprise_install": self.is_enterprise_install,
+        }
 
     def slash_command(
         self,
@@ -1290,7 +1536,6 @@ class SlackStandIn:
         """Deliver a signed slash command, form-encoded as Slack sends it."""
         form = {
             "token": "sandbox-verification-token",
-            "team_id": self.team_id,
             "team_domain": TEAM_DOMAIN,
             "channel_id": channel_id,
             "channel_name": self._channel_name(channel_id),
@@ -1299,11 +1544,12 @@ class SlackStandIn:
             "command": command,
             "text": text,
             "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if self.is_enterprise_install else "false",
             "response_url": self._new_response_url(
                 channel=channel_id, user=user_id, message_ts=None
             ),
             "trigger_id": self._new_trigger(),
+            **self._command_origin(user_id),
         }
         body = urllib.parse.urlencode(form).encode()
         return self._post_signed(app_url, body, "application/x-www-form-urlencoded", timeout)
@@ -1357,9 +1603,7 @@ class SlackStandIn:
                 "is_ephemeral": False,
             },
             "trigger_id": self._new_trigger(),
-            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._click_origin(user_id),
             "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
             "message": message,
             "state": {"values": {}},
@@ -1445,9 +1689,7 @@ class SlackStandIn:
             "token": "sandbox-verification-token",
             "container": {"type": "view", "view_id": home["id"]},
             "trigger_id": self._new_trigger(),
-            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._click_origin(user_id),
             "view": home,
             "actions": [action],
         }
@@ -1485,15 +1727,13 @@ class SlackStandIn:
         }
         payload = {
             "type": "view_submission",
-            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
             "user": self._user_block(user_id),
             "api_app_id": APP_ID,
             "token": "sandbox-verification-token",
             "trigger_id": self._new_trigger(),
             "view": submitted,
             "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._click_origin(user_id),
         }
         result = self._post_payload(app_url, payload, timeout)
         if result.status == 200 and not result.body.strip():

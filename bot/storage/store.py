@@ -182,6 +182,32 @@ def m003_standup_digests(db: Database) -> None:
 
 
 @migrations()
+def m004_slack_delivery_problems(db: Database) -> None:
+    # Issue 9 §4/§6: posts Slack refused for good (the bot is not in the channel, the channel is
+    # archived, the token was revoked), shown to approvers on the Home tab until a post there
+    # works again; and the Home tab's capacity overview, cached between Asana reads.
+    db["slack_delivery_problems"].create(
+        {
+            "kind": str,  # digest | overload | chart
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "error": str,
+            "first_at": str,
+            "last_at": str,
+            "count": int,
+        },
+        pk=("kind", "channel", "project_gid"),
+        not_null={"error", "first_at", "last_at", "count"},
+    )
+    db["capacity_overview_cache"].create(
+        {"project_ref": str, "overview_json": str, "computed_at": str},
+        pk="project_ref",
+        not_null={"overview_json", "computed_at"},
+    )
+
+
+@migrations()
 def m006_retention(db: Database) -> None:
     # Issue 10 §5: the daily prune looks rows up by age; decided proposals keep no task notes.
     db["proposals"].create_index(["created_at"], if_not_exists=True)
@@ -197,6 +223,21 @@ def m006_retention(db: Database) -> None:
             "update proposals set inputs_json = ? where id = ?",
             [_dump(_without_notes(json.loads(row["inputs_json"]))), row["id"]],
         )
+
+
+@migrations()
+def m005_channel_project_links(db: Database) -> None:
+    # Issue 10: the projects each channel may use, linked by approvers on the Home tab.
+    db["channel_projects"].create(
+        {
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "linked_by": str,
+            "linked_at": str,
+        },
+        pk=("channel", "project_gid"),
+    )
 
 
 def utc_now() -> datetime:
@@ -270,6 +311,28 @@ class DigestScheduleRow:
     days: str
     created_at: str | None = None
     updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryProblemRow:
+    """A post Slack refused for good, until one to the same place works again."""
+
+    kind: str
+    channel: str
+    project_gid: str
+    project_name: str
+    error: str
+    first_at: str
+    last_at: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ChannelLinkRow:
+    channel: str
+    project_gid: str
+    project_name: str
+    linked_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -466,13 +529,18 @@ class Store:
                 [proposal_id, owner],
             )
 
-    def finish(self, proposal_id: str, *, status: str, result: Any) -> None:
+    def finish(self, proposal_id: str, *, status: str, result: Any, owner: str) -> bool:
+        """Record the end of an approval, only by the lease holder; False: someone else holds it."""
         with self.write() as db:
-            db.execute(
-                "update proposals set status = ?, result_json = ? where id = ?",
-                [status, _dump(result), proposal_id],
+            cursor = db.execute(
+                "update proposals set status = ?, result_json = ? where id = ? "
+                "and status = 'approving' and lease_owner = ?",
+                [status, _dump(result), proposal_id, owner],
             )
+            if cursor.rowcount != 1:
+                return False
             self._audit(db, proposal_id, "copilot", f"finished:{status}", None, result)
+        return True
 
     # -- retention (issue 10 §5) ------------------------------------------------------------
 
@@ -535,10 +603,20 @@ class Store:
         outcomes: Sequence[tuple[str, str, str, dict[str, Any]]],
         *,
         actor: str,
-    ) -> None:
-        """Record item outcomes (gid, status, reason, detail) with their audit rows atomically."""
+        owner: str,
+    ) -> bool:
+        """Record item outcomes (gid, status, reason, detail) with their audit rows atomically.
+
+        Only the lease holder records: a worker that lost its lease writes nothing (False), so
+        the holder's own re-read decides those items.
+        """
         now = self.now()
         with self.write() as db:
+            held = db.execute(
+                "select 1 from proposals where id = ? and lease_owner = ?", [proposal_id, owner]
+            ).fetchone()
+            if held is None:
+                return False
             for gid, status, reason, detail in outcomes:
                 db.execute(
                     "update proposal_items set status = ?, reason = ?, updated_at = ? "
@@ -546,6 +624,7 @@ class Store:
                     [status, reason, now, proposal_id, gid],
                 )
                 self._audit(db, proposal_id, actor, status, gid, {"reason": reason, **detail})
+        return True
 
     # -- audit -----------------------------------------------------------------------------
 
@@ -947,6 +1026,42 @@ class Store:
                 )
         return removed
 
+    # -- channel <-> project links (issue 10) ------------------------------------------------
+
+    def channel_links(self) -> list[ChannelLinkRow]:
+        with self.connect() as db:
+            rows = list(db.query("select * from channel_projects order by channel, project_name"))
+        return [
+            ChannelLinkRow(r["channel"], r["project_gid"], r["project_name"] or "", r["linked_by"])
+            for r in rows
+        ]
+
+    def link_project(self, channel: str, project_gid: str, project_name: str, *, by: str) -> bool:
+        """Let `channel` use the project; False when it already could. Audited."""
+        with self.write() as db:
+            cursor = db.execute(
+                "insert or ignore into channel_projects "
+                "(channel, project_gid, project_name, linked_by, linked_at) values (?, ?, ?, ?, ?)",
+                [channel, project_gid, project_name, by, self.now()],
+            )
+            added = cursor.rowcount == 1
+            if added:
+                detail = {"channel": channel, "project": project_gid}
+                self._audit(db, None, by, "project_linked", None, detail)
+        return added
+
+    def unlink_project(self, channel: str, project_gid: str, *, by: str) -> bool:
+        with self.write() as db:
+            cursor = db.execute(
+                "delete from channel_projects where channel = ? and project_gid = ?",
+                [channel, project_gid],
+            )
+            removed = cursor.rowcount == 1
+            if removed:
+                detail = {"channel": channel, "project": project_gid}
+                self._audit(db, None, by, "project_unlinked", None, detail)
+        return removed
+
     def claim_slot(
         self,
         *,
@@ -1138,6 +1253,116 @@ class Store:
                 [iso(since)],
             )
             return {r["task_gid"]: datetime.fromisoformat(r["at"]) for r in rows}
+
+    # -- Slack delivery problems and the capacity cache (issue 9 §4, §6) ---------------------
+
+    def withdraw_proposal(self, proposal_id: str, *, reason: str) -> bool:
+        """Close an open proposal whose message never reached Slack, audited; True if closed."""
+        with self.write() as db:
+            cursor = db.execute(
+                "update proposals set status = 'withdrawn', result_json = ? "
+                "where id = ? and status = 'open'",
+                [_dump({"withdrawn": reason}), proposal_id],
+            )
+            closed = cursor.rowcount == 1
+            if closed:
+                self._audit(db, proposal_id, "copilot", "withdrawn", None, {"reason": reason})
+        return closed
+
+    def refuse_slot(
+        self, *, kind: str, channel: str, project_gid: str, slot: str, owner: str
+    ) -> None:
+        """Slack refused this slot's post for good: keep the row (no retry, no catch-up)."""
+        with self.write() as db:
+            db.execute(
+                "update posted_ledger set status = 'refused' where kind = ? and channel = ? "
+                "and project_gid = ? and slot = ? and owner = ? "
+                "and status in ('claimed', 'posting')",
+                [kind, channel, project_gid, slot, owner],
+            )
+
+    def record_delivery_problem(
+        self,
+        *,
+        kind: str,
+        channel: str,
+        project_gid: str,
+        project_name: str,
+        error: str,
+    ) -> None:
+        """Remember (and audit) that Slack refused a post for good."""
+        now = self.now()
+        with self.write() as db:
+            db.execute(
+                "insert into slack_delivery_problems (kind, channel, project_gid, project_name, "
+                "error, first_at, last_at, count) values (?, ?, ?, ?, ?, ?, ?, 1) "
+                "on conflict (kind, channel, project_gid) do update set error = excluded.error, "
+                "project_name = excluded.project_name, last_at = excluded.last_at, "
+                "count = count + 1",
+                [kind, channel, project_gid, project_name, error, now, now],
+            )
+            self._audit(
+                db,
+                None,
+                "copilot",
+                "slack_refused",
+                None,
+                {"kind": kind, "channel": channel, "project": project_gid, "error": error},
+            )
+
+    def clear_delivery_problems(
+        self,
+        *,
+        channel: str,
+        kinds: Sequence[str],
+    ) -> None:
+        """A post to `channel` worked: forget its refusals of those kinds."""
+        marks = ",".join("?" * len(kinds))
+        with self.write() as db:
+            db.execute(
+                f"delete from slack_delivery_problems where channel = ? and kind in ({marks})",
+                [channel, *kinds],
+            )
+
+    def delivery_problems(self) -> list[DeliveryProblemRow]:
+        with self.connect() as db:
+            rows = list(
+                db.query("select * from slack_delivery_problems order by last_at desc, channel")
+            )
+        return [DeliveryProblemRow(**r) for r in rows]
+
+    def cached_capacity_overview(
+        self,
+        project_ref: str,
+        *,
+        max_age: timedelta,
+    ) -> Any | None:
+        """The capacity overview computed for `project_ref` less than `max_age` ago, or None."""
+        cutoff = iso(self._clock() - max_age)
+        with self.connect() as db:
+            rows = list(
+                db.query(
+                    "select overview_json from capacity_overview_cache "
+                    "where project_ref = ? and computed_at >= ?",
+                    [project_ref, cutoff],
+                )
+            )
+        return json.loads(rows[0]["overview_json"]) if rows else None
+
+    def cache_capacity_overview(
+        self,
+        project_ref: str,
+        overview: Any,
+    ) -> None:
+        with self.connect() as db:
+            db["capacity_overview_cache"].upsert(
+                {
+                    "project_ref": project_ref,
+                    "overview_json": _dump(overview),
+                    "computed_at": self.now(),
+                },
+                pk="project_ref",
+            )
 
 
 def _dump(value: Any) -> str:

@@ -1,21 +1,26 @@
 """The one proposal/approval engine every flow reuses (priorities, sprints, rebalancing).
 
 Exactly-once in effect: a decision is claimed atomically (one winner among racing clicks); one
-worker at a time holds a lease while writing; every item's outcome is stored right after its
-batch; and before anything is sent the task is re-read, so a task that already holds the values
-(a write that landed just before a crash) is recorded, not written again.
+worker at a time holds a lease, renewed by a heartbeat while it writes, and only the holder
+records outcomes; each batch's tasks are re-read right before the batch is sent (and before any
+resend), so a task a person changed meanwhile is skipped and a task that already holds the
+values (a write that landed just before a crash) is recorded, not written again.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot.domain.changes import ItemAction, check_item
@@ -25,45 +30,79 @@ from bot.storage.store import ItemRow, ProposalRow, Store
 
 log = logging.getLogger(__name__)
 
-# Longer than the worst single batch (4 attempts behind Retry-After, capped at 60 s, plus read
-# timeouts), so a live worker never loses its lease mid-chunk; a dead one on this host is
-# detected at once, elsewhere the lease expires.
+# A heartbeat renews the lease every third of this while a worker writes, so a live worker keeps
+# it through any wait (Retry-After, timeouts); a worker that died on this host is detected at
+# once (holder_is_dead), elsewhere its lease expires after this.
 LEASE_SECONDS = 300.0
-UNCERTAIN_RETRIES = 2
 PROPOSAL_TTL_DAYS = 7  # buttons older than this answer "expired" (COPILOT_PROPOSAL_TTL_DAYS)
+BATCH_SIZE = 10  # Asana's /batch limit
+UNCERTAIN_RETRIES = 2  # resends of a write whose outcome Asana did not tell (after a re-read)
+RATE_LIMIT_RESENDS = 3  # resends of a batch Asana answered 429 (after Retry-After and a re-read)
+
+ItemOutcome = tuple[str, str, str, dict[str, Any]]  # gid, status, reason, audit detail
 
 
-_PROCESS: tuple[int, str] | None = None
+@dataclass(frozen=True)
+class Place:
+    """Where a pid names one process: a host name plus this kernel boot and pid namespace.
+
+    Containers with host networking share the host name, and different machines can share a
+    name too, so the name alone cannot say that a pid seen in a holder id is a process here.
+    """
+
+    host: str
+    machine: str  # "" when unknown: then no holder is ever judged dead, leases just expire
+
+    @staticmethod
+    @functools.cache
+    def current() -> Place:
+        try:
+            boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+            namespace = os.readlink("/proc/self/ns/pid")
+        except OSError:
+            return Place(socket.gethostname(), "")
+        digest = hashlib.sha256(f"{boot}|{namespace}".encode()).hexdigest()[:12]
+        return Place(socket.gethostname(), digest)
 
 
 def process_id() -> str:
-    """host:pid:boot, this process's id among every instance sharing the database."""
-    global _PROCESS
-    pid = os.getpid()
-    if _PROCESS is None or _PROCESS[0] != pid:  # a forked child gets its own
-        _PROCESS = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
-    return _PROCESS[1]
+    """This process's holder id (host:pid:machine:token) among every instance sharing the
+    database; its heartbeats say it is alive (bot.usecases.instances)."""
+    return new_owner()
 
 
 def instance_of(owner: str) -> str:
-    """The process id (host:pid:boot) inside a holder id of a lease or a claim."""
-    return ":".join(owner.split(":")[:3])
+    """The process part (host:pid:machine:token) of a holder id of a lease or a claim."""
+    return ":".join(owner.split(":")[:4])
 
 
-def new_owner() -> str:
-    """host:pid:boot:holder, the holder id of leases and claims (see holder_is_dead)."""
-    return f"{process_id()}:{uuid.uuid4().hex[:8]}"
+@functools.cache
+def _process_token(pid: int) -> str:
+    # Keyed by pid so a forked child gets its own token.
+    return uuid.uuid4().hex[:12]
 
 
-def holder_is_dead(owner: str) -> bool:
-    """True when `owner` (host:pid:…) names a process of this host that no longer runs."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
+def new_owner(place: Place | None = None, pid: int | None = None) -> str:
+    """host:pid:machine:token, the holder id of leases and claims (see holder_is_dead).
+
+    The token is random per process: two processes that share host name and pid (containers on
+    different machines) never share a holder id. `place` and `pid` default to this process's.
+    """
+    here = place or Place.current()
+    return f"{here.host}:{pid or os.getpid()}:{here.machine}:{_process_token(os.getpid())}"
+
+
+def holder_is_dead(owner: str, here: Place | None = None) -> bool:
+    """True when `owner` names a process of this machine and pid namespace that no longer runs."""
+    here = here or Place.current()
+    host, pid_text, machine, token = ([*owner.split(":"), "", "", ""])[:4]
+    if not here.machine or host != here.host or machine != here.machine or not pid_text.isdigit():
+        return False  # another machine, container or boot (or an older id): its lease expires
     pid = int(pid_text)
     if pid == os.getpid():
-        return False
+        # Our own pid in our own namespace: the holder is us, or an earlier process whose pid we
+        # now have (a restarted container's pid 1), which therefore is gone.
+        return token != _process_token(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -73,11 +112,67 @@ def holder_is_dead(owner: str) -> bool:
     return False
 
 
+class Lease:
+    """A held approval lease, renewed from a heartbeat thread while the worker writes.
+
+    Once a renewal fails (another worker holds it, or the database says no) the lease is lost for
+    good: the worker checks `confirm()` before every send and stops.
+    """
+
+    def __init__(
+        self, store: Store, proposal_id: str, owner: str, seconds: float, every: float
+    ) -> None:
+        self.owner = owner
+        self._store = store
+        self._proposal_id = proposal_id
+        self._seconds = seconds
+        self._every = every
+        self._lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{proposal_id}", daemon=True)
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def confirm(self) -> bool:
+        """Renew now; False (for good) when the lease is no longer ours."""
+        if self._lost.is_set():
+            return False
+        try:
+            held = self._store.take_lease(
+                self._proposal_id, owner=self.owner, seconds=self._seconds
+            )
+        except Exception:  # the database failed: we cannot show we hold it, so we don't
+            log.exception("renewing the lease on proposal %s failed", self._proposal_id)
+            held = False
+        if not held:
+            log.warning("lost the lease on proposal %s; stopping", self._proposal_id)
+            self._lost.set()
+        return held
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep (Retry-After) unless the lease is lost meanwhile; True while still held."""
+        return not self._lost.wait(seconds)
+
+    def _beat(self) -> None:
+        while not self._done.wait(self._every):
+            if not self.confirm():
+                return
+
+
 class TaskWriter(Protocol):
     """What the engine needs from Asana (the gateway, or a fake in tests)."""
 
     def project(self, gid: str) -> Any: ...
-    def open_tasks(self, project: Any) -> list[Task]: ...
     def tasks_by_gid(self, gids: Sequence[str]) -> dict[str, Task | None]: ...
     def encode_write(self, project: Any, task_gid: str, changes: Mapping[str, Any]) -> Any: ...
     def write_tasks(self, writes: Sequence[Any]) -> list[Any]: ...
@@ -85,6 +180,38 @@ class TaskWriter(Protocol):
 
 WRITTEN = ("written", "already")  # item statuses meaning Asana holds the values
 NOT_WRITTEN = ("failed", "pending")  # what Retry would try again
+
+
+class Deciders(Protocol):
+    """Who may decide proposals, and where (bot.usecases.access.AccessPolicy in the app)."""
+
+    @property
+    def approvers_configured(self) -> bool: ...
+    def is_approver(self, user: str) -> bool: ...
+    def may_use(self, channel: str, project_gid: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FixedApprovers:
+    """Exactly these user ids decide, in any channel (tests and tools); none: nobody."""
+
+    ids: frozenset[str]
+
+    @property
+    def approvers_configured(self) -> bool:
+        return bool(self.ids)
+
+    def is_approver(self, user: str) -> bool:
+        return user in self.ids
+
+    def may_use(self, channel: str, project_gid: str) -> bool:
+        return True
+
+
+class Refusal(StrEnum):
+    NO_APPROVERS = "no approvers"  # COPILOT_APPROVERS is unset: nobody may decide
+    NOT_APPROVER = "not approver"
+    NOT_LINKED = "not linked"  # the project is no longer linked to the proposal's channel
 
 
 class Outcome(StrEnum):
@@ -111,6 +238,7 @@ class DecisionResult:
     proposal: ProposalRow
     items: tuple[ItemResult, ...] = ()
     resumed: bool = False
+    refusal: Refusal | None = None  # why, when the outcome is REFUSED
 
     @property
     def written(self) -> list[ItemResult]:
@@ -147,11 +275,12 @@ class ApprovalEngine:
         store: Store,
         asana: TaskWriter,
         *,
-        approvers: frozenset[str],
+        approvers: Deciders | frozenset[str],
         lease_seconds: float = LEASE_SECONDS,
         proposal_ttl_days: int = PROPOSAL_TTL_DAYS,
         clock: Callable[[], datetime] | None = None,
         holder_dead: Callable[[str], bool] = holder_is_dead,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self._store = store
         # Whether a lease's holder died (this host: its pid; elsewhere: its heartbeats).
@@ -160,10 +289,13 @@ class ApprovalEngine:
         # By default the store's clock: the one that stamped the proposals' created_at.
         self._clock = clock or (lambda: datetime.fromisoformat(store.now()))
         self._asana = asana
-        self._approvers = approvers
-        # host:pid:instance — lets a restart on the same host see that the holder is dead.
+        self._deciders = (
+            FixedApprovers(approvers) if isinstance(approvers, frozenset) else approvers
+        )
+        # host:pid:machine:token — lets a restart here see that the holder is dead.
         self._owner = new_owner()
         self._lease_seconds = lease_seconds
+        self._heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
 
     @property
     def lease_seconds(self) -> float:
@@ -193,17 +325,39 @@ class ApprovalEngine:
     def posted(self, proposal_id: str, channel: str, message_ts: str) -> None:
         self._store.set_message(proposal_id, channel, message_ts)
 
+    def withdraw(self, proposal_id: str, *, reason: str) -> bool:
+        """Close a proposal whose message Slack refused: nobody can see it, so nobody decides."""
+        return self._store.withdraw_proposal(proposal_id, reason=reason)
+
     def can_approve(self, user: str) -> bool:
-        return not self._approvers or user in self._approvers
+        """Approvers only; without COPILOT_APPROVERS, nobody."""
+        return self._deciders.is_approver(user)
+
+    def refusal(self, user: str, proposal: ProposalRow) -> Refusal | None:
+        """Why `user` may not decide `proposal` (approve, reject or retry), or None."""
+        if not self._deciders.approvers_configured:
+            return Refusal.NO_APPROVERS
+        if not self.can_approve(user):
+            return Refusal.NOT_APPROVER
+        if not self._deciders.may_use(proposal.channel, proposal.project_gid):
+            return Refusal.NOT_LINKED
+        return None
+
+    def _refused(self, proposal: ProposalRow, user: str, decision: str) -> DecisionResult | None:
+        why = self.refusal(user, proposal)
+        if why is None:
+            return None
+        detail = {"decision": decision, "why": why.value}
+        self._store.audit(proposal.id, user, "refused", detail=detail)
+        return DecisionResult(Outcome.REFUSED, proposal, refusal=why)
 
     def decide(self, proposal_id: str, *, user: str, channel: str, decision: str) -> DecisionResult:
         """Approve or reject on behalf of `user` clicking in `channel`."""
         proposal = self._load(proposal_id, channel)
+        if refused := self._refused(proposal, user, decision):
+            return refused
         if self._expired(proposal, user, decision):
             return DecisionResult(Outcome.EXPIRED, proposal)
-        if not self.can_approve(user):
-            self._store.audit(proposal_id, user, "refused", detail={"decision": decision})
-            return DecisionResult(Outcome.REFUSED, proposal)
         if self._store.claim_decision(proposal_id, user=user, decision=decision):
             if decision == "reject":
                 return DecisionResult(Outcome.REJECTED, self._load(proposal_id, channel))
@@ -220,11 +374,10 @@ class ApprovalEngine:
     def retry(self, proposal_id: str, *, user: str, channel: str) -> DecisionResult:
         """Try again the items that failed (Asana down, rate limited) of a partial approval."""
         proposal = self._load(proposal_id, channel)
+        if refused := self._refused(proposal, user, "retry"):
+            return refused
         if self._expired(proposal, user, "retry"):
             return DecisionResult(Outcome.EXPIRED, proposal)
-        if not self.can_approve(user):
-            self._store.audit(proposal_id, user, "refused", detail={"decision": "retry"})
-            return DecisionResult(Outcome.REFUSED, proposal)
         if self._store.reopen_for_retry(proposal_id, user=user) or proposal.status == "approving":
             return self.apply(proposal_id)
         return DecisionResult(Outcome.ALREADY_DECIDED, proposal, self._item_results(proposal_id))
@@ -266,18 +419,16 @@ class ApprovalEngine:
         # One lease token per call: threads of this process compete like separate processes.
         worker = f"{self._owner}:{uuid.uuid4().hex[:8]}"
         if not self._store.take_lease(proposal_id, owner=worker, seconds=self._lease_seconds):
-            proposal = self._store.proposal(proposal_id)
-            assert proposal is not None
-            outcome = (
-                Outcome.IN_PROGRESS if proposal.status == "approving" else Outcome.ALREADY_DECIDED
-            )
-            return DecisionResult(outcome, proposal, self._item_results(proposal_id))
+            return self._busy(proposal_id)
         try:
-            proposal = self._store.proposal(proposal_id)
-            assert proposal is not None
-            pending = [i for i in self._store.items(proposal_id) if i.status == "pending"]
-            if pending:
-                self._write(proposal, pending, worker)
+            with Lease(
+                self._store, proposal_id, worker, self._lease_seconds, self._heartbeat_seconds
+            ) as lease:
+                proposal = self._store.proposal(proposal_id)
+                assert proposal is not None
+                pending = [i for i in self._store.items(proposal_id) if i.status == "pending"]
+                if pending:
+                    self._write(proposal, pending, lease)
             items = self._item_results(proposal_id)
             done = DecisionResult(Outcome.APPLIED, proposal, items, resumed=resumed)
             status = "partial" if done.failed else "applied"
@@ -287,7 +438,11 @@ class ApprovalEngine:
                 "failed": len(done.failed),
                 "resumed": resumed,
             }
-            self._store.finish(proposal_id, status=status, result=summary)
+            # Only the holder finishes: a worker that lost its lease leaves that to the new one.
+            if lease.lost or not self._store.finish(
+                proposal_id, status=status, result=summary, owner=worker
+            ):
+                return self._busy(proposal_id)
         finally:
             self._store.release_lease(proposal_id, owner=worker)
         final = self._store.proposal(proposal_id)
@@ -311,99 +466,131 @@ class ApprovalEngine:
         )
         return True
 
-    def _write(self, proposal: ProposalRow, pending: list[ItemRow], worker: str) -> None:
+    def _busy(self, proposal_id: str) -> DecisionResult:
+        """Another worker holds the lease (IN_PROGRESS), or the proposal is no longer approving."""
+        proposal = self._store.proposal(proposal_id)
+        assert proposal is not None
+        outcome = Outcome.IN_PROGRESS if proposal.status == "approving" else Outcome.ALREADY_DECIDED
+        return DecisionResult(outcome, proposal, self._item_results(proposal_id))
+
+    def _write(self, proposal: ProposalRow, pending: list[ItemRow], lease: Lease) -> None:
+        """Write the pending items a batch at a time; stop at a lost lease or a refused batch.
+
+        Only the proposal's own tasks are read (by gid, right before each batch), never the whole
+        project: the per-batch read is needed anyway, so a project read would only add requests.
+        """
         actor = proposal.decided_by or "copilot"
         try:
             project = self._asana.project(proposal.project_gid)
-            current = {t.gid: t for t in self._asana.open_tasks(project)}
         except (UpstreamError, UserFacingError) as exc:
-            self._store.mark_items(
-                proposal.id,
-                [(i.task_gid, "failed", f"could not re-read Asana: {exc}", {}) for i in pending],
-                actor=actor,
-            )
+            self._record(lease, proposal, pending, f"could not read the project: {exc}", actor)
             return
-
-        to_write: list[ItemRow] = []
-        settled: list[tuple[str, str, str, dict[str, Any]]] = []
-        for item in pending:
-            check = check_item(item.changes, item.guard, current.get(item.task_gid))
-            if check.action is ItemAction.SKIP:
-                settled.append((item.task_gid, "skipped", check.reason, {}))
-            elif check.action is ItemAction.ALREADY:
-                settled.append((item.task_gid, "already", check.reason, {}))
-            else:
-                to_write.append(item)
-        if settled:
-            self._store.mark_items(proposal.id, settled, actor=actor)
-
-        for start in range(0, len(to_write), 10):
-            # Renew before each chunk; if another worker took over, leave the rest to it.
-            if not self._store.take_lease(proposal.id, owner=worker, seconds=self._lease_seconds):
-                log.warning("lost the lease on proposal %s; stopping", proposal.id)
+        for start in range(0, len(pending), BATCH_SIZE):
+            chunk = pending[start : start + BATCH_SIZE]
+            stop = self._write_chunk(proposal, project, chunk, actor, lease)
+            if stop is not None:
+                rest = [i for i in pending[start:] if i.task_gid not in stop.settled]
+                if not lease.lost and rest:
+                    self._record(lease, proposal, rest, stop.reason, actor)
                 return
-            chunk = to_write[start : start + 10]
-            self._write_chunk(proposal, project, chunk, actor)
+
+    def _record(
+        self, lease: Lease, proposal: ProposalRow, items: Sequence[ItemRow], reason: str, actor: str
+    ) -> None:
+        outcomes = [(i.task_gid, "failed", reason, {}) for i in items]
+        self._store.mark_items(proposal.id, outcomes, actor=actor, owner=lease.owner)
 
     def _write_chunk(
-        self, proposal: ProposalRow, project: Any, chunk: list[ItemRow], actor: str
-    ) -> None:
-        writes = []
-        outcomes: list[tuple[str, str, str, dict[str, Any]]] = []
+        self, proposal: ProposalRow, project: Any, chunk: list[ItemRow], actor: str, lease: Lease
+    ) -> _Stop | None:
+        """Read the chunk's tasks, send what still needs writing, re-read before any resend.
+
+        Returns why the whole run must stop (a lost lease, Asana refusing or unreachable), with
+        the items already settled, or None to go on with the next chunk.
+        """
+        outcomes: list[ItemOutcome] = []
+        writes: dict[str, Any] = {}
         for item in chunk:
             try:
-                writes.append(
-                    (item, self._asana.encode_write(project, item.task_gid, item.changes))
+                writes[item.task_gid] = self._asana.encode_write(
+                    project, item.task_gid, item.changes
                 )
             except UserFacingError as exc:
                 outcomes.append((item.task_gid, "failed", str(exc), {}))
-        self._store.audit(
-            proposal.id, actor, "write_sent", detail={"tasks": [i.task_gid for i, _ in writes]}
-        )
-        remaining = writes
-        for attempt in range(UNCERTAIN_RETRIES + 1):
-            if not remaining:
+        remaining = [i for i in chunk if i.task_gid in writes]
+        seen: dict[str, datetime | None] = {}  # modified_at at our last read of each task
+        unsure: set[str] = set()  # sent, outcome unknown: it may have landed
+        uncertain_left, rate_limited_left = UNCERTAIN_RETRIES, RATE_LIMIT_RESENDS
+        stop: _Stop | None = None
+        while remaining:
+            if not lease.confirm():
+                stop = _Stop("lost the lease")
                 break
-            results = self._asana.write_tasks([w for _, w in remaining])
-            uncertain: list[tuple[ItemRow, Any]] = []
-            for (item, write), result in zip(remaining, results, strict=True):
+            try:
+                current = self._asana.tasks_by_gid([i.task_gid for i in remaining])
+            except UpstreamError as exc:
+                stop = _Stop(f"could not re-read Asana before writing: {exc}")
+                break
+            send: list[ItemRow] = []
+            for item in remaining:
+                task = current.get(item.task_gid)
+                outcome = _settle(item, task, seen, unsure)
+                if outcome is not None:
+                    outcomes.append(outcome)
+                elif item.task_gid in unsure and uncertain_left < 0:
+                    outcomes.append(
+                        (item.task_gid, "failed", "Asana did not confirm the write", {})
+                    )
+                elif rate_limited_left < 0:
+                    outcomes.append((item.task_gid, "failed", "Asana kept rate limiting", {}))
+                else:
+                    assert task is not None
+                    seen[item.task_gid] = task.modified_at
+                    send.append(item)
+            remaining = []
+            if not send:
+                break
+            # The read took time: make sure nobody took over before sending.
+            if not lease.confirm():
+                stop = _Stop("lost the lease")
+                break
+            self._store.audit(
+                proposal.id, actor, "write_sent", detail={"tasks": [i.task_gid for i in send]}
+            )
+            results = self._asana.write_tasks([writes[i.task_gid] for i in send])
+            wait = 0.0
+            for item, result in zip(send, results, strict=True):
                 if result.ok:
+                    unsure.discard(item.task_gid)
                     outcomes.append((item.task_gid, "written", "", {"changes": item.changes}))
-                elif result.uncertain:
-                    uncertain.append((item, write))
+                elif result.retry_after is not None:  # not processed: re-read, then resend
+                    remaining.append(item)
+                    wait = max(wait, result.retry_after)
+                elif result.uncertain:  # may have landed: re-read before resending
+                    unsure.add(item.task_gid)
+                    remaining.append(item)
                 else:
                     outcomes.append((item.task_gid, "failed", f"Asana refused: {result.error}", {}))
-            remaining = []
-            if uncertain:
-                # We cannot tell whether these landed: look before writing again.
-                try:
-                    now = self._asana.tasks_by_gid([i.task_gid for i, _ in uncertain])
-                except UpstreamError as exc:
-                    outcomes.extend(
-                        (i.task_gid, "failed", f"Asana unreachable: {exc}", {})
-                        for i, _ in uncertain
-                    )
+                    if result.refused and stop is None:
+                        stop = _Stop(f"not sent: {result.error}")
+            if stop is not None:
+                # A refused batch (bad token, no access): nothing else will go through.
+                outcomes.extend((i.task_gid, "failed", stop.reason, {}) for i in remaining)
+                remaining = []
+                break
+            if any(i.task_gid in unsure for i in remaining):
+                uncertain_left -= 1
+            if wait:
+                rate_limited_left -= 1
+                self._store.audit(proposal.id, actor, "rate_limited", detail={"retry_after": wait})
+                if not lease.wait(wait):
+                    stop = _Stop("lost the lease")
                     break
-                for item, write in uncertain:
-                    check = check_item(item.changes, item.guard, now.get(item.task_gid))
-                    if check.action is ItemAction.ALREADY:
-                        outcomes.append(
-                            (
-                                item.task_gid,
-                                "written",
-                                "",
-                                {"changes": item.changes, "verified": True},
-                            )
-                        )
-                    elif check.action is ItemAction.SKIP:
-                        outcomes.append((item.task_gid, "skipped", check.reason, {}))
-                    elif attempt < UNCERTAIN_RETRIES:
-                        remaining.append((item, write))
-                    else:
-                        outcomes.append(
-                            (item.task_gid, "failed", "Asana did not confirm the write", {})
-                        )
-        self._store.mark_items(proposal.id, outcomes, actor=actor)
+        if not lease.lost and outcomes:
+            self._store.mark_items(proposal.id, outcomes, actor=actor, owner=lease.owner)
+        if stop is not None:
+            stop.settled = {o[0] for o in outcomes}
+        return stop
 
     def _item_results(self, proposal_id: str) -> tuple[ItemResult, ...]:
         return tuple(
@@ -418,3 +605,29 @@ class ApprovalEngine:
         if proposal.channel and proposal.channel != channel:  # no channel at all: refused too
             raise UserFacingError("That proposal belongs to another channel.")
         return proposal
+
+
+@dataclass
+class _Stop:
+    """Why a run stops early (the rest is recorded as failed unless the lease was lost)."""
+
+    reason: str
+    settled: set[str] = field(default_factory=set)
+
+
+def _settle(
+    item: ItemRow, task: Task | None, seen: Mapping[str, datetime | None], unsure: set[str]
+) -> ItemOutcome | None:
+    """The outcome of an item from a fresh read of its task, or None: it still needs writing."""
+    check = check_item(item.changes, item.guard, task)
+    if check.action is ItemAction.ALREADY:
+        if item.task_gid in unsure:  # our uncertain write landed
+            return (item.task_gid, "written", "", {"changes": item.changes, "verified": True})
+        return (item.task_gid, "already", check.reason, {})
+    if check.action is ItemAction.SKIP:
+        return (item.task_gid, "skipped", check.reason, {})
+    assert task is not None
+    if item.task_gid in seen and task.modified_at != seen[item.task_gid]:
+        # Someone edited the task while we waited to (re)send: theirs wins.
+        return (item.task_gid, "skipped", "conflict: changed in Asana during the approval", {})
+    return None

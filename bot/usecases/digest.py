@@ -35,11 +35,12 @@ from bot.domain.digest import (
 from bot.domain.models import Task
 from bot.errors import ConfigError, ModelOutputError, UpstreamError, UserFacingError
 from bot.gateways.asana import Comment, Project
-from bot.gateways.slack import SlackRefused
+from bot.gateways.slack import SlackPermanentError, SlackRefused
+from bot.render.access import not_linked_for_posting
 from bot.render.digest import digest_blocks, digest_text
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
-from bot.storage.store import DigestScheduleRow, Store
+from bot.storage.store import DeliveryProblemRow, DigestScheduleRow, Store
 from bot.usecases.approvals import holder_is_dead, new_owner
 from bot.usecases.people import slack_user_for
 
@@ -101,10 +102,12 @@ class DigestService:
         settings: Settings,
         clock: Callable[[], datetime],
         holder_dead: Callable[[str], bool] = holder_is_dead,
+        may_post: Callable[[str, str], bool],
     ) -> None:
         self._holder_dead = holder_dead  # a claim's holder died (its pid, or its heartbeats)
         self._asana = asana
         self._slack = slack
+        self._may_post = may_post  # (channel, project gid): digests go to linked channels only
         self._store = store
         self._llm = llm
         self._settings = settings
@@ -160,6 +163,8 @@ class DigestService:
         if not ref:
             raise UserFacingError("Which project? Pass --project or set ASANA_PROJECT.")
         project = self._asana.find_project(ref)
+        if not self._may_post(channel, project.gid):
+            raise UserFacingError(not_linked_for_posting(project.name, channel))
         schedule = self.schedule(f"{channel}:{project.gid}")
         zone = ZoneInfo(tz or (schedule.tz if schedule else self._settings.standup_tz))
         workdays = parse_days(days or (schedule.days if schedule else self._settings.standup_days))
@@ -303,7 +308,14 @@ class DigestService:
     def post_now(self, project_ref: str, channel: str) -> PostResult:
         """`copilot digest`: build and post one digest now (outside the day's schedule)."""
         digest = self.build(project_ref, channel)
-        ts = self._slack.post_once(channel, text=digest_text(digest), blocks=digest_blocks(digest))
+        try:
+            ts = self._slack.post_once(
+                channel, text=digest_text(digest), blocks=digest_blocks(digest)
+            )
+        except SlackPermanentError as exc:
+            self._refused(channel, digest, exc)
+            raise
+        self._store.clear_delivery_problems(channel=channel, kinds=POST_KINDS)
         self._store.record_digest(
             channel,
             digest.project_gid,
@@ -343,10 +355,15 @@ class DigestService:
             ts = self._slack.post_once(
                 schedule.channel, text=digest_text(digest), blocks=digest_blocks(digest)
             )
+        except SlackPermanentError as exc:  # a retry cannot help until a person acts
+            self._store.refuse_slot(**key, owner=self._owner)
+            self._refused(schedule.channel, digest, exc)
+            raise
         except SlackRefused:  # Slack answered that it did not post: a retry may
             self._store.release_slot(**key, owner=self._owner)
             raise
         self._store.slot_posted(**key, message_ts=ts)
+        self._store.clear_delivery_problems(channel=schedule.channel, kinds=POST_KINDS)
         self._store.record_digest(
             schedule.channel,
             digest.project_gid,
@@ -355,6 +372,20 @@ class DigestService:
             project_name=digest.project_name,
         )
         return PostResult("posted", digest, ts, key["slot"])
+
+    def _refused(self, channel: str, digest: StandupDigest, exc: SlackPermanentError) -> None:
+        """Remember the refusal for the approvers' Home tab."""
+        self._store.record_delivery_problem(
+            kind="digest",
+            channel=channel,
+            project_gid=digest.project_gid,
+            project_name=digest.project_name,
+            error=exc.code,
+        )
+
+
+# A message that reached a channel shows these refusals there are over.
+POST_KINDS = ("digest", "overload")
 
 
 def _schedule(row: DigestScheduleRow) -> DigestSchedule:
@@ -400,6 +431,11 @@ class HomeData:
     schedules: list[ScheduleLine]
     default_tz: str
     approvers: frozenset[str] = frozenset()
+    problems: tuple[DeliveryProblemRow, ...] = ()  # posts Slack refused for good (approvers)
+
+
+class ScheduleAccess(Protocol):
+    def is_approver(self, user: str) -> bool: ...
 
 
 @dataclass
@@ -411,11 +447,11 @@ class ScheduleBook:
     asana: DigestSource
     settings: Settings
     clock: Callable[[], datetime]
+    access: ScheduleAccess
     on_change: list[Callable[[], None]] = field(default_factory=list)
 
     def can_edit(self, user: str) -> bool:
-        approvers = self.settings.approvers
-        return not approvers or user in approvers
+        return self.access.is_approver(user)
 
     def home(self, user: str) -> HomeData:
         now = self.clock()
@@ -432,6 +468,7 @@ class ScheduleBook:
             schedules=lines,
             default_tz=self.settings.standup_tz,
             approvers=self.settings.approvers,
+            problems=tuple(self.store.delivery_problems()) if self.can_edit(user) else (),
         )
 
     def check(self, user: str, form: ScheduleForm) -> dict[str, str]:
@@ -474,6 +511,8 @@ class ScheduleBook:
             days=days_spec(parse_days(",".join(form.days))),
         )
         self.store.save_digest_schedule(row, by=user)
+        # An approver scheduling a project's digest in a channel links the two.
+        self.store.link_project(row.channel, row.project_gid, row.project_name, by=user)
         new_id = f"{row.channel}:{row.project_gid}"
         if form.replaces and form.replaces != new_id:
             channel, _, gid = form.replaces.partition(":")

@@ -32,8 +32,11 @@ from bot.domain.forecast import (
 from bot.domain.models import Person, Task
 from bot.errors import UpstreamError, UserFacingError
 from bot.gateways.asana import Project
-from bot.render.blocks import fallback_text, proposal_blocks
+from bot.gateways.slack import SlackPermanentError, SlackRefused
+from bot.render.access import not_linked_for_posting
+from bot.render.blocks import fallback_text, notice_blocks, proposal_blocks
 from bot.render.chart import ChartPerson, load_chart_png
+from bot.render.home import chart_refused_text
 from bot.storage.store import OverloadAlertRow, Store
 from bot.usecases.approvals import ApprovalEngine, NewProposal
 from bot.usecases.people import slack_user_for
@@ -65,10 +68,19 @@ class AlertSink(Protocol):
     """What the check needs from Slack (the gateway, or a fake in tests)."""
 
     def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str: ...
+    def join(self, channel: str) -> None: ...
     def upload_png(
         self, channel: str, *, filename: str, title: str, content: bytes
     ) -> str | None: ...
     def user_id_by_email(self, email: str) -> str | None: ...
+
+
+class MaybePosted(Exception):
+    """Slack's answer to an alert post was lost (a 5xx, a dropped connection): it may be there."""
+
+    def __init__(self, proposal_id: str, error: UpstreamError) -> None:
+        super().__init__(str(error))
+        self.proposal_id = proposal_id
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -321,6 +333,7 @@ class OverloadChecker:
         engine: ApprovalEngine,
         today: Callable[[], date],
         default_project: str | None,
+        may_post: Callable[[str, str], bool],
         weekly_hours: float = 40.0,
         hours_per_point: float = 4.0,
         threshold: float = 1.2,
@@ -333,6 +346,7 @@ class OverloadChecker:
         self._engine = engine
         self._today = today
         self._default_project = default_project
+        self._may_post = may_post  # (channel, project gid): alerts go to linked channels only
         self._weekly_hours = weekly_hours
         self._hours_per_point = hours_per_point
         self._threshold = threshold
@@ -349,9 +363,14 @@ class OverloadChecker:
             )
         return self._asana.find_project(ref)
 
-    def snapshot(self, project_ref: str | None) -> CapacitySnapshot:
-        """Read the project's open tasks once and forecast everyone's next weeks."""
+    def snapshot(self, project_ref: str | None, *, channel: str | None = None) -> CapacitySnapshot:
+        """Read the project's open tasks once and forecast everyone's next weeks.
+
+        With a `channel`, refuse before reading any task when the project is not linked to it.
+        """
         project = self.resolve_project(project_ref)
+        if channel is not None and not self._may_post(channel, project.gid):
+            raise UserFacingError(not_linked_for_posting(project.name, channel))
         everything = {t.gid: t for t in self._asana.open_tasks(project)}
         tasks = {g: t for g, t in everything.items() if t.assignee is not None and not t.completed}
         people = {
@@ -394,7 +413,10 @@ class OverloadChecker:
 
     def overview(self, project_ref: str | None) -> CapacityOverview:
         """The Home tab's capacity table (one read) and the last chart posted for the project."""
-        snap = self.snapshot(project_ref)
+        return self.overview_of(self.snapshot(project_ref))
+
+    def overview_of(self, snap: CapacitySnapshot) -> CapacityOverview:
+        """The capacity table of a snapshot already read (no Asana request)."""
         fc = snap.forecast
         rows = []
         for gid, person in snap.people.items():
@@ -424,6 +446,10 @@ class OverloadChecker:
             chart_at=chart[1] if chart else None,
         )
 
+    def project_key(self, project_ref: str | None) -> str:
+        """The key the capacity overview is cached under: the reference as given."""
+        return (project_ref or "").strip() or (self._default_project or "").strip()
+
     def chart_png(self, snap: CapacitySnapshot) -> bytes:
         people = [
             ChartPerson(
@@ -446,8 +472,13 @@ class OverloadChecker:
         """Alert every overload that is new, grown or back; stay quiet about the rest."""
         if not channel:
             raise UserFacingError("Which channel? Pass --channel <id>, or set STANDUP_CHANNEL.")
-        snap = self.snapshot(project_ref)
+        snap = self.snapshot(project_ref, channel=channel)
         project = snap.project
+        # The daily check has just read the project: the Home tab's overview comes for free.
+        self._store.cache_capacity_overview(
+            self.project_key(project_ref),
+            {**self.overview_of(snap).as_view(), "cached_at": self._store.now()},
+        )
         still = {(o.person, o.week_start.isoformat()) for o in snap.overloads}
         cleared = self._store.clear_overload_alerts(
             project.gid, weeks=[w.isoformat() for w in snap.forecast.weeks], still=still
@@ -481,8 +512,19 @@ class OverloadChecker:
                 alert, after_items, after = self._alert(
                     snap, overload, items, forecast, reason, channel
                 )
-            except UpstreamError as exc:
+            except MaybePosted as exc:
+                # Keep the claim, as digests do: the alert may be in the channel, and posting it
+                # again would show it twice. It is alerted again only if it grows.
+                self._store.overload_alert_posted(
+                    claimed, proposal_id=exc.proposal_id, message_ts=""
+                )
+                log.warning("overload alert may not have been posted: %s", exc)
+                failed.append((overload, f"{exc} (may have been posted; not sent again)"))
+                continue
+            except UpstreamError as exc:  # certainly not posted: the next check may try again
                 self._store.release_overload_alert(claimed, previous)
+                if isinstance(exc, SlackPermanentError):
+                    self._refused("overload", channel, project, exc)
                 log.warning("overload alert not posted: %s", exc)
                 failed.append((overload, str(exc)))
                 continue
@@ -497,18 +539,8 @@ class OverloadChecker:
 
         chart_file_id, chart_error = None, ""
         if alerts:
-            try:
-                chart_file_id = self._slack.upload_png(
-                    channel,
-                    filename=f"load-{project.gid}-{snap.today.isoformat()}.png",
-                    title=f"Weekly load vs capacity · {project.name}",
-                    content=self.chart_png(snap),
-                )
-            except UpstreamError as exc:
-                log.warning("load chart not uploaded: %s", exc)
-                chart_error = str(exc)
-            if chart_file_id:
-                self._store.remember_chart(project.gid, file_id=chart_file_id, channel=channel)
+            self._store.clear_delivery_problems(channel=channel, kinds=("overload",))
+            chart_file_id, chart_error = self._share_chart(snap, channel)
         return OverloadReport(
             project=project,
             today=snap.today,
@@ -520,6 +552,52 @@ class OverloadChecker:
             failed=tuple(failed),
             chart_file_id=chart_file_id,
             chart_error=chart_error,
+        )
+
+    def _share_chart(self, snap: CapacitySnapshot, channel: str) -> tuple[str | None, str]:
+        """Upload the load chart to the channel: (file id, error).
+
+        File shares need the bot in the channel even with chat:write.public, so it joins first
+        (public channels only; scope channels:join). Where it cannot, the channel is told to
+        invite it, and approvers see it on the Home tab.
+        """
+        project = snap.project
+        try:
+            self._slack.join(channel)
+        except UpstreamError as exc:  # private, a DM, no scope: the upload says if it matters
+            log.info("did not join %s: %s", channel, exc)
+        try:
+            file_id = self._slack.upload_png(
+                channel,
+                filename=f"load-{project.gid}-{snap.today.isoformat()}.png",
+                title=f"Weekly load vs capacity · {project.name}",
+                content=self.chart_png(snap),
+            )
+        except SlackPermanentError as exc:
+            log.warning("load chart not uploaded: %s", exc)
+            self._refused("chart", channel, project, exc)
+            if exc.not_a_member:
+                text = chart_refused_text()
+                try:
+                    self._slack.post(channel, text=text, blocks=notice_blocks(text))
+                except UpstreamError as failure:
+                    log.warning("could not say so in the channel: %s", failure)
+            return None, str(exc)
+        except UpstreamError as exc:
+            log.warning("load chart not uploaded: %s", exc)
+            return None, str(exc)
+        self._store.clear_delivery_problems(channel=channel, kinds=("chart",))
+        if file_id:
+            self._store.remember_chart(project.gid, file_id=file_id, channel=channel)
+        return file_id, ""
+
+    def _refused(self, kind: str, channel: str, project: Project, exc: SlackPermanentError) -> None:
+        self._store.record_delivery_problem(
+            kind=kind,
+            channel=channel,
+            project_gid=project.gid,
+            project_name=project.name,
+            error=exc.code,
         )
 
     def _alert(
@@ -583,11 +661,17 @@ class OverloadChecker:
             view=view,
         )
         self._engine.propose(proposal)
-        ts = self._slack.post(
-            channel,
-            text=fallback_text(view),
-            blocks=proposal_blocks(view, proposal.id, proposed_by=ACTOR),
-        )
+        try:
+            ts = self._slack.post(
+                channel,
+                text=fallback_text(view),
+                blocks=proposal_blocks(view, proposal.id, proposed_by=ACTOR),
+            )
+        except SlackRefused as exc:  # certainly not posted: nobody can see it, so close it
+            self._engine.withdraw(proposal.id, reason=str(exc))
+            raise
+        except UpstreamError as exc:  # the outcome is unknown: keep it open, its buttons may work
+            raise MaybePosted(proposal.id, exc) from None
         self._engine.posted(proposal.id, channel, ts)
         return Alert(
             overload=overload,
@@ -742,6 +826,7 @@ def checker_for(services: Services) -> OverloadChecker:
         engine=services.engine,
         today=services.today,
         default_project=settings.asana_project,
+        may_post=services.access.may_use,
         weekly_hours=settings.weekly_hours,
         hours_per_point=settings.hours_per_point,
         threshold=settings.overload_threshold,
@@ -766,3 +851,63 @@ def set_weekly_hours(
 ) -> CapacityChange:
     """For the Home tab: set or reset a person's weekly hours (approvers only)."""
     return checker_for(services).set_weekly_hours(person_gid, hours, person_name=person_name, by=by)
+
+
+# -- the Home tab's capacity overview, cached (issue 9 §6) -------------------------------------
+
+# A Home open reads Asana at most this often per project (the daily check refreshes it too).
+OVERVIEW_MAX_AGE = timedelta(minutes=5)
+
+
+def cached_capacity_view(
+    services: Services,
+    *,
+    project_ref: str | None = None,
+    max_age: timedelta = OVERVIEW_MAX_AGE,
+) -> dict[str, Any]:
+    """The Home tab's capacity overview (plain data), read from Asana at most every `max_age`.
+
+    Weekly hours set by hand and the latest chart are applied fresh from SQLite on every call,
+    so a Save on the Home tab shows at once without reading Asana again.
+    """
+    checker = checker_for(services)
+    key = checker.project_key(project_ref)
+    if not key:
+        raise UserFacingError(
+            "Set ASANA_PROJECT (the default project's gid) to see the team's capacity here."
+        )
+    view = services.store.cached_capacity_overview(key, max_age=max_age)
+    if view is None:
+        view = {**checker.overview(key).as_view(), "cached_at": services.store.now()}
+        services.store.cache_capacity_overview(key, view)
+    return with_current_capacity(
+        view,
+        overrides=services.store.weekly_hours_overrides(),
+        chart=services.store.latest_chart(str(view["project_gid"])),
+    )
+
+
+def with_current_capacity(
+    view: Mapping[str, Any],
+    *,
+    overrides: Mapping[str, float],
+    chart: tuple[str, str] | None,
+) -> dict[str, Any]:
+    """A cached overview with today's weekly hours (set by hand, else the default) and chart."""
+    default = float(view["default_hours"])
+    threshold = float(view["threshold"])
+    rows = []
+    for row in view["rows"]:
+        cap = overrides.get(row["person_gid"], default)
+        rows.append(
+            {
+                **row,
+                "weekly_hours": cap,
+                "overridden": row["person_gid"] in overrides,
+                "overloaded": [load > threshold * cap for load in row["loads"]],
+            }
+        )
+    out = {**view, "rows": rows}
+    if chart is not None:
+        out["chart_file_id"], out["chart_at"] = chart
+    return out

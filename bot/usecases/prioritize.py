@@ -56,6 +56,12 @@ class BacklogSource(Protocol):
     def open_tasks(self, project: Project) -> list[Task]: ...
 
 
+class ProjectAccess(Protocol):
+    """Resolves a project among those a channel may use (bot.usecases.access.AccessPolicy)."""
+
+    def resolve(self, channel: str, ref: str, *, usage: str) -> Project: ...
+
+
 class Judge(Protocol):
     model: str
 
@@ -92,7 +98,7 @@ class Prioritizer:
         engine: ApprovalEngine,
         store: Store,
         judge: Judge | None,
-        default_project: str | None,
+        projects: ProjectAccess,
         today: Callable[[], date],
         hours_per_point: float = 4.0,
     ) -> None:
@@ -100,22 +106,22 @@ class Prioritizer:
         self._engine = engine
         self._store = store
         self._judge = judge
-        self._default_project = default_project
+        self._projects = projects
         self._today = today
         self._hours_per_point = hours_per_point
 
-    def resolve_project(self, ref: str) -> Project:
-        ref = ref.strip() or (self._default_project or "")
-        if not ref:
-            raise UserFacingError(
-                "Which project? Use `/prioritize <project gid or name>`, or set ASANA_PROJECT."
-            )
-        return self._asana.find_project(ref)
+    def resolve_project(self, ref: str, *, channel: str) -> Project:
+        """The project `ref` names among those `channel` may use (empty: its default)."""
+        return self._projects.resolve(
+            channel, ref, usage="Use `/prioritize <project gid or name>`."
+        )
 
     def propose(self, project_ref: str | Project, *, channel: str, user: str) -> PriorityProposal:
         # A caller that already resolved the project (the single-flight) passes it: no re-read.
         project = (
-            project_ref if isinstance(project_ref, Project) else self.resolve_project(project_ref)
+            project_ref
+            if isinstance(project_ref, Project)
+            else self.resolve_project(project_ref, channel=channel)
         )
         tasks = self._asana.open_tasks(project)
         if not tasks:

@@ -50,12 +50,16 @@ from bot.gateways.asana import (
 )
 from bot.render.sprint import usage_text
 from bot.usecases.approvals import ApprovalEngine, NewProposal
+from bot.usecases.prioritize import ProjectAccess
 
 KIND = "plan_sprint"
 PLAN_TIME_LIMIT_S = 5.0
 # Values seen at proposal time that must still hold when Approve writes (else: a conflict).
 GUARD_FIELDS = (FIELD_SPRINT, FIELD_STORY_POINTS, FIELD_ESTIMATED_HOURS)
 SPRINT_SUBTYPES = ("enum", "text")
+
+
+USAGE_HINT = "Name it first: `/plan-sprint [project] [sprint name] [capacity]`."
 
 
 class SprintSource(Protocol):
@@ -86,7 +90,7 @@ class SprintPlanner:
         *,
         asana: SprintSource,
         engine: ApprovalEngine,
-        default_project: str | None,
+        projects: ProjectAccess,
         clock: Callable[[], datetime],
         today: Callable[[], date],
         sprint_days: int = 14,
@@ -96,7 +100,7 @@ class SprintPlanner:
     ) -> None:
         self._asana = asana
         self._engine = engine
-        self._default_project = default_project
+        self._projects = projects
         self._clock = clock
         self._today = today
         self._sprint_days = sprint_days
@@ -107,7 +111,7 @@ class SprintPlanner:
     def propose(self, text: str, *, channel: str, user: str) -> SprintProposal:
         check_syntax(text)
         args = parse_plan_args(text)
-        project, project_taken = self._project(args)
+        project, project_taken = self._project(args, channel)
         field = project.fields.get(FIELD_SPRINT)
         if field is None or field.subtype not in SPRINT_SUBTYPES:
             raise UserFacingError(
@@ -202,18 +206,19 @@ class SprintPlanner:
         self._engine.propose(proposal)
         return SprintProposal(proposal.id, project, sprint, plan, view)
 
-    def _project(self, args: PlanArgs) -> tuple[Project, bool]:
-        """The project the first word names (and True), else the default one (and False)."""
+    def _project(self, args: PlanArgs, channel: str) -> tuple[Project, bool]:
+        """The project the first word names (and True), else the default one (and False).
+
+        Only projects linked to `channel` count: any other name is refused like an unknown one.
+        """
         word = args.project_word
         if word is not None:
             try:
-                return self._asana.find_project(word.text), True
+                return self._projects.resolve(channel, word.text, usage=USAGE_HINT), True
             except NotFoundError:
                 if args.project_required:
                     raise
-        if not self._default_project:
-            raise UserFacingError(usage_text("which project? Name it first, or set ASANA_PROJECT."))
-        return self._asana.find_project(self._default_project), False
+        return self._projects.resolve(channel, "", usage=USAGE_HINT), False
 
     def _plan(self, inputs: PlanInputs, capacity: Capacity, tasks: Sequence[Task]) -> SprintPlan:
         try:

@@ -79,6 +79,28 @@ def put_actions(box: Sandbox) -> dict[str, int]:
     return counts
 
 
+def batch_kinds(box: Sandbox) -> list[str]:
+    """Each /batch request in order: "get" (a read of tasks) or "put" (a write)."""
+    return [
+        request.body["data"]["actions"][0]["method"].lower()
+        for request in box.asana.requests
+        if request.method == "POST" and request.path == "/batch" and request.body
+    ]
+
+
+def on_first_write(box: Sandbox) -> None:
+    """Aim the next /batch fault at the first write: Approve reads a batch's tasks (one /batch of
+    GETs) right before writing them, so this lets that read through untouched."""
+    box.asana.faults.add("latency", method="POST", path_contains="/batch", times=1, delay=0.0)
+
+
+def batch_faults(box: Sandbox, *plan: tuple[str, dict] | None) -> None:
+    """One entry per coming /batch request, in order: a fault (kind, options) or None (none)."""
+    for step in plan:
+        kind, options = step if step is not None else ("latency", {"delay": 0.0})
+        box.asana.faults.add(kind, method="POST", path_contains="/batch", times=1, **options)
+
+
 def dump(message: dict) -> str:
     return json.dumps(message)
 

@@ -32,16 +32,6 @@ SPEC = json.loads(Path(__file__).with_name("asana_spec_operations.json").read_te
 # Query parameters the asana client adds or the transport needs, none of which Asana reads as
 # input: nothing here today (every name must be declared).
 NOT_INPUT: frozenset[str] = frozenset()
-# Deviations another work package removes (issue 9 §3): kept visible, checked apart below.
-PENDING = {
-    # POST /batch goes out with ?limit=100 from the client's page iterator (wp-writes).
-    ("POST /batch", "query parameter limit is not declared"),
-    # The client copies the new option's body into the query string (wp-asana-writes).
-    (
-        "POST /custom_fields/{custom_field_gid}/enum_options",
-        "query parameter body is not declared",
-    ),
-}
 
 
 def _operations() -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
@@ -159,18 +149,9 @@ def test_the_flows_use_the_operations_the_spec_list_covers(demo_traffic) -> None
 
 def test_every_request_is_declared_by_the_spec(demo_traffic) -> None:
     requests, _ = demo_traffic
-    assert sorted(problems_of(requests) - PENDING) == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="On this branch POST /batch still carries ?limit=100 (wp-writes removes it) and POST "
-    "/custom_fields/{gid}/enum_options its body in the query string (wp-asana-writes fixes it), "
-    "issue 9 §3. Once both are merged this test passes: remove this marker.",
-)
-def test_no_pending_deviation_is_left(demo_traffic) -> None:
-    requests, _ = demo_traffic
-    assert sorted(problems_of(requests) & PENDING) == []
+    # Fails on the old gateway: dependencies.* and assignee.email opt_fields, GET /projects to
+    # find a project by name, ?limit=100 on POST /batch, the enum option's body in the query.
+    assert sorted(problems_of(requests)) == []
 
 
 def test_the_check_catches_what_the_spec_does_not_declare() -> None:

@@ -4,11 +4,13 @@ clear message, and none writes to Asana, posts to a channel, answers 500 or logs
 import json
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 import pytest
 
-from bot.demo import CHANNEL, LEAD
+from bot.demo import CHANNEL, GUEST, LEAD, PARTNER, PARTNER_TEAM, SINGLE_GUEST
+from bot.render.access import LINK_VIEW
 
 from .conftest import prioritize, proposal_id, put_actions
 
@@ -33,12 +35,20 @@ def _command(
 
 
 def _action(
-    action_id: str, value: str, *, channel: str = CHANNEL, user: object = None, reply_to: str = ""
+    action_id: str,
+    value: str,
+    *,
+    channel: str = CHANNEL,
+    user: object = None,
+    reply_to: str = "",
+    team: str = "T0SANDBOX",
+    enterprise: str | None = None,
 ) -> bytes:
     payload = {
         "type": "block_actions",
-        "user": {"id": LEAD} if user is None else user,
-        "team": {"id": "T0SANDBOX"},
+        "user": {"id": LEAD, "team_id": "T0SANDBOX"} if user is None else user,
+        "team": {"id": team},
+        "enterprise": {"id": enterprise, "name": "Org"} if enterprise else None,
         "channel": {"id": channel},
         "container": {"type": "message", "channel_id": channel, "message_ts": "1.1"},
         "trigger_id": f"t.{time.monotonic_ns()}",
@@ -50,17 +60,95 @@ def _action(
     return b"payload=" + quote(json.dumps(payload)).encode()
 
 
-def corpus(proposal: str, reply_to: str):
-    """(name, body, content type, timestamp offset, header tweak)"""
+def _view(user: str, team: str = "T0SANDBOX") -> bytes:
+    """The link form submitted (by someone the copilot must not answer)."""
+    values = {
+        "channel": {"channel": {"type": "conversations_select", "selected_conversation": CHANNEL}},
+        "project": {"project": {"type": "plain_text_input", "value": "Legal"}},
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team},
+        "user": {"id": user, "team_id": team},
+        "view": {"type": "modal", "callback_id": LINK_VIEW, "state": {"values": values}},
+    }
+    return b"payload=" + quote(json.dumps(payload)).encode()
+
+
+def corpus(proposal: str, reply_to: Callable[[], str], legal: str = "1"):
+    """(name, body, content type, timestamp offset, header tweak)
+
+    Each request gets its own response_url, as from Slack (one accepts only 5 posts).
+    """
 
     def command_body(*args, **kwargs):
-        return _command(*args, reply_to=reply_to, **kwargs)
+        return _command(*args, reply_to=reply_to(), **kwargs)
 
     def action_body(*args, **kwargs):
-        return _action(*args, reply_to=reply_to, **kwargs)
+        return _action(*args, reply_to=reply_to(), **kwargs)
 
     now_body = command_body()
+    approve = "proposal_approve"
     return [
+        # Issue 10: other teams and orgs, guests, external people, unlinked projects.
+        ("command from another team", command_body(team_id="T0EVIL"), FORM, 0, None),
+        ("command from another org", command_body(enterprise_id="E0EVIL"), FORM, 0, None),
+        ("command from a guest", command_body(user_id=GUEST), FORM, 0, None),
+        ("command from a single-channel guest", command_body(user_id=SINGLE_GUEST), FORM, 0, None),
+        (
+            "command from an external member",
+            command_body(user_id=PARTNER, team_id=PARTNER_TEAM),
+            FORM,
+            0,
+            None,
+        ),
+        ("command from an unknown user", command_body(user_id="U0NOBODY"), FORM, 0, None),
+        ("approve from another team", action_body(approve, proposal, team="T0EVIL"), FORM, 0, None),
+        (
+            "approve from another org",
+            action_body(approve, proposal, enterprise="E0EVIL"),
+            FORM,
+            0,
+            None,
+        ),
+        (
+            "approve by a guest",
+            action_body(approve, proposal, user={"id": GUEST, "team_id": "T0SANDBOX"}),
+            FORM,
+            0,
+            None,
+        ),
+        (
+            "reject by an external member in a shared channel",
+            action_body("proposal_reject", proposal, user={"id": PARTNER, "team_id": PARTNER_TEAM}),
+            FORM,
+            0,
+            None,
+        ),
+        (
+            "retry by an external member claiming our team",
+            action_body("proposal_retry", proposal, user={"id": PARTNER, "team_id": "T0SANDBOX"}),
+            FORM,
+            0,
+            None,
+        ),
+        ("link form submitted by a guest", _view(GUEST), FORM, 0, None),
+        ("link form from another team", _view(LEAD, team="T0EVIL"), FORM, 0, None),
+        (
+            "prioritize an unlinked project by name",
+            command_body(text="Legal - Acquisition of Initech"),
+            FORM,
+            0,
+            None,
+        ),
+        ("prioritize an unlinked project by gid", command_body(text=legal), FORM, 0, None),
+        (
+            "plan a sprint of an unlinked project",
+            command_body("/plan-sprint", text='"Legal - Acquisition of Initech" 30'),
+            FORM,
+            0,
+            None,
+        ),
         ("forged signature", now_body, FORM, 0, "forge"),
         ("signature for another body", now_body, FORM, 0, "other-body"),
         ("timestamp 6 minutes old", now_body, FORM, -360, None),
@@ -208,10 +296,13 @@ def test_bad_request_corpus(box, caplog):
 
     message = prioritize(box)
     pid = proposal_id(message)
+    legal = box.asana.store.add_project(box.seed.workspace_gid, "Legal - Acquisition of Initech")
+    box.asana.store.add_task(legal, "Due diligence on Initech patents")
     box.asana.reset_requests()
     posted_before = len(box.slack.calls_to("chat.postMessage"))
-    cases = corpus(pid, box.slack.new_response_url(channel=CHANNEL, user=LEAD))
-    assert len(cases) >= 30
+    cases = corpus(pid, lambda: box.slack.new_response_url(channel=CHANNEL, user=LEAD), legal)
+    assert len(cases) >= 45
+    answers: dict[str, str] = {}
     for name, body, content_type, offset, tweak in cases:
         headers = box.slack.sign(body, int(time.time()) + offset)
         if tweak == "forge":
@@ -232,6 +323,7 @@ def test_bad_request_corpus(box, caplog):
         result = box.slack.post_raw(box.app_url, body, headers)
         expected = 401 if tweak or offset else 400 if name in MALFORMED else 200
         assert result.status == expected, (name, result.status, result.body[:200])
+        answers[name] = result.body
         box.services.jobs.drain()
     assert put_actions(box) == {}
     assert box.asana.count("POST", "/batch") == 0
@@ -240,6 +332,21 @@ def test_bad_request_corpus(box, caplog):
     assert "Traceback" not in caplog.text
     told = " | ".join(e["text"] for e in box.slack.ephemerals)
     assert "belongs to another channel" in told
+    # Issue 10: refused privately (the ack of a command, the response_url of a click, the
+    # modal of a form), and an unlinked project is never read.
+    for name in ("command from another team", "command from another org"):
+        assert "only members of the workspace" in json.loads(answers[name])["text"], name
+    for name in ("command from a guest", "command from a single-channel guest"):
+        assert "Guests can't" in json.loads(answers[name])["text"], name
+    assert "only members" in json.loads(answers["command from an external member"])["text"]
+    assert "only members" in json.loads(answers["command from an unknown user"])["text"]
+    for name in ("link form submitted by a guest", "link form from another team"):
+        assert json.loads(answers[name])["response_action"] == "update", name
+    assert "Guests can't" in told and told.count("only members of the workspace") >= 4
+    assert "No Asana project is named “Legal - Acquisition of Initech”" in told
+    assert f"No Asana project is named “{legal}”" in told
+    assert box.asana.count("GET", f"/projects/{legal}") == 0
+    assert box.services.store.channel_links() == []
     assert "no longer exists" in told
     for ping in ("<!channel>", "<@U0BOSS>"):
         assert all(ping not in e["text"] for e in box.slack.ephemerals)

@@ -28,6 +28,8 @@ def serve(box, db_path: str, port: int) -> subprocess.Popen:
         "ASANA_ACCESS_TOKEN": box.settings.asana_access_token.value,
         "ASANA_BASE_URL": box.asana.base_url,
         "ASANA_PROJECT": box.seed.project_gid,
+        "COPILOT_PROJECTS": box.seed.project_gid,  # every channel may use it
+        "COPILOT_APPROVERS": ",".join(sorted(box.settings.approvers)),
         "COPILOT_DB": db_path,
         "PORT": str(port),
     }

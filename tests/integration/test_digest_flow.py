@@ -19,7 +19,7 @@ from bot.sandbox.slack_standin import SlackUser, pings
 from bot.services import build_services
 from tests.clock import FrozenNow, every_now
 
-from .conftest import backend_env, both_backends, click, prioritize
+from .conftest import backend_env, both_backends, click, outside_links, prioritize
 
 APPROVER = "U0ALICE"
 OTHER = "U0BOB"
@@ -131,6 +131,7 @@ def test_a_seeded_projects_digest_names_every_blocked_and_overdue_task_and_nothi
 def test_a_small_project_digest_names_its_blocked_and_overdue_tasks_and_nothing_else(box):
     store, seed = box.asana.store, box.seed
     project = store.add_project(seed.workspace_gid, "Launch Week")
+    box.link(project)
     store.attach_field(project, seed.field_gids["Status"])
     users = seed.user_gids
     today = box.services.today()
@@ -171,6 +172,7 @@ def test_a_small_project_digest_names_its_blocked_and_overdue_tasks_and_nothing_
 def test_a_quiet_day_says_so_in_one_line(rules_box):
     store, seed = rules_box.asana.store, rules_box.seed
     project = store.add_project(seed.workspace_gid, "Calm Project")
+    rules_box.link(project)
     old = datetime.now(UTC) - timedelta(days=10)
     for n in range(3):
         store.add_task(
@@ -221,22 +223,33 @@ def test_one_digest_reads_tasks_once_and_comments_of_changed_tasks_only(box):
 
     requests = box.asana.requests
     pages = math.ceil((len(open_) + len(done)) / 100)
-    assert [r.path for r in requests if r.method == "GET"] == [f"/projects/{project}"] + [
-        f"/projects/{project}/tasks"
-    ] * pages
-    read = requests[1]
+    outside = outside_links(box, sorted(open_ | done))  # done long ago, or in other projects
+    gets = [r.path for r in requests if r.method == "GET"]
+    # The project, its tasks in one paginated read, and the people once (for their emails).
+    assert sorted(gets) == sorted(
+        [f"/projects/{project}", "/users"] + [f"/projects/{project}/tasks"] * pages
+    )
+    read = next(r for r in requests if r.path == f"/projects/{project}/tasks")
     assert read.query["completed_since"] == since
-    assert "dependencies.completed" in read.query["opt_fields"]  # one read, dependencies in it
+    assert "dependencies" in read.query["opt_fields"].split(",")  # one read, dependencies in it
     batches = [r for r in requests if r.method == "POST"]
-    assert all(r.path == "/batch" for r in batches) and len(batches) == math.ceil(len(changed) / 10)
-    commented = [a["relative_path"] for b in batches for a in b.body["data"]["actions"]]
+    assert all(r.path == "/batch" for r in batches)
+    actions = [a["relative_path"] for b in batches for a in b.body["data"]["actions"]]
+    commented = [path for path in actions if path.endswith("/stories")]
     assert sorted(commented) == sorted(f"/tasks/{g}/stories" for g in changed)
-    assert len(requests) == 1 + pages + len(batches)
+    linked = [path for path in actions if not path.endswith("/stories")]
+    assert sorted(linked) == sorted(f"/tasks/{g}" for g in outside)
+    assert len(batches) == math.ceil(len(changed) / 10) + math.ceil(len(outside) / 10)
+    assert len(requests) == 2 + pages + len(batches)
 
-    # Right after: nothing changed, so no comment is read again.
+    # Right after: nothing changed, so no comment is read again (nor the people).
     box.asana.reset_requests()
     post_digest(box)
-    assert box.asana.count() == 1 + pages and box.asana.count("POST") == 0
+    again = [
+        a["relative_path"] for r in box.asana.requests if r.body for a in r.body["data"]["actions"]
+    ]
+    assert not [path for path in again if path.endswith("/stories")]
+    assert box.asana.count("GET") == 1 + pages
 
     # A person comments on one task and finishes another: only that one task's comments.
     blocked, overdue = expected_blocked_and_overdue(box)
@@ -249,7 +262,8 @@ def test_one_digest_reads_tasks_once_and_comments_of_changed_tasks_only(box):
     box.asana.reset_requests()
     message, _ = post_digest(box)
     actions = [a for r in box.asana.requests if r.body for a in r.body["data"]["actions"]]
-    assert [a["relative_path"] for a in actions] == [f"/tasks/{commented_on}/stories"]
+    stories = [a["relative_path"] for a in actions if a["relative_path"].endswith("/stories")]
+    assert stories == [f"/tasks/{commented_on}/stories"]
     assert section_gids(message, "done") == [finished]
     assert commented_on in section_gids(message, "in_progress")
 

@@ -10,10 +10,9 @@ import copy
 import json
 import os
 import subprocess
-import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -32,11 +31,12 @@ from bot.demo import (
 from bot.render.overload import (
     CAPACITY_HOURS,
     CAPACITY_PERSON,
+    CAPACITY_RESET,
     CAPACITY_SAVE,
-    capacity_home_blocks,
+    CAPACITY_VIEW,
 )
 from bot.sandbox.slack_standin import pings
-from bot.usecases.overload import capacity_overview, run_overload_check, set_weekly_hours
+from bot.usecases.overload import run_overload_check, set_weekly_hours
 from tests.clock import FrozenNow, clocked_command, every_now
 
 from .conftest import backend_env, both_backends, current, last_ephemeral, put_actions
@@ -48,6 +48,7 @@ def crunch_sandbox(env: dict[str, str] | None = None) -> Iterator[tuple[Sandbox,
         crunch = arrange_overload(box.asana.store, box.seed, box.services.today())
         add_slack_user_for(box, "hannah.kim@acme.example", HANNAH_SLACK_ID, "Hannah Kim")
         add_slack_user_for(box, "lead@example.com", LEAD, "Lee Lead")
+        box.link(crunch.project_gid)  # the lead links the crunch project to the team's channel
         yield box, crunch
 
 
@@ -206,33 +207,6 @@ def test_only_approvers_can_approve_an_alert() -> None:
         assert put_actions(box) == {crunch.tablet: 1}
 
 
-def home_click(box: Sandbox, user: str, action_id: str, values: dict) -> None:
-    """Deliver the block_actions Slack sends for a button on the Home tab, with its state."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": box.slack.team_id},
-        "api_app_id": "A0COPILOT",
-        "token": "sandbox-verification-token",
-        "container": {"type": "view", "view_id": "V1"},
-        "trigger_id": "1.2.3",
-        "team": {"id": box.slack.team_id, "domain": "sandbox"},
-        "view": {"id": "V1", "type": "home", "state": {"values": values}},
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": "overload_capacity_actions",
-                "type": "button",
-                "value": "save",
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
-    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded"} | box.slack.sign(body)
-    assert box.slack.post_raw(box.app_url, body, headers).status == 200
-    box.services.jobs.drain()
-
-
 def form(person_gid: str, name: str, hours: str) -> dict:
     return {
         CAPACITY_PERSON: {
@@ -248,29 +222,77 @@ def form(person_gid: str, name: str, hours: str) -> dict:
     }
 
 
-def test_home_capacity_section_publishes_and_sets_weekly_hours() -> None:
+def open_capacity_modal(box: Sandbox, user: str, action_id: str = CAPACITY_SAVE) -> dict:
+    """Click a capacity button on `user`'s Home tab; return the modal it opened."""
+    opened = len(box.slack.calls_to("views.open"))
+    result = box.slack.click_home_button(box.app_url, user_id=user, action_id=action_id)
+    assert result.status == 200
+    # Bolt answers at ack(); the listener opens the modal right after, on its own thread.
+    assert box.slack.wait_for(lambda: len(box.slack.calls_to("views.open")) > opened)
+    calls = box.slack.calls_to("views.open")
+    assert len(calls) == opened + 1 and calls[-1].ok, calls[-1:]
+    return box.slack.views[max(box.slack.views)]
+
+
+def home_notice(box: Sandbox, user: str) -> str:
+    blocks = box.slack.home_views[user]["blocks"]
+    return next((b["text"]["text"] for b in blocks if b.get("block_id") == "home_notice"), "")
+
+
+def test_home_capacity_buttons_open_a_modal_and_the_result_shows_on_home() -> None:
     with crunch_sandbox(env={"COPILOT_APPROVERS": LEAD}) as (box, crunch):
+        # The Home tab shows the default project's capacity: make it the crunch project.
+        box.services.settings = replace(box.services.settings, asana_project=crunch.project_gid)
         check(box, crunch)
-        overview = capacity_overview(box.services, project_ref=crunch.project_gid)
-        box.services.slack.publish_home(
-            LEAD, {"type": "home", "blocks": capacity_home_blocks(overview.as_view())}
-        )
+        assert box.slack.open_home(box.app_url, user_id=LEAD).status == 200
+        box.services.jobs.drain()
+        assert box.slack.wait_for(lambda: LEAD in box.slack.home_views)
         home = box.slack.render(box.slack.home_views[LEAD])
         assert "Hannah Kim" in home and "60!" in home
-        assert box.slack.home_views[LEAD]["blocks"][2]["slack_file"]["id"] == (
-            overview.chart_file_id
+        assert not any(  # number_input exists only in modals (Block Kit reference)
+            "number_input" in json.dumps(b) for b in box.slack.home_views[LEAD]["blocks"]
         )
 
-        home_click(box, LEAD, CAPACITY_SAVE, form(crunch.sofia, "Sofia Alvarez", "30"))
+        modal = open_capacity_modal(box, LEAD)
+        assert modal["type"] == "modal" and modal["callback_id"] == CAPACITY_VIEW
+        answer = box.slack.submit_view(
+            box.app_url, user_id=LEAD, view=modal, values=form(crunch.sofia, "Sofia Alvarez", "30")
+        )
+        assert answer.status == 200
+        box.services.jobs.drain()
         assert box.services.store.weekly_hours_overrides() == {crunch.sofia: 30.0}
-        dm = box.slack.channel_messages("D" + LEAD[1:])[-1]
-        assert "Sofia Alvarez's weekly hours are now 30 h (were the default 40 h)" in dm["text"]
+        assert "Sofia Alvarez's weekly hours are now 30 h (were the default 40 h)" in (
+            home_notice(box, LEAD)
+        )
+        assert box.slack.channel_messages("D" + LEAD[1:]) == []  # the app's DM is hidden
+
+        # Reset: a modal without hours; the Home tab says so.
+        modal = open_capacity_modal(box, LEAD, CAPACITY_RESET)
+        values = form(crunch.sofia, "Sofia Alvarez", "")
+        del values[CAPACITY_HOURS]
+        box.slack.submit_view(box.app_url, user_id=LEAD, view=modal, values=values)
+        box.services.jobs.drain()
+        assert box.services.store.weekly_hours_overrides() == {}
+        assert "back to the default 40 h" in home_notice(box, LEAD)
+
+        # A bad number keeps the modal open with the field's error, and changes nothing.
+        modal = open_capacity_modal(box, LEAD)
+        answer = box.slack.submit_view(
+            box.app_url, user_id=LEAD, view=modal, values=form(crunch.sofia, "Sofia", "lots")
+        )
+        assert answer.json()["response_action"] == "errors"
+        assert CAPACITY_HOURS in answer.json()["errors"]
+        assert box.services.store.weekly_hours_overrides() == {}
 
         add_slack_user_for(box, "intern@example.com", "U0INTERN", "Ian Intern")
-        home_click(box, "U0INTERN", CAPACITY_SAVE, form(crunch.sofia, "Sofia Alvarez", "5"))
-        assert box.services.store.weekly_hours_overrides() == {crunch.sofia: 30.0}
-        refusal = box.slack.channel_messages("D0INTERN")[-1]
-        assert "Only the team's approvers" in refusal["text"]
+        box.slack.open_home(box.app_url, user_id="U0INTERN")
+        box.services.jobs.drain()
+        assert box.slack.wait_for(lambda: "U0INTERN" in box.slack.home_views)
+        box.slack.click_home_button(box.app_url, user_id="U0INTERN", action_id=CAPACITY_SAVE)
+        assert box.slack.wait_for(
+            lambda: "Only the team's approvers" in home_notice(box, "U0INTERN")
+        )
+        assert box.services.store.weekly_hours_overrides() == {}
 
 
 def test_copilot_overload_command_runs_the_check_once(crunch_box) -> None:

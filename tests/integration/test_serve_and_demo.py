@@ -31,6 +31,8 @@ def test_copilot_serve_answers_signed_slash_commands_over_http(rules_box):
         "ASANA_ACCESS_TOKEN": rules_box.settings.asana_access_token.value,
         "ASANA_BASE_URL": rules_box.asana.base_url,
         "ASANA_PROJECT": rules_box.seed.project_gid,
+        "COPILOT_PROJECTS": rules_box.seed.project_gid,  # every channel may use it
+        "COPILOT_APPROVERS": ",".join(sorted(rules_box.settings.approvers)),
         "COPILOT_DB": rules_box.settings.db_path + ".serve",
         "PORT": str(port),
     }

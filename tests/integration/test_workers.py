@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bot.demo import CHANNEL, LEAD, Sandbox, proposal_id_of, running_sandbox
+from bot.sandbox.slack_standin import SlackChannel
 
 from .conftest import prioritize
 
@@ -176,7 +177,7 @@ def test_approve_is_applied_while_four_prioritize_wait_for_the_model():
 
 def test_a_request_from_another_channel_gets_its_own_proposal_after_the_first_run():
     with gated_box() as (box, gate):
-        box.slack.channels = (CHANNEL, OTHER_CHANNEL)
+        box.slack.add_conversation(SlackChannel(OTHER_CHANNEL))
         gate.close()
         type_command(box, "/prioritize")
         assert gate.arrived.wait(30)

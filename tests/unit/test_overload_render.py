@@ -13,8 +13,11 @@ from bot.render.overload import (
     CAPACITY_PERSON,
     CAPACITY_RESET,
     CAPACITY_SAVE,
+    CAPACITY_VIEW,
     capacity_form_values,
     capacity_home_blocks,
+    capacity_modal,
+    capacity_modal_errors,
     capacity_notice,
 )
 from bot.sandbox.slack_standin import pings, render_message, validate_blocks
@@ -153,23 +156,40 @@ def overview(n: int, *, chart: str | None = "F123") -> dict:
     }
 
 
-def test_home_section_has_the_chart_a_table_and_the_capacity_form() -> None:
+def test_home_section_has_the_chart_a_table_and_buttons_that_open_the_capacity_modal() -> None:
     blocks = capacity_home_blocks(overview(3))
-    assert validate_blocks(blocks, max_blocks=100) == []
+    assert validate_blocks(blocks, max_blocks=100, surface="home") == []
     assert {"type": "image", "slack_file": {"id": "F123"},
             "alt_text": "Weekly load against capacity per person"} in blocks  # fmt: skip
     text = render_message({"blocks": blocks})
     assert "32*" in text and "60!" in text and "set by hand" in text
-    ids = {b.get("block_id") for b in blocks}
-    assert {CAPACITY_PERSON, CAPACITY_HOURS} <= ids
     raw = json.dumps(blocks)
     assert CAPACITY_SAVE in raw and CAPACITY_RESET in raw
+    assert "number_input" not in raw  # Block Kit: number_input is available in modals only
     assert pings({"blocks": blocks}) == []
+
+
+def test_the_capacity_modal_sets_or_resets_and_fits_a_modal() -> None:
+    rows = overview(3)["rows"]
+    modal = capacity_modal(rows, default_hours=40.0, reset=False)
+    assert modal["callback_id"] == CAPACITY_VIEW and modal["private_metadata"] == "set"
+    assert validate_blocks(modal["blocks"], max_blocks=100, surface="modal") == []
+    assert validate_blocks(modal["blocks"], max_blocks=100, surface="home") != []
+    assert [b["block_id"] for b in modal["blocks"]] == [CAPACITY_PERSON, CAPACITY_HOURS]
+    options = modal["blocks"][0]["element"]["options"]
+    assert [o["value"] for o in options] == ["100", "101", "102"]
+    reset = capacity_modal(rows, default_hours=40.0, reset=True)
+    assert reset["private_metadata"] == "reset" and "number_input" not in json.dumps(reset)
+    assert "back to the default, 40 h" in render_message({"blocks": reset["blocks"]})
+    assert capacity_modal_errors("Choose a person first.") == {
+        CAPACITY_PERSON: "Choose a person first."
+    }
+    assert CAPACITY_HOURS in capacity_modal_errors("Type the weekly hours first (0 when away).")
 
 
 def test_home_section_is_bounded_for_a_big_team_and_works_without_a_chart() -> None:
     blocks = capacity_home_blocks(overview(200, chart=None))
-    assert len(blocks) <= 15 and validate_blocks(blocks, max_blocks=100) == []
+    assert len(blocks) <= 15 and validate_blocks(blocks, max_blocks=100, surface="home") == []
     assert all(b["type"] != "image" for b in blocks)
     assert "and 155 more people" in render_message({"blocks": blocks})
     assert "Nobody has open" in render_message({"blocks": capacity_home_blocks(overview(0))})

@@ -33,6 +33,8 @@ def test_defaults_and_secrets_masked():
         ({"ASANA_BASE_URL": "http://127.0.0.1:9/api/2.0"}, "ASANA_BASE_URL"),
         ({"ASANA_PROJECT": "Platform"}, "ASANA_PROJECT"),
         ({"COPILOT_APPROVERS": "U123ABC, bob"}, "COPILOT_APPROVERS"),
+        ({"COPILOT_APPROVERS": "admin"}, "COPILOT_APPROVERS"),
+        ({"COPILOT_PROJECTS": "1201, Legal"}, "COPILOT_PROJECTS"),
         ({"PORT": "http"}, "PORT"),
         ({"PORT": "70000"}, "PORT"),
         ({"STANDUP_TZ": "Mars/Olympus"}, "STANDUP_TZ"),
@@ -76,6 +78,20 @@ def test_required_variables():
 def test_approvers_parsed():
     settings = Settings.from_env({**BASE, "COPILOT_APPROVERS": "U012AB3CD, W0ABCDEF"})
     assert settings.approvers == frozenset({"U012AB3CD", "W0ABCDEF"})
+    assert not settings.approve_admins
+
+
+def test_approvers_unset_means_nobody_and_admins_is_a_word():
+    assert Settings.from_env(BASE).approvers == frozenset()
+    assert not Settings.from_env(BASE).approve_admins
+    both = Settings.from_env({**BASE, "COPILOT_APPROVERS": "Admins, U012AB3CD"})
+    assert both.approve_admins and both.approvers == frozenset({"U012AB3CD"})
+
+
+def test_projects_parsed():
+    settings = Settings.from_env({**BASE, "COPILOT_PROJECTS": " 1201, 1202 ,"})
+    assert settings.projects == frozenset({"1201", "1202"})
+    assert Settings.from_env(BASE).projects == frozenset()
 
 
 def test_cli_reports_a_missing_variable_in_one_line_without_traceback(tmp_path):

@@ -2,6 +2,7 @@
 
 import socket
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from bot.storage.store import Store
@@ -11,9 +12,10 @@ KEY = {"kind": "standup", "channel": "C0TEAM", "project_gid": "1", "slot": "2026
 
 
 def dead_owner() -> str:
-    finished = subprocess.Popen(["true"])
-    finished.wait()
-    return f"{socket.gethostname()}:{finished.pid}:abcd1234"
+    """The holder id a process of this machine made before it exited."""
+    code = "from bot.usecases.approvals import new_owner; print(new_owner())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
 def test_claim_of_a_dead_holder_is_taken_over_at_once(tmp_path):

@@ -87,7 +87,13 @@ def service(tmp_path, asana: FakeAsana, model: FakeModel | None = None, clock=la
     settings = Settings(db_path=str(tmp_path / "c.db"), asana_project="42", standup_tz="UTC")
     store = Store(settings.db_path, clock=clock)
     return DigestService(
-        asana=asana, slack=FakeSlack(), store=store, llm=model, settings=settings, clock=clock
+        asana=asana,
+        slack=FakeSlack(),
+        store=store,
+        llm=model,
+        settings=settings,
+        clock=clock,
+        may_post=lambda channel, project: project == "42",
     )
 
 

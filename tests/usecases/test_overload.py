@@ -15,6 +15,7 @@ from bot.domain.forecast import Overload
 from bot.domain.models import Person, Task, TaskLink
 from bot.errors import UpstreamError, UserFacingError
 from bot.gateways.asana import FieldInfo, Project
+from bot.gateways.slack import SlackRefused
 from bot.storage.store import OverloadAlertRow, Store
 from bot.usecases.approvals import ApprovalEngine
 from bot.usecases.overload import (
@@ -99,15 +100,23 @@ class FakeSlack:
         self.posts: list[dict] = []
         self.uploads: list[dict] = []
         self.lookups: list[str] = []
+        self.joins: list[str] = []
         self.fail_posts = 0
+        self.lost_answers = 0  # posts that reach the channel but whose answer is lost
         self.fail_lookups = False
 
     def post(self, channel: str, *, text: str, blocks: list[dict]) -> str:
         if self.fail_posts:
             self.fail_posts -= 1
-            raise UpstreamError("Slack", "chat.postMessage failed: ratelimited")
+            raise SlackRefused("chat.postMessage failed: ratelimited", status=429)
         self.posts.append({"channel": channel, "text": text, "blocks": blocks})
+        if self.lost_answers:
+            self.lost_answers -= 1
+            raise UpstreamError("Slack", "chat.postMessage failed: ConnectionResetError")
         return f"1700000000.{len(self.posts):06d}"
+
+    def join(self, channel: str) -> None:
+        self.joins.append(channel)
 
     def upload_png(self, channel: str, *, filename: str, title: str, content: bytes) -> str:
         self.uploads.append({"channel": channel, "filename": filename, "content": content})
@@ -126,7 +135,12 @@ def store(tmp_path) -> Store:
 
 
 def checker(
-    asana: FakeAsana, slack: FakeSlack, store: Store, *, approvers: frozenset[str] = frozenset()
+    asana: FakeAsana,
+    slack: FakeSlack,
+    store: Store,
+    *,
+    approvers: frozenset[str] = frozenset({"U0LEAD", "U0ANY", "U0X"}),
+    linked: frozenset[tuple[str, str]] = frozenset({(CHANNEL, "500")}),
 ) -> OverloadChecker:
     engine = ApprovalEngine(store, asana, approvers=approvers)  # type: ignore[arg-type]
     return OverloadChecker(
@@ -136,6 +150,7 @@ def checker(
         engine=engine,
         today=lambda: TODAY,
         default_project="500",
+        may_post=lambda channel, project: (channel, project) in linked,
     )
 
 
@@ -333,8 +348,23 @@ def test_a_failed_post_is_retried_by_the_next_check(store) -> None:
     report = check.check(None, channel=CHANNEL)
     assert report.alerts == () and len(report.failed) == 1 and slack.uploads == []
     assert store.overload_alert("500", "101", "2026-03-09") is None  # the claim was released
+    assert len(store.proposals_with_status("withdrawn")) == 1  # nobody saw it: not left open
+    assert store.proposals_with_status("open") == []
     [alert] = check.check(None, channel=CHANNEL).alerts
     assert alert.reason == "new"
+
+
+def test_an_alert_whose_answer_was_lost_keeps_its_claim_and_is_not_posted_twice(store) -> None:
+    asana, slack = FakeAsana(crunch()), FakeSlack()
+    check = checker(asana, slack, store)
+    slack.lost_answers = 1
+    report = check.check(None, channel=CHANNEL)
+    assert report.alerts == () and len(report.failed) == 1 and len(slack.posts) == 1
+    kept = store.overload_alert("500", "101", "2026-03-09")
+    assert kept is not None and kept.proposal_id  # the claim stays, naming its proposal
+    assert store.proposal(kept.proposal_id).status == "open"  # its buttons may be in Slack
+    again = check.check(None, channel=CHANNEL)
+    assert again.alerts == () and len(slack.posts) == 1  # not posted a second time
 
 
 def test_two_racing_checks_claim_an_overload_once(store) -> None:
@@ -417,7 +447,7 @@ def test_skills_limit_who_can_take_a_task_only_when_the_project_has_the_field(st
 
     without = FakeAsana(tasks, replace(project(skills=False), gid="501"))
     without.proj = replace(without.proj, gid="501")
-    check = checker(without, FakeSlack(), store)
+    check = checker(without, FakeSlack(), store, linked=frozenset({(CHANNEL, "501")}))
     [alert] = check.check("501", channel=CHANNEL).alerts
     [move] = alert.rebalance.moves
     assert move.kind == "reassign" and move.to_person in ("102", "103")
@@ -512,6 +542,7 @@ def test_unknown_project_and_missing_channel_are_user_errors(store) -> None:
         engine=ApprovalEngine(store, FakeAsana([]), approvers=frozenset()),  # type: ignore[arg-type]
         today=lambda: TODAY,
         default_project=None,
+        may_post=lambda channel, project: True,
     )
     with pytest.raises(UserFacingError, match="Which project"):
         plain.check(None, channel=CHANNEL)

@@ -119,7 +119,7 @@ def test_an_already_decided_proposal_still_says_who_decided_after_the_ttl(
 
 
 def test_a_decided_snapshot_keeps_no_task_notes(store: Store):
-    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset())
+    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset({"U0LEAD"}))
     kept, decided = propose(engine), propose(engine)
     engine.decide(decided, user="U0LEAD", channel="C0TEAM", decision="reject")
     assert store.proposal(decided).inputs == [{"gid": "1201", "name": "Fix login"}]  # type: ignore[union-attr]
@@ -129,10 +129,10 @@ def test_a_decided_snapshot_keeps_no_task_notes(store: Store):
 def test_the_daily_prune_removes_old_proposals_and_caches_and_keeps_the_audit_log(
     store: Store, clock: Clock
 ):
-    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset())
+    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset({"U0LEAD"}))
     old = propose(engine)
     engine.decide(old, user="U0LEAD", channel="C0TEAM", decision="reject")
-    store.mark_items(old, [("1201", "written", "", {"changes": {}})], actor="U0LEAD")
+    store.audit(old, "U0LEAD", "written", "1201", {"changes": {}})  # a write, as the engine logs it
     store.cache_judgements({"old-key": {"score": 1}}, model="m")
     store.remember_slack_user("old@acme.example", "U0OLD")
     store.remember_comments({"1201": ("Blocked on keys", T0, T0)})
@@ -166,7 +166,7 @@ def test_the_daily_prune_removes_old_proposals_and_caches_and_keeps_the_audit_lo
 
 
 def test_an_approval_under_way_is_never_pruned(store: Store, clock: Clock):
-    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset())
+    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset({"U0LEAD"}))
     proposal_id = propose(engine)
     assert store.claim_decision(proposal_id, user="U0LEAD", decision="approve")  # approving
     clock.now = T0 + timedelta(days=365)
@@ -179,7 +179,7 @@ def test_the_migration_drops_notes_from_snapshots_decided_before_it(store: Store
 
     from bot.storage.store import m006_retention
 
-    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset())
+    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset({"U0LEAD"}))
     decided, still_open = propose(engine), propose(engine)
     engine.decide(decided, user="U0LEAD", channel="C0TEAM", decision="reject")
     db = Database(store.path)

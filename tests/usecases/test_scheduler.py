@@ -18,7 +18,8 @@ from bot.domain.digest import DigestSchedule
 from bot.domain.models import Task
 from bot.errors import NotFoundError, UpstreamError
 from bot.gateways.asana import Project
-from bot.gateways.slack import SlackRefused
+from bot.gateways.slack import SlackPermanentError, SlackRefused
+from bot.render.home import home_view
 from bot.scheduler import DigestScheduler, ScheduledJob, cron_trigger
 from bot.settings import Settings
 from bot.storage.store import DigestScheduleRow, Store
@@ -102,6 +103,7 @@ class World:
             llm=None,
             settings=self.settings,
             clock=self.clock,
+            may_post=lambda channel, project: (channel, project) == (CHANNEL, PROJECT),
         )
         return DigestScheduler(
             digests=digests,
@@ -300,7 +302,8 @@ def test_a_claim_left_by_a_crash_before_posting_is_taken_over_one_that_may_have_
 def test_slack_refusing_the_post_frees_the_slot_and_retries_within_the_window(tmp_path):
     world = World(tmp_path, local(MONDAY, 9, 30) + timedelta(milliseconds=100))
     scheduler = world.process()
-    world.slack.fail = SlackRefused("chat.postMessage failed: channel_not_found", status=200)
+    # A refusal a retry may fix (still rate limited after the client's own retries).
+    world.slack.fail = SlackRefused("chat.postMessage failed: ratelimited", status=429)
     assert scheduler.fire(SCHEDULE_ID) is None
     assert world.status(MONDAY) is None
     retry = scheduler.scheduler.get_job(f"digest-retry:{SCHEDULE_ID}")
@@ -308,6 +311,34 @@ def test_slack_refusing_the_post_frees_the_slot_and_retries_within_the_window(tm
     world.slack.fail = None
     world.clock.now += timedelta(minutes=5)
     assert scheduler.fire(SCHEDULE_ID).status == "posted"
+
+
+@pytest.mark.parametrize("code", ["channel_not_found", "not_in_channel", "is_archived"])
+def test_a_permanent_refusal_is_not_retried_nor_caught_up_and_approvers_see_it(tmp_path, code):
+    world = World(tmp_path, local(MONDAY, 9, 30) + timedelta(milliseconds=100))
+    scheduler = world.process()
+    asana = scheduler._digests._asana
+    world.slack.fail = SlackPermanentError(f"chat.postMessage failed: {code}", code=code)
+    assert scheduler.fire(SCHEDULE_ID) is None
+    reads = asana.reads
+    assert world.status(MONDAY) == "refused"
+    assert scheduler.scheduler.get_job(f"digest-retry:{SCHEDULE_ID}") is None
+    # Neither a later firing nor a restart's catch-up rebuilds it that day.
+    world.clock.now += timedelta(minutes=5)
+    assert scheduler.fire(SCHEDULE_ID).status == "already"
+    assert world.process().due_catch_ups(world.clock.now) == []
+    assert asana.reads == reads
+    problems = Store(world.db, clock=world.clock).delivery_problems()
+    assert [(p.kind, p.channel, p.error) for p in problems] == [("digest", CHANNEL, code)]
+    home = home_view(schedules=[], can_edit=True, problems=problems)
+    text = str(home["blocks"])
+    assert code in text and ("invite @Asana Copilot" in text or "archived" in text)
+    assert "invite" not in str(home_view(schedules=[], can_edit=False, problems=problems))
+    # The next day the bot is back in the channel: the digest posts and the problem clears.
+    world.slack.fail = None
+    world.clock.now = local(MONDAY + timedelta(days=1), 9, 30, 1)
+    assert scheduler.fire(SCHEDULE_ID).status == "posted"
+    assert Store(world.db, clock=world.clock).delivery_problems() == []
 
 
 def test_a_digest_that_cannot_work_is_not_retried(tmp_path):
