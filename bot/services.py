@@ -17,7 +17,7 @@ from bot.gateways.llm import LlmGateway
 from bot.gateways.slack import SlackGateway, web_client
 from bot.jobs import JobQueue
 from bot.settings import Settings
-from bot.storage.facade import Store
+from bot.storage.store import Store
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook

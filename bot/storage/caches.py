@@ -133,3 +133,28 @@ class CachesStore(StoreBase):
                 ),
                 pk="task_gid",
             )
+
+    # -- the Home tab's capacity overview (issue 9 §6) -----------------------------------------
+
+    def cached_capacity_overview(self, project_ref: str, *, max_age: timedelta) -> Any | None:
+        """The capacity overview computed for `project_ref` less than `max_age` ago, or None."""
+        cutoff = iso(self._clock() - max_age)
+        with self.connect() as conn:
+            row = conn.query_one(
+                "select overview_json from capacity_overview_cache "
+                "where project_ref = ? and computed_at >= ?",
+                [project_ref, cutoff],
+            )
+        return json.loads(row["overview_json"]) if row else None
+
+    def cache_capacity_overview(self, project_ref: str, overview: Any) -> None:
+        with self.connect() as conn:
+            conn.upsert(
+                "capacity_overview_cache",
+                {
+                    "project_ref": project_ref,
+                    "overview_json": dump(overview),
+                    "computed_at": self.now(),
+                },
+                pk="project_ref",
+            )

@@ -88,6 +88,12 @@ class Connection:
         self.dialect = dialect
         self._counter = counter
 
+    @property
+    def for_update(self) -> str:
+        """` for update` on PostgreSQL (lock the rows read until the transaction ends); SQLite's
+        BEGIN IMMEDIATE already holds the whole database, and it has no such clause."""
+        return " for update" if self.dialect == POSTGRESQL else ""
+
     # -- plain SQL -------------------------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:

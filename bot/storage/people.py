@@ -33,7 +33,59 @@ class OverloadAlertRow:
     message_ts: str | None
 
 
+@dataclass(frozen=True)
+class ChannelLinkRow:
+    channel: str
+    project_gid: str
+    project_name: str
+    linked_by: str | None = None
+
+
 class PeopleStore(StoreBase):
+    # -- channel <-> project links (issue 10) ------------------------------------------------
+
+    def channel_links(self) -> list[ChannelLinkRow]:
+        with self.connect() as conn:
+            rows = conn.query("select * from channel_projects order by channel, project_name")
+        return [
+            ChannelLinkRow(r["channel"], r["project_gid"], r["project_name"] or "", r["linked_by"])
+            for r in rows
+        ]
+
+    def link_project(self, channel: str, project_gid: str, project_name: str, *, by: str) -> bool:
+        """Let `channel` use the project; False when it already could. Audited."""
+        with self.write() as conn:
+            added = conn.insert_ignore(
+                "channel_projects",
+                {
+                    "channel": channel,
+                    "project_gid": project_gid,
+                    "project_name": project_name,
+                    "linked_by": by,
+                    "linked_at": self.now(),
+                },
+            )
+            if added:
+                detail = {"channel": channel, "project": project_gid}
+                self._audit(conn, None, by, "project_linked", None, detail)
+        return added
+
+    def unlink_project(self, channel: str, project_gid: str, *, by: str) -> bool:
+        with self.write() as conn:
+            removed = (
+                conn.execute(
+                    "delete from channel_projects where channel = ? and project_gid = ?",
+                    [channel, project_gid],
+                )
+                == 1
+            )
+            if removed:
+                detail = {"channel": channel, "project": project_gid}
+                self._audit(conn, None, by, "project_unlinked", None, detail)
+        return removed
+
+    # -- weekly hours and the overload alert ledger (issue 5) ----------------------------------
+
     def weekly_hours_overrides(self) -> dict[str, float]:
         """Every person's weekly hours set by hand, by Asana user gid."""
         with self.connect() as conn:

@@ -203,13 +203,18 @@ class ProposalsStore(StoreBase):
                 [proposal_id, owner],
             )
 
-    def finish(self, proposal_id: str, *, status: str, result: Any) -> None:
+    def finish(self, proposal_id: str, *, status: str, result: Any, owner: str) -> bool:
+        """Record the end of an approval, only by the lease holder; False: someone else holds it."""
         with self.write() as conn:
-            conn.execute(
-                "update proposals set status = ?, result_json = ? where id = ?",
-                [status, dump(result), proposal_id],
+            changed = conn.execute(
+                "update proposals set status = ?, result_json = ? where id = ? "
+                "and status = 'approving' and lease_owner = ?",
+                [status, dump(result), proposal_id, owner],
             )
+            if changed != 1:
+                return False
             self._audit(conn, proposal_id, "copilot", f"finished:{status}", None, result)
+        return True
 
     def items(self, proposal_id: str) -> list[ItemRow]:
         with self.connect() as conn:
@@ -237,17 +242,58 @@ class ProposalsStore(StoreBase):
         outcomes: Sequence[tuple[str, str, str, dict[str, Any]]],
         *,
         actor: str,
-    ) -> None:
-        """Record item outcomes (gid, status, reason, detail) with their audit rows atomically."""
+        owner: str,
+    ) -> bool:
+        """Record item outcomes (gid, status, reason, detail) with their audit rows atomically.
+
+        Only the lease holder records: a worker that lost its lease writes nothing (False), so
+        the holder's own re-read decides those items. On PostgreSQL the proposal's row stays
+        locked until the outcomes are in, so the lease cannot change hands in between.
+        """
         now = self.now()
         with self.write() as conn:
-            for gid, status, reason, detail in outcomes:
-                conn.execute(
-                    "update proposal_items set status = ?, reason = ?, updated_at = ? "
-                    "where proposal_id = ? and task_gid = ?",
-                    [status, reason, now, proposal_id, gid],
-                )
-                self._audit(conn, proposal_id, actor, status, gid, {"reason": reason, **detail})
+            held = conn.query_one(
+                "select 1 as held from proposals where id = ? and lease_owner = ?"
+                + conn.for_update,
+                [proposal_id, owner],
+            )
+            if held is None:
+                return False
+            conn.executemany(
+                "update proposal_items set status = ?, reason = ?, updated_at = ? "
+                "where proposal_id = ? and task_gid = ?",
+                [[status, reason, now, proposal_id, gid] for gid, status, reason, _ in outcomes],
+            )
+            conn.insert_all(
+                "audit_log",
+                (
+                    {
+                        "at": now,
+                        "proposal_id": proposal_id,
+                        "actor": actor,
+                        "action": status,
+                        "task_gid": gid,
+                        "detail_json": dump({"reason": reason, **detail}),
+                    }
+                    for gid, status, reason, detail in outcomes
+                ),
+            )
+        return True
+
+    # -- channels and withdrawn proposals (issues 9, 10) -------------------------------------
+
+    def withdraw_proposal(self, proposal_id: str, *, reason: str) -> bool:
+        """Close an open proposal whose message never reached Slack, audited; True if closed."""
+        with self.write() as conn:
+            changed = conn.execute(
+                "update proposals set status = 'withdrawn', result_json = ? "
+                "where id = ? and status = 'open'",
+                [dump({"withdrawn": reason}), proposal_id],
+            )
+            closed = changed == 1
+            if closed:
+                self._audit(conn, proposal_id, "copilot", "withdrawn", None, {"reason": reason})
+        return closed
 
     def audit(
         self,

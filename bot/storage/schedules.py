@@ -7,7 +7,7 @@ exactly one posts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +26,82 @@ class DigestScheduleRow:
     updated_by: str | None = None
 
 
+@dataclass(frozen=True)
+class DeliveryProblemRow:
+    """A post Slack refused for good, until one to the same place works again."""
+
+    kind: str
+    channel: str
+    project_gid: str
+    project_name: str
+    error: str
+    first_at: str
+    last_at: str
+    count: int
+
+
 class SchedulesStore(StoreBase):
+    # -- posts Slack refused for good (issue 9 §4) ---------------------------------------------
+
+    def refuse_slot(
+        self, *, kind: str, channel: str, project_gid: str, slot: str, owner: str
+    ) -> None:
+        """Slack refused this slot's post for good: keep the row (no retry, no catch-up)."""
+        with self.write() as conn:
+            conn.execute(
+                "update posted_ledger set status = 'refused' where kind = ? and channel = ? "
+                "and project_gid = ? and slot = ? and owner = ? "
+                "and status in ('claimed', 'posting')",
+                [kind, channel, project_gid, slot, owner],
+            )
+
+    def record_delivery_problem(
+        self,
+        *,
+        kind: str,
+        channel: str,
+        project_gid: str,
+        project_name: str,
+        error: str,
+    ) -> None:
+        """Remember (and audit) that Slack refused a post for good."""
+        now = self.now()
+        with self.write() as conn:
+            conn.execute(
+                "insert into slack_delivery_problems (kind, channel, project_gid, project_name, "
+                "error, first_at, last_at, count) values (?, ?, ?, ?, ?, ?, ?, 1) "
+                "on conflict (kind, channel, project_gid) do update set error = excluded.error, "
+                "project_name = excluded.project_name, last_at = excluded.last_at, "
+                "count = slack_delivery_problems.count + 1",
+                [kind, channel, project_gid, project_name, error, now, now],
+            )
+            self._audit(
+                conn,
+                None,
+                "copilot",
+                "slack_refused",
+                None,
+                {"kind": kind, "channel": channel, "project": project_gid, "error": error},
+            )
+
+    def clear_delivery_problems(self, *, channel: str, kinds: Sequence[str]) -> None:
+        """A post to `channel` worked: forget its refusals of those kinds."""
+        marks = ",".join("?" * len(kinds))
+        with self.write() as conn:
+            conn.execute(
+                f"delete from slack_delivery_problems where channel = ? and kind in ({marks})",
+                [channel, *kinds],
+            )
+
+    def delivery_problems(self) -> list[DeliveryProblemRow]:
+        with self.connect() as conn:
+            rows = conn.query(
+                "select * from slack_delivery_problems order by last_at desc, channel"
+            )
+        return [DeliveryProblemRow(**r) for r in rows]
+
+    # -- digest schedules, the posted ledger, the last digest (issue 4) -------------------------
+
     def digest_schedules(self) -> list[DigestScheduleRow]:
         with self.connect() as conn:
             rows = conn.query("select * from digest_schedules order by channel, project_gid")

@@ -188,6 +188,50 @@ def m003_standup_digests(schema: Schema) -> None:
 
 
 @migrations
+def m004_slack_delivery_problems(schema: Schema) -> None:
+    # Issue 9 §4/§6: posts Slack refused for good (the bot is not in the channel, the channel is
+    # archived, the token was revoked), shown to approvers on the Home tab until a post there
+    # works again; and the Home tab's capacity overview, cached between Asana reads.
+    schema.create_table(
+        "slack_delivery_problems",
+        {
+            "kind": str,  # digest | overload | chart
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "error": str,
+            "first_at": str,
+            "last_at": str,
+            "count": int,
+        },
+        pk=("kind", "channel", "project_gid"),
+        not_null=("error", "first_at", "last_at", "count"),
+    )
+    schema.create_table(
+        "capacity_overview_cache",
+        {"project_ref": str, "overview_json": str, "computed_at": str},
+        pk="project_ref",
+        not_null=("overview_json", "computed_at"),
+    )
+
+
+@migrations
+def m005_channel_project_links(schema: Schema) -> None:
+    # Issue 10: the projects each channel may use, linked by approvers on the Home tab.
+    schema.create_table(
+        "channel_projects",
+        {
+            "channel": str,
+            "project_gid": str,
+            "project_name": str,
+            "linked_by": str,
+            "linked_at": str,
+        },
+        pk=("channel", "project_gid"),
+    )
+
+
+@migrations
 def m006_retention(schema: Schema) -> None:
     # Issue 10 §5: the daily prune looks rows up by age; decided proposals keep no task notes.
     schema.create_index("proposals", ["created_at"], if_not_exists=True)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from bot.render.notes import interrupted_note
-from bot.storage.facade import PendingCommandRow, Store
+from bot.storage.store import PendingCommandRow, Store
 from bot.usecases.approvals import holder_is_dead, instance_of, process_id
 
 log = logging.getLogger(__name__)

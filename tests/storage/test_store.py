@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.storage.facade import DigestScheduleRow, PendingCommandRow, Store
+from bot.storage.store import DigestScheduleRow, PendingCommandRow, Store
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
