@@ -108,9 +108,10 @@ def demo_traffic() -> tuple[list[RecordedRequest], set[str]]:
         assert sprint is not None
         box.click(sprint["ts"], "proposal_approve")
         assert box.services.store.proposal(proposal_id_of(sprint)).status == "applied"
-        digest = box.services.digests.post_now(box.seed.project_gid, CHANNEL)
+        digest = box.services.digests.post_now(box.seed.project_name, CHANNEL)  # by name: typeahead
         assert digest.message_ts is not None
         crunch = arrange_overload(box.asana.store, box.seed, box.services.today())
+        box.link(crunch.project_gid)
         add_slack_user_for(box, "hannah.kim@acme.example", HANNAH_SLACK_ID, "Hannah Kim")
         report = run_overload_check(box.services, project_ref=crunch.project_gid, channel=CHANNEL)
         assert report.alerts

@@ -430,6 +430,7 @@ def test_urgency_counts_days_from_the_teams_own_today(rules_box, frozen_now):
         store.add_task(project, name, due_on=frozen_now.today + timedelta(days=d)): d
         for name, d in days.items()
     }
+    rules_box.link(project)
     view = rules_box.services.store.proposal(proposal_id(prioritize(rules_box, project))).view
     rows = {r["gid"]: r for r in view["rows"]}
     for gid, d in gids.items():

@@ -18,6 +18,8 @@ PRIVATE = "G0PRIVATE"
 def crunch_pair():
     with running_sandbox(tasks=10, use_model=False, lease_seconds=1.0) as box:
         crunch = arrange_overload(box.asana.store, box.seed, box.services.today())
+        for channel in ("C0TEAM", "C0PUBLIC", PRIVATE):  # approvers linked it where it goes
+            box.link(crunch.project_gid, channel)
         add_slack_user_for(box, "hannah.kim@acme.example", HANNAH_SLACK_ID, "Hannah Kim")
         add_slack_user_for(box, "lead@example.com", LEAD, "Lee Lead")
         yield box, crunch

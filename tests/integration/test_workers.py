@@ -145,7 +145,7 @@ def test_approve_is_applied_while_four_prioritize_wait_for_the_model():
         assert sprint is not None
         sprint_id = proposal_id_of(sprint)
         gate.close()
-        users = [LEAD, "U0B", "U0C", "U0D"]
+        users = [LEAD, "U0BOB", "U0CAROL", "U0DAVE"]
         for user in users:
             type_command(box, "/prioritize", user=user)
         assert gate.arrived.wait(30), "the model was never asked"
@@ -181,9 +181,9 @@ def test_a_request_from_another_channel_gets_its_own_proposal_after_the_first_ru
         gate.close()
         type_command(box, "/prioritize")
         assert gate.arrived.wait(30)
-        type_command(box, "/prioritize", user="U0B", channel=OTHER_CHANNEL)
+        type_command(box, "/prioritize", user="U0BOB", channel=OTHER_CHANNEL)
         assert box.slack.wait_for(
-            lambda: any("already running" in n for n in notes_to(box, "U0B")), 30
+            lambda: any("already running" in n for n in notes_to(box, "U0BOB")), 30
         )
         assert ranking_messages(box, OTHER_CHANNEL) == []
 

@@ -166,7 +166,7 @@ def test_a_worker_that_lost_its_lease_sends_nothing_more_and_records_nothing(box
     stalled = ApprovalEngine(
         box.services.store,
         box.services.asana,
-        approvers=frozenset(),
+        approvers=frozenset({LEAD}),
         lease_seconds=0.5,
         heartbeat_seconds=3600,
     )

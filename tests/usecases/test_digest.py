@@ -221,7 +221,13 @@ def on_the_clock(tmp_path, asana: FakeAsana, tz: str) -> DigestService:
     settings = Settings(db_path=str(tmp_path / "c.db"), asana_project="42", standup_tz=tz)
     store = Store(settings.db_path, clock=utc_now)
     return DigestService(
-        asana=asana, slack=FakeSlack(), store=store, llm=None, settings=settings, clock=utc_now
+        asana=asana,
+        slack=FakeSlack(),
+        store=store,
+        llm=None,
+        settings=settings,
+        clock=utc_now,
+        may_post=lambda channel, project: project == "42",
     )
 
 

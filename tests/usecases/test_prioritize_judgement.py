@@ -55,6 +55,10 @@ class Backlog:
     def open_tasks(self, project: Project) -> list[Task]:
         return list(self.tasks)
 
+    def resolve(self, channel: str, ref: str, *, usage: str) -> Project:
+        """The channel's one project (the access policy's part, which these tests don't cover)."""
+        return PROJECT
+
 
 def backlog_tasks(n: int, *, first_gid: int = 1000) -> list[Task]:
     """A varied backlog: values, estimates, due dates, a few keyword-laden notes, a few low."""
@@ -102,7 +106,7 @@ class Run:
             engine=ApprovalEngine(store, None, approvers=frozenset()),  # type: ignore[arg-type]
             store=store,
             judge=self.gateway,
-            default_project="500",
+            projects=self.backlog,
             today=lambda: TODAY,
         )
 

@@ -82,7 +82,7 @@ def test_a_click_on_a_proposal_older_than_the_ttl_is_expired_writes_nothing_and_
     store: Store, clock: Clock
 ):
     asana = NoAsana()
-    engine = ApprovalEngine(store, asana, approvers=frozenset(), proposal_ttl_days=7)
+    engine = ApprovalEngine(store, asana, approvers=frozenset({"U0LEAD"}), proposal_ttl_days=7)
     proposal_id = propose(engine)
     clock.now = T0 + timedelta(days=7, minutes=1)
 
@@ -100,7 +100,7 @@ def test_a_click_on_a_proposal_older_than_the_ttl_is_expired_writes_nothing_and_
 
 
 def test_within_the_ttl_a_decision_goes_through(store: Store, clock: Clock):
-    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset(), proposal_ttl_days=7)
+    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset({"U0LEAD"}), proposal_ttl_days=7)
     proposal_id = propose(engine)
     clock.now = T0 + timedelta(days=6, hours=23)
     result = engine.decide(proposal_id, user="U0LEAD", channel="C0TEAM", decision="reject")
@@ -110,7 +110,8 @@ def test_within_the_ttl_a_decision_goes_through(store: Store, clock: Clock):
 def test_an_already_decided_proposal_still_says_who_decided_after_the_ttl(
     store: Store, clock: Clock
 ):
-    engine = ApprovalEngine(store, NoAsana(), approvers=frozenset(), proposal_ttl_days=7)
+    approvers = frozenset({"U0LEAD", "U0B"})
+    engine = ApprovalEngine(store, NoAsana(), approvers=approvers, proposal_ttl_days=7)
     proposal_id = propose(engine)
     engine.decide(proposal_id, user="U0LEAD", channel="C0TEAM", decision="reject")
     clock.now = T0 + timedelta(days=30)
