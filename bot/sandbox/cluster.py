@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from bot.demo import SANDBOX_USERS
 from bot.gateways.asana import AsanaGateway
 from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
@@ -222,7 +223,9 @@ def running_cluster(
         store = AsanaStore()
         seed = seed_team(store, tasks=tasks, today=(today or datetime.now(UTC)).date())
         asana = stack.enter_context(AsanaSandbox(store))
-        slack = stack.enter_context(SlackStandIn(signing_secret=signing_secret))
+        slack = stack.enter_context(
+            SlackStandIn(signing_secret=signing_secret, users=SANDBOX_USERS)
+        )
         openai = stack.enter_context(OpenAIStandIn()) if use_model else None
         gateway = AsanaGateway(base_url=asana.base_url, token=Secret(asana.token))
         try:
@@ -237,6 +240,9 @@ def running_cluster(
             "ASANA_ACCESS_TOKEN": asana.token,
             "ASANA_BASE_URL": asana.base_url,
             "ASANA_PROJECT": seed.project_gid,
+            # As the demo sets up: the lead approves; the team's channel may use both projects.
+            "COPILOT_APPROVERS": LEAD,
+            "COPILOT_PROJECTS": f"{seed.project_gid},{seed.other_project_gid}",
         }
         if database.startswith(("postgres://", "postgresql://")):
             base_env["DATABASE_URL"] = database

@@ -135,19 +135,28 @@ def digest_cluster(pg_url, frozen_now):
         yield c
 
 
-def test_the_scheduled_digest_fired_by_all_three_is_posted_once(digest_cluster, pg_url):
+def test_the_scheduled_digest_fired_by_the_instances_is_posted_once(digest_cluster, pg_url):
     cluster = digest_cluster
     cluster.start_all()
     assert wait(
         lambda: any("Stand-up" in cluster.slack.render(m) for m in cluster.channel_messages())
     ), cluster.outputs()
-    # Wait until all three have fired and logged their outcome: one posted, two found it taken.
+    # Every instance checks at start for a slot missed within the grace window; one that
+    # finds it unposted fires it (the others already see it posted). Wait until each has
+    # started its scheduler and each one that fired has logged its outcome.
     outcome = re.compile(rf"digest {CHANNEL}:\d+ for \S+: (posted|already|taken over)")
-    assert wait(lambda: all(outcome.search(i.output()) for i in cluster.instances)), (
-        cluster.outputs()
-    )
-    outcomes = sorted(outcome.search(i.output()).group(1) for i in cluster.instances)
-    assert outcomes == ["already", "already", "posted"]
+
+    def settled() -> bool:
+        return all(
+            "scheduler started" in i.output()
+            and ("missed while down" not in i.output() or outcome.search(i.output()))
+            for i in cluster.instances
+        )
+
+    assert wait(settled), cluster.outputs()
+    fired = [outcome.search(i.output()) for i in cluster.instances]
+    outcomes = sorted(m.group(1) for m in fired if m)
+    assert outcomes.count("posted") == 1, cluster.outputs()  # the others: "already", or none
     posts = [m for m in cluster.channel_messages() if "Stand-up" in cluster.slack.render(m)]
     assert len(posts) == 1
     store = Store(pg_url)
