@@ -109,8 +109,14 @@ def test_item_outcomes_and_finish(stores):
     store, other = stores
     propose(store)
     store.claim_decision("p1", user="U1", decision="approve")
-    other.mark_items("p1", [("1", "written", "", {}), ("2", "failed", "500", {})], actor="w")
-    other.finish("p1", status="partial", result={"written": 1})
+    assert store.take_lease("p1", owner="w", seconds=30)
+    outcomes = [("1", "written", "", {}), ("2", "failed", "500", {})]
+    # Only the lease holder records outcomes and finishes: another instance changes nothing.
+    assert other.mark_items("p1", outcomes, actor="x", owner="x") is False
+    assert other.finish("p1", status="applied", result={}, owner="x") is False
+    assert {i.status for i in store.items("p1")} == {"pending"}
+    assert other.mark_items("p1", outcomes, actor="w", owner="w") is True
+    assert other.finish("p1", status="partial", result={"written": 1}, owner="w") is True
     assert store.proposal("p1").status == "partial"
     assert {i.task_gid: i.status for i in store.items("p1")} == {
         "1": "written",
