@@ -61,8 +61,7 @@ def configure_logging(secrets: Sequence[str], level: str = "INFO") -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.http_guard import ReplayCache
-    from bot.presenters import resume_and_report
+    from bot.presenters import keep_finishing_abandoned, start_up
     from bot.scheduler import ScheduledJob
     from bot.server import HttpServer
     from bot.services import build_services
@@ -73,10 +72,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(os.environ)
     check_surfaces(settings)  # first: which surfaces to serve is the first thing to set up
     settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
+    socket_mode = settings.slack_enabled and (
+        args.mode == "socket" or (args.mode is None and settings.slack_app_token is not None)
+    )
+    if args.mode == "socket" and settings.slack_app_token is None:
+        raise ConfigError("SLACK_APP_TOKEN is not set (required for --socket-mode)")
     configure_logging(settings.secrets())
     services = build_services(settings)
     app = create_app(settings, services) if settings.slack_enabled else None
-    threading.Thread(target=resume_and_report, args=(services,), daemon=True).start()
+    threading.Thread(target=start_up, args=(services,), daemon=True).start()
+    if services.store.shared:
+        # Other instances may die mid-approval: pick up what they leave, every few seconds.
+        threading.Thread(
+            target=keep_finishing_abandoned,
+            args=(services, threading.Event()),
+            name="copilot-abandoned",
+            daemon=True,
+        ).start()
     if settings.asana_project and settings.standup_channel:
         # The overload check runs weekdays at 08:00 in the team's time zone (issue 5).
         services.scheduled_jobs.append(
@@ -110,14 +122,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
     log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
-    socket_mode = app is not None and settings.slack_app_token is not None
     http_slack = None if socket_mode else app
     server = HttpServer(
         http_slack,
         signing_secret=settings.slack_signing_secret.value
         if settings.slack_signing_secret
         else None,
-        seen_before=ReplayCache().seen_before,
+        seen_before=services.replay_guard(),
         teams=services.teams,
         host=args.host,
         port=settings.port,
@@ -165,6 +176,29 @@ def check_surfaces(settings: Settings) -> None:
             "no chat surface is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for "
             "Slack, or TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID for Teams"
         )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.settings import Settings
+    from bot.storage.db import open_database, redact_url
+    from bot.storage.schema import migrations
+
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings.secrets(), "WARNING")
+    target = settings.database_target
+    database = open_database(target)
+    try:
+        applied = migrations.apply(database)
+        current = migrations.applied(database)
+    finally:
+        database.close()
+    where = redact_url(target) if settings.database_url else f"SQLite {target}"
+    if applied:
+        print(f"Migrated {where}: applied {', '.join(applied)}")
+    else:
+        print(f"{where} is up to date")
+    print(f"  schema version {current[-1] if current else 'none'} ({len(current)} migrations)")
+    return 0
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -284,7 +318,26 @@ def build_parser() -> argparse.ArgumentParser:
         "else HTTP at /slack/events) and/or Teams (HTTP at /api/messages)",
     )
     serve.add_argument("--host", default="0.0.0.0")
-    serve.set_defaults(func=cmd_serve)
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--http",
+        dest="mode",
+        action="store_const",
+        const="http",
+        help="serve HTTP on $PORT even when SLACK_APP_TOKEN is set (a platform's web process)",
+    )
+    mode.add_argument(
+        "--socket-mode",
+        dest="mode",
+        action="store_const",
+        const="socket",
+        help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN; a worker process)",
+    )
+    serve.set_defaults(func=cmd_serve, mode=None)
+    migrate = sub.add_parser(
+        "migrate", help="bring the database schema up to date (DATABASE_URL, else COPILOT_DB)"
+    )
+    migrate.set_defaults(func=cmd_migrate)
     setup = sub.add_parser("setup", help="create and attach the AI custom fields to a project")
     setup.add_argument("--project", help="project gid or name (default ASANA_PROJECT)")
     setup.set_defaults(func=cmd_setup)

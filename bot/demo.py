@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.app import create_app
 from bot.gateways.asana import AI_FIELDS, AsanaGateway
-from bot.http_guard import ReplayCache
 from bot.sandbox.asana_seed import SeedInfo, seed_team
 from bot.sandbox.asana_server import AsanaSandbox, AsanaStore
 from bot.sandbox.openai_standin import OpenAIStandIn
@@ -263,7 +262,7 @@ def running_sandbox(
         server = HttpServer(
             app,
             signing_secret=signing_secret,
-            seen_before=ReplayCache().seen_before,
+            seen_before=services.replay_guard(),
             teams=services.teams,
             host="127.0.0.1",
             port=0,

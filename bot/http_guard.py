@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
@@ -86,7 +87,8 @@ class ReplayCache:
 
     In memory on purpose: a check on every request must not wait behind database writes.
     Slack sends each request once (its retries carry a new timestamp and signature), so a
-    repeat is a replay; with several app processes, each refuses what it has seen.
+    repeat is a replay. For one process (SQLite); instances sharing a database use
+    SharedReplayCache instead, so a request replayed to another instance is refused too.
     """
 
     def __init__(self, ttl_seconds: float = 600.0, clock: Callable[[], float] = time.monotonic):
@@ -104,6 +106,32 @@ class ReplayCache:
                 return True
             self._seen[signature] = now + self._ttl
             return False
+
+
+class SignatureLedger(Protocol):
+    def seen_signature(self, signature: str, *, ttl: timedelta) -> bool: ...
+
+    def prune_signatures(self) -> int: ...
+
+
+class SharedReplayCache:
+    """Signatures seen by any instance sharing the database (one INSERT … ON CONFLICT each)."""
+
+    PRUNE_EVERY = 1000
+
+    def __init__(self, ledger: SignatureLedger, ttl_seconds: float = 600.0) -> None:
+        self._ledger = ledger
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def seen_before(self, signature: str) -> bool:
+        with self._lock:
+            self._calls += 1
+            prune = self._calls % self.PRUNE_EVERY == 0
+        if prune:
+            self._ledger.prune_signatures()
+        return self._ledger.seen_signature(signature, ttl=self._ttl)
 
 
 def shape_problem(text: str, content_type: str) -> str | None:

@@ -146,6 +146,38 @@ def resume_and_report(services: Services) -> list[DecisionResult]:
     return results
 
 
+def finish_abandoned(services: Services) -> list[DecisionResult]:
+    """While running: finish approvals another instance left (it died) and redraw them."""
+    results = services.engine.resume_abandoned()
+    for result in results:
+        try:
+            refresh_message(services, result)
+        except Exception as exc:
+            log.warning("could not update proposal %s: %s", result.proposal.id, type(exc).__name__)
+    return results
+
+
+def start_up(services: Services) -> None:
+    """At start-up, off the serving thread: finish cut-short approvals, tell cut-short commands."""
+    try:
+        told = services.commands.tell_interrupted()
+        if told:
+            log.info("told %d person(s) their command was interrupted by a restart", told)
+    except Exception as exc:
+        log.warning("could not check for interrupted commands: %s", type(exc).__name__)
+    resume_and_report(services)
+
+
+def keep_finishing_abandoned(services: Services, stop: Any, every: float = 10.0) -> None:
+    """With instances sharing a database: every few seconds, pick up what a dead one left."""
+    while not stop.wait(every):
+        try:
+            finish_abandoned(services)
+            services.commands.tell_interrupted()
+        except Exception as exc:
+            log.warning("could not check for abandoned work: %s", type(exc).__name__)
+
+
 # -- /prioritize: one run per project at a time, within the command's deadline ---------------
 
 

@@ -21,6 +21,7 @@ from bot.storage.store import Store
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
+from bot.usecases.instances import CommandLedger, Liveness
 from bot.usecases.prioritize import Prioritizer
 from bot.usecases.sprint import SprintPlanner
 
@@ -54,6 +55,8 @@ class Services:
     planner: SprintPlanner = None  # type: ignore[assignment]  # set by build_services
     teams: TeamsSurface | None = None  # set by build_services when TEAMS_* are set
     scheduler: DigestScheduler | None = None  # started by `copilot serve` only
+    liveness: Liveness = None  # type: ignore[assignment]  # set by build_services
+    commands: CommandLedger = None  # type: ignore[assignment]  # set by build_services
     # Hooks for other features: daily jobs for the one scheduler (see bot.scheduler.ScheduledJob),
     # and sections appended to the Home tab. Add to them before start_scheduler() / serving.
     scheduled_jobs: list[ScheduledJob] = field(default_factory=list)
@@ -77,6 +80,14 @@ class Services:
             self.scheduler.start()
         return self.scheduler
 
+    def replay_guard(self) -> Callable[[str], bool]:
+        """`seen_before` for the HTTP guard: shared by every instance when the database is."""
+        from bot.http_guard import ReplayCache, SharedReplayCache
+
+        if self.store.shared:
+            return SharedReplayCache(self.store).seen_before
+        return ReplayCache().seen_before  # one process per SQLite file: memory is enough
+
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown()
@@ -86,6 +97,9 @@ class Services:
         self.asana.close()
         if self.llm is not None:
             self.llm.close()
+        if self.store.shared:
+            self.liveness.stop()
+        self.store.close()
 
 
 def build_services(
@@ -98,8 +112,17 @@ def build_services(
         raise ConfigError("ASANA_ACCESS_TOKEN is not set")
     if settings.slack_bot_token is None and settings.teams is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set (and Teams is not configured either)")
-    store = Store(settings.db_path, clock=clock)
-    asana = AsanaGateway(base_url=settings.asana_base_url, token=settings.asana_access_token)
+    # DATABASE_URL (PostgreSQL) or COPILOT_DB (SQLite); the schema is brought up to date here.
+    store = Store(settings.database_target, clock=clock, pool_size=settings.db_pool_size)
+    liveness = Liveness(store)
+    if store.shared:  # other instances must be able to tell this one is alive
+        liveness.start()
+    asana = AsanaGateway(
+        base_url=settings.asana_base_url,
+        token=settings.asana_access_token,
+        # Instances sharing a database create a missing Sprint option once between them.
+        option_lock=store.named_lock if store.shared else None,
+    )
     llm = (
         LlmGateway(
             api_key=settings.openai_api_key,
@@ -129,6 +152,7 @@ def build_services(
         lease_seconds=lease_seconds,
         proposal_ttl_days=settings.proposal_ttl_days,
         clock=clock,
+        holder_dead=liveness.holder_dead,
     )
     services = Services(
         settings=settings,
@@ -141,8 +165,10 @@ def build_services(
         prioritizer=None,  # type: ignore[arg-type]  # set below: it needs services.today
         jobs=JobQueue(deadline_seconds=settings.command_deadline_seconds),
         clock=clock,
+        liveness=liveness,
         access=access,
     )
+    services.commands = CommandLedger(store, liveness, services.slack)
     services.digests = DigestService(
         asana=asana,
         slack=services.slack,
@@ -150,6 +176,7 @@ def build_services(
         llm=llm,
         settings=settings,
         clock=clock,
+        holder_dead=liveness.holder_dead,
         may_post=access.may_use,
     )
     services.schedules = ScheduleBook(

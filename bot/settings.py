@@ -135,6 +135,8 @@ class Settings:
     openai_base_url: str | None = None
     model: str = DEFAULT_MODEL
     db_path: str = "copilot.db"
+    database_url: Secret | None = None  # PostgreSQL (issue 11); unset: SQLite at db_path
+    db_pool_size: int = 10  # PostgreSQL connections per instance, at most
     approvers: frozenset[str] = frozenset()  # Slack user ids; empty: see approve_admins
     approve_admins: bool = False  # COPILOT_APPROVERS lists `admins`: admins and owners decide
     projects: frozenset[str] = frozenset()  # COPILOT_PROJECTS: gids every channel may use
@@ -157,6 +159,11 @@ class Settings:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None
 
     @property
+    def database_target(self) -> str:
+        """What the Store opens: DATABASE_URL when set, else the SQLite file COPILOT_DB."""
+        return self.database_url.value if self.database_url else self.db_path
+
+    @property
     def llm_enabled(self) -> bool:
         return self.openai_api_key is not None
 
@@ -171,6 +178,8 @@ class Settings:
                 self.asana_access_token,
                 self.openai_api_key,
                 self.teams.client_secret if self.teams else None,
+                self.database_url,
+                _url_password(self.database_url),
             )
             if s
         ]
@@ -265,6 +274,14 @@ class Settings:
                 f"STANDUP_TZ is invalid: {standup_tz!r} is not an IANA time zone"
             ) from None
 
+        database_url = env.get("DATABASE_URL")
+        if database_url is not None:
+            parsed_db = urlparse(database_url)
+            if parsed_db.scheme not in ("postgres", "postgresql") or not parsed_db.netloc:
+                raise ConfigError(
+                    "DATABASE_URL is invalid: expected postgres://user:password@host:port/name"
+                )
+
         asana_base_url = url("ASANA_BASE_URL", DEFAULT_ASANA_BASE_URL)
         assert asana_base_url is not None
         if not asana_base_url.rstrip("/").endswith("/api/1.0"):
@@ -282,6 +299,8 @@ class Settings:
             openai_base_url=url("OPENAI_BASE_URL", None),
             model=env.get("COPILOT_MODEL", DEFAULT_MODEL),
             db_path=env.get("COPILOT_DB", "copilot.db"),
+            database_url=Secret(database_url) if database_url else None,
+            db_pool_size=int(number("COPILOT_DB_POOL_SIZE", 10, low=2, high=100)),
             approvers=approvers,
             approve_admins=approve_admins,
             projects=projects,
@@ -301,3 +320,11 @@ class Settings:
             ),
             teams=teams_settings(environ),
         )
+
+
+def _url_password(url: Secret | None) -> Secret | None:
+    """The password inside DATABASE_URL, so log filters mask it wherever it appears alone."""
+    if not url:
+        return None
+    password = urlparse(url.value).password
+    return Secret(password) if password else None

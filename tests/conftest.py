@@ -25,6 +25,7 @@ SCRUB = (
     "ASANA_BASE_URL",
     "ASANA_PROJECT",
     "COPILOT_DB",
+    "DATABASE_URL",
     "COPILOT_APPROVERS",
     "TEAMS_CLIENT_ID",
     "TEAMS_CLIENT_SECRET",
@@ -61,3 +62,19 @@ def frozen_now(request: pytest.FixtureRequest) -> Iterator[FrozenNow]:
     now: FrozenNow = getattr(request, "param", DEFAULT_NOW)
     with time_machine.travel(now.instant, tick=True):
         yield now
+
+
+# Both backends (issue 11): SQLite, and a real PostgreSQL server in a schema per test.
+from tests.backends import (  # noqa: E402, F401
+    database_target,
+    pg_url,
+    postgres_schemas,
+    skipped_for_postgres,
+)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if skipped_for_postgres:
+        from tests.backends import ENABLE_HINT
+
+        terminalreporter.write_line(ENABLE_HINT.format(url=skipped_for_postgres[0]))

@@ -42,11 +42,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_array
+from bot.domain.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import numpy as np
+    from scipy.optimize import LinearConstraint
+else:  # imported at the first forecast, not at start (memory of an idle instance)
+    np = LazyModule("numpy")
+    optimize = LazyModule("scipy.optimize")
+    sparse = LazyModule("scipy.sparse")
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -347,7 +353,7 @@ def propose_rebalance(
     skills_required: bool = False,
     latest_due: Mapping[str, date] | None = None,
     person_skills: Mapping[str, frozenset[str]] | None = None,
-    solver: Callable[..., Any] = milp,
+    solver: Callable[..., Any] | None = None,
 ) -> Rebalance:
     """Propose the fewest reassignments/reschedules that clear one overloaded week.
 
@@ -462,7 +468,9 @@ def propose_rebalance(
     limits = {key: bound(*key) for key in base}
     prefix = ""
     try:
-        chosen = _solve(candidates, base, limits, (person, wk), cap_of(person), solver)
+        chosen = _solve(
+            candidates, base, limits, (person, wk), cap_of(person), solver or optimize.milp
+        )
     except _SolverFailed as failed:
         prefix = f"Solver failed ({failed}); greedy choice used. "
         chosen = _greedy(candidates, base, limits, (person, wk))
@@ -534,15 +542,15 @@ def _solve(
     rows.append(excess_row)
     cols.append(n)
     vals.append(-1.0)
-    a = csr_array((vals, (rows, cols)), shape=(excess_row + 1, n + 1))
+    a = sparse.csr_array((vals, (rows, cols)), shape=(excess_row + 1, n + 1))
     upper = np.array(
         [limits[k] - base[k] + _TOL for k in keys]
         + [1.0] * len(items)
         + [target_capacity - base[target] + _TOL]
     )
-    structure = LinearConstraint(a, -np.inf, upper)
+    structure = optimize.LinearConstraint(a, -np.inf, upper)
     integrality = np.array([1] * n + [0])
-    bounds = Bounds(np.zeros(n + 1), np.array([1.0] * n + [np.inf]))
+    bounds = optimize.Bounds(np.zeros(n + 1), np.array([1.0] * n + [np.inf]))
     options = {"mip_rel_gap": 0.0, "time_limit": 10.0}
     count_row = np.array([1.0] * n + [0.0])
     excess_only = np.array([0.0] * n + [1.0])
@@ -568,12 +576,12 @@ def _solve(
     if x is None:
         return None
     fewest = round(float(count_row @ x))
-    same_count = LinearConstraint(count_row.reshape(1, -1), fewest, fewest)
+    same_count = optimize.LinearConstraint(count_row.reshape(1, -1), fewest, fewest)
     x = run(excess_only, [same_count])
     if x is None:  # cannot happen once stage one is feasible; be safe anyway
         raise _SolverFailed("second stage infeasible")
     least_excess = float(x[n])
-    no_worse = LinearConstraint(excess_only.reshape(1, -1), -np.inf, least_excess + _TOL)
+    no_worse = optimize.LinearConstraint(excess_only.reshape(1, -1), -np.inf, least_excess + _TOL)
     # Hours dominate; the preference (<= 3) is scaled so it cannot outweigh 0.01 h.
     cost = np.array([c.move.hours + 0.003 * c.preference for c in candidates] + [0.0])
     x = run(cost, [same_count, no_worse])

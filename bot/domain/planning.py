@@ -34,10 +34,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-import highspy
-import numpy as np
-from scipy.sparse import coo_array, csr_array
+from bot.domain.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import highspy
+    import numpy as np
+    from scipy.sparse import csr_array
+else:  # imported at the first plan, not at start (memory of an idle instance)
+    highspy = LazyModule("highspy")
+    np = LazyModule("numpy")
+    sparse = LazyModule("scipy.sparse")
 
 _TIME_LIMIT_NOTE = "time limit reached: feasible plan, may not be optimal"
 _JOIN_GRACE_S = 0.5
@@ -486,7 +494,7 @@ def _build_model(p: _Problem) -> _Model:
         for i in dict.fromkeys(g.item_ids):
             row([(k, 1.0), (col[i], -1.0)], 0.0)
 
-    a = coo_array((vals, (rows, cols)), shape=(len(upper), n)).tocsr()
+    a = sparse.coo_array((vals, (rows, cols)), shape=(len(upper), n)).tocsr()
     a.sort_indices()
     return _Model(
         col=col,

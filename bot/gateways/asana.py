@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -240,6 +241,7 @@ class AsanaGateway:
         batch_attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        option_lock: Callable[[str], AbstractContextManager[Any]] | None = None,
     ) -> None:
         config = asana.Configuration()
         config.host = base_url.rstrip("/")
@@ -251,6 +253,9 @@ class AsanaGateway:
         self._sleep = sleep
         self._created_options: dict[tuple[str, str], str] = {}
         self._options_lock = threading.Lock()
+        # Creating an enum option is once across every instance: a lock the database holds
+        # (issue 11), or this process's own when it is the only one.
+        self._option_lock = option_lock or (lambda name: self._options_lock)
         self._tasks = asana.TasksApi(self._client)
         self._projects = asana.ProjectsApi(self._client)
         self._workspaces = asana.WorkspacesApi(self._client)
@@ -528,8 +533,8 @@ class AsanaGateway:
         if option in info.options:
             return info.options[option]
         key = (info.gid, option)
-        # One resolver at a time in this process: two approvals naming a new sprint add it once.
-        with self._options_lock:
+        # One resolver at a time across instances: two approvals naming a new sprint add it once.
+        with self._option_lock(f"enum-option:{info.gid}:{_option_key(option)}"):
             if key not in self._created_options:
                 self._created_options[key] = self._resolve_option(info, option)
             return self._created_options[key]

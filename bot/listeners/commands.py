@@ -24,7 +24,9 @@ def register(app: App, services: Services) -> None:
         reply = private_reply(services, command)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
-        ahead = services.jobs.command(
+        # Recorded as owed until answered: if this process dies, the next start says so.
+        work, late = services.commands.tracked(
+            command,
             lambda deadline: run_prioritize(
                 services,
                 flights,
@@ -34,7 +36,7 @@ def register(app: App, services: Services) -> None:
                 reply=reply,
                 deadline=deadline,
             ),
-            reply=reply,
-            late=lambda deadline: deadline_note(deadline.seconds),
+            lambda deadline: deadline_note(deadline.seconds),
         )
+        ahead = services.jobs.command(work, reply=reply, late=late)
         ack(response_type="ephemeral", text=command_ack(f"Scoring the backlog of {target}", ahead))

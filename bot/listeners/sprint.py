@@ -45,11 +45,11 @@ def register(app: App, services: Services) -> None:
             )
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
-        ahead = services.jobs.command(
-            work,
-            reply=private_reply(services, command),
-            late=lambda deadline: deadline_note(deadline.seconds),
+        # Recorded as owed until answered: if this process dies, the next start says so.
+        tracked, late = services.commands.tracked(
+            command, work, lambda deadline: deadline_note(deadline.seconds)
         )
+        ahead = services.jobs.command(tracked, reply=private_reply(services, command), late=late)
         ack(response_type="ephemeral", text=command_ack("Planning the sprint", ahead))
 
     @app.action(SPRINT_PAGE)

@@ -73,3 +73,12 @@ def expired_note(days: int) -> str:
         f":hourglass: This proposal has expired: run the command again. It is more than {days} "
         f"day{'s' if days != 1 else ''} old, so nothing was written."
     )
+
+
+def interrupted_note(command: str, text: str) -> str:
+    """A command acknowledged by an instance that stopped before answering (issue 11)."""
+    typed = f"{command} {text}".strip()
+    return (
+        f":warning: Your `{escape(typed)}` was interrupted: the app restarted before it "
+        "finished. Nothing was posted and nothing was changed; please run it again."
+    )

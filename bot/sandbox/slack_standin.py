@@ -1568,17 +1568,19 @@ class SlackStandIn:
         user_id: str,
         block_id: str | None = None,
         timeout: float = 10,
+        as_seen: Mapping[str, Any] | None = None,
     ) -> HttpResult:
         """Click a button of a stored message: deliver the block_actions payload Slack would send.
 
         Raises LookupError when the message or the button does not exist (a person could not
-        click it either).
+        click it either). `as_seen`: the message as an earlier copy showed it, for a click from
+        a screen that has not redrawn yet (Slack delivers those too).
         """
         with self._lock:
             message = self.messages.get((channel_id, message_ts))
             if message is None:
                 raise LookupError(f"no message {message_ts} in {channel_id}")
-            message = json.loads(json.dumps(message))
+            message = json.loads(json.dumps(as_seen if as_seen is not None else message))
         block, button = _find_button(message, action_id, value, block_id, where="button")
         action: dict[str, Any] = {
             "action_id": button["action_id"],

@@ -65,6 +65,17 @@ class Place:
         return Place(socket.gethostname(), digest)
 
 
+def process_id() -> str:
+    """This process's holder id (host:pid:machine:token) among every instance sharing the
+    database; its heartbeats say it is alive (bot.usecases.instances)."""
+    return new_owner()
+
+
+def instance_of(owner: str) -> str:
+    """The process part (host:pid:machine:token) of a holder id of a lease or a claim."""
+    return ":".join(owner.split(":")[:4])
+
+
 @functools.cache
 def _process_token(pid: int) -> str:
     # Keyed by pid so a forked child gets its own token.
@@ -266,9 +277,12 @@ class ApprovalEngine:
         lease_seconds: float = LEASE_SECONDS,
         proposal_ttl_days: int = PROPOSAL_TTL_DAYS,
         clock: Callable[[], datetime] | None = None,
+        holder_dead: Callable[[str], bool] = holder_is_dead,
         heartbeat_seconds: float | None = None,
     ) -> None:
         self._store = store
+        # Whether a lease's holder died (this host: its pid; elsewhere: its heartbeats).
+        self._holder_dead = holder_dead
         self._proposal_ttl_days = proposal_ttl_days
         # By default the store's clock: the one that stamped the proposals' created_at.
         self._clock = clock or (lambda: datetime.fromisoformat(store.now()))
@@ -371,12 +385,31 @@ class ApprovalEngine:
         results = []
         for proposal in self._store.proposals_with_status("approving"):
             holder = self._store.lease_owner(proposal.id)
-            if holder and holder_is_dead(holder):
-                # The process that held it died here: no need to wait for the lease to expire.
+            if holder and self._holder_dead(holder):
+                # The process that held it died: no need to wait for the lease to expire.
                 self._store.release_lease(proposal.id, owner=holder)
             self._store.audit(proposal.id, "copilot", "resume", detail={})
             result = self.apply(proposal.id, resumed=True)
             results.append(result)
+        return results
+
+    def resume_abandoned(self) -> list[DecisionResult]:
+        """While running: finish approvals whose holder died (another instance, SIGKILL).
+
+        Only proposals with no live holder are touched, so a running approval is left alone
+        and nothing is audited for it; which instance resumes one is decided by the lease.
+        """
+        results = []
+        for proposal in self._store.proposals_with_status("approving"):
+            holder, until = self._store.lease(proposal.id)
+            if holder and self._holder_dead(holder):
+                self._store.release_lease(proposal.id, owner=holder)
+            elif holder and until and until >= self._store.now():
+                continue  # a live holder is on it
+            result = self.apply(proposal.id, resumed=True)
+            if result.outcome is not Outcome.IN_PROGRESS:
+                self._store.audit(proposal.id, "copilot", "resume", detail={})
+                results.append(result)
         return results
 
     def apply(self, proposal_id: str, *, resumed: bool = False) -> DecisionResult:

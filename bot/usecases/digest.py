@@ -108,8 +108,10 @@ class DigestService:
         llm: Summarizer | None,
         settings: Settings,
         clock: Callable[[], datetime],
+        holder_dead: Callable[[str], bool] = holder_is_dead,
         may_post: Callable[[str, str], bool],
     ) -> None:
+        self._holder_dead = holder_dead  # a claim's holder died (its pid, or its heartbeats)
         self._asana = asana
         self._slack = slack
         self._may_post = may_post  # (channel, project gid): digests go to linked channels only
@@ -354,7 +356,7 @@ class DigestService:
             owner=self._owner,
             scheduled_for=slot,
             stale_after=STALE_CLAIM,
-            holder_dead=holder_is_dead,
+            holder_dead=self._holder_dead,
         ):
             return PostResult("already", slot=key["slot"])
         try:

@@ -6,17 +6,30 @@ from bot.demo import CHANNEL, LEAD, Sandbox, proposal_id_of, running_sandbox
 from tests.clock import FrozenNow
 
 
+def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """DATABASE_URL of a fresh PostgreSQL schema when the test runs on that backend."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return {"DATABASE_URL": request.getfixturevalue("pg_url")}
+    return {}
+
+
+def both_backends(fixture: str = "box") -> pytest.MarkDecorator:
+    """Run a test with its sandbox on SQLite, then on PostgreSQL (issue 11)."""
+    return pytest.mark.parametrize(fixture, ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def box(frozen_now: FrozenNow):
-    with running_sandbox(tasks=60, lease_seconds=1.0, env=frozen_now.env) as sandbox:
+def box(frozen_now: FrozenNow, request: pytest.FixtureRequest):
+    env = frozen_now.env | backend_env(request)
+    with running_sandbox(tasks=60, lease_seconds=1.0, env=env) as sandbox:
         sandbox.setup_fields()
         yield sandbox
 
 
 @pytest.fixture
-def rules_box(frozen_now: FrozenNow):
+def rules_box(frozen_now: FrozenNow, request: pytest.FixtureRequest):
     with running_sandbox(
-        tasks=60, use_model=False, lease_seconds=1.0, env=frozen_now.env
+        tasks=60, use_model=False, lease_seconds=1.0, env=frozen_now.env | backend_env(request)
     ) as sandbox:
         sandbox.setup_fields()
         yield sandbox

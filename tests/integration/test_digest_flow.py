@@ -19,7 +19,7 @@ from bot.sandbox.slack_standin import SlackUser, pings
 from bot.services import build_services
 from tests.clock import FrozenNow, every_now
 
-from .conftest import click, outside_links, prioritize
+from .conftest import backend_env, both_backends, click, outside_links, prioritize
 
 APPROVER = "U0ALICE"
 OTHER = "U0BOB"
@@ -28,14 +28,14 @@ ENV = {"STANDUP_CHANNEL": CHANNEL, "COPILOT_APPROVERS": APPROVER}
 
 
 @pytest.fixture
-def box(frozen_now: FrozenNow):
-    with running_sandbox(tasks=60, env=ENV | frozen_now.env) as sandbox:
+def box(frozen_now: FrozenNow, request: pytest.FixtureRequest):
+    with running_sandbox(tasks=60, env=ENV | frozen_now.env | backend_env(request)) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
-def rules_box(frozen_now: FrozenNow):
-    env = ENV | frozen_now.env
+def rules_box(frozen_now: FrozenNow, request: pytest.FixtureRequest):
+    env = ENV | frozen_now.env | backend_env(request)
     with running_sandbox(tasks=60, use_model=False, env=env, lease_seconds=1.0) as sandbox:
         sandbox.setup_fields()
         yield sandbox
@@ -330,6 +330,7 @@ def test_without_a_model_the_digest_is_complete_without_prose(rules_box):
 
 
 @every_now
+@both_backends()
 def test_two_processes_posting_the_same_slot_post_one_digest(box):
     second = build_services(box.settings)  # another process on the same database
     try:
@@ -405,6 +406,7 @@ def form_values(channel: str, project: str, at: str, tz: str, days: list[str]) -
     }
 
 
+@both_backends()
 def test_an_approver_adds_changes_and_removes_a_schedule_from_the_home_tab(box):
     view = home(box, APPROVER)
     text = box.slack.render(view)

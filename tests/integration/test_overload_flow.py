@@ -39,7 +39,7 @@ from bot.sandbox.slack_standin import pings
 from bot.usecases.overload import run_overload_check, set_weekly_hours
 from tests.clock import FrozenNow, clocked_command, every_now
 
-from .conftest import current, last_ephemeral, put_actions
+from .conftest import backend_env, both_backends, current, last_ephemeral, put_actions
 
 
 @contextmanager
@@ -53,8 +53,10 @@ def crunch_sandbox(env: dict[str, str] | None = None) -> Iterator[tuple[Sandbox,
 
 
 @pytest.fixture
-def crunch_box(frozen_now: FrozenNow) -> Iterator[tuple[Sandbox, Crunch]]:
-    with crunch_sandbox(env=frozen_now.env) as pair:
+def crunch_box(
+    frozen_now: FrozenNow, request: pytest.FixtureRequest
+) -> Iterator[tuple[Sandbox, Crunch]]:
+    with crunch_sandbox(env=frozen_now.env | backend_env(request)) as pair:
         yield pair
 
 
@@ -79,6 +81,7 @@ def task(box: Sandbox, gid: str) -> dict:
 
 
 @every_now
+@both_backends("crunch_box")
 def test_alert_with_chart_then_approve_reassigns_exactly_once(crunch_box) -> None:
     box, crunch = crunch_box
     box.asana.reset_requests()
@@ -129,6 +132,7 @@ def test_reject_changes_nothing(crunch_box) -> None:
 
 
 @every_now
+@both_backends("crunch_box")
 def test_a_second_check_posts_nothing_and_a_grown_overload_alerts_again(crunch_box) -> None:
     box, crunch = crunch_box
     check(box, crunch)

@@ -13,14 +13,23 @@ from bot.sandbox.asana_server import parse_timestamp
 from bot.sandbox.slack_standin import pings
 from tests.clock import FrozenNow, every_now
 
-from .conftest import batch_kinds, click, current, last_ephemeral, proposal_id, put_actions
+from .conftest import (
+    backend_env,
+    batch_kinds,
+    both_backends,
+    click,
+    current,
+    last_ephemeral,
+    proposal_id,
+    put_actions,
+)
 
 INTERN = "U0INTERN"
 
 
 @pytest.fixture
-def sbox(frozen_now: FrozenNow):
-    env = {"COPILOT_APPROVERS": LEAD} | frozen_now.env
+def sbox(frozen_now: FrozenNow, request: pytest.FixtureRequest):
+    env = {"COPILOT_APPROVERS": LEAD} | frozen_now.env | backend_env(request)
     with running_sandbox(tasks=60, use_model=False, lease_seconds=1.0, env=env) as sandbox:
         sandbox.setup_fields()
         yield sandbox
@@ -136,6 +145,7 @@ def test_proposal_fits_capacity_keeps_dependencies_and_explains_the_rest(sbox):
 
 
 @every_now
+@both_backends("sbox")
 def test_approve_sets_sprint_and_next_on_exactly_the_selected_tasks_once(sbox):
     box = sbox
     message = plan(box)

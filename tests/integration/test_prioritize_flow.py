@@ -19,6 +19,7 @@ from tests.clock import every_now
 from .conftest import (
     batch_kinds,
     batches,
+    both_backends,
     click,
     current,
     dump,
@@ -64,6 +65,7 @@ def test_ack_is_immediate_and_ephemeral(box):
     box.services.jobs.drain()
 
 
+@both_backends()
 def test_approve_writes_all_four_fields_once_and_updates_the_message(box):
     message = prioritize(box)
     pid = proposal_id(message)
@@ -98,6 +100,7 @@ def test_reject_writes_nothing_and_says_who(box):
     assert put_actions(box) == {}
 
 
+@both_backends()
 def test_twenty_concurrent_approvals_write_each_task_once(box):
     message = prioritize(box)
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
@@ -120,6 +123,7 @@ def test_twenty_concurrent_approvals_write_each_task_once(box):
     assert any("Already approved" in t or "being applied" in t for t in told)
 
 
+@both_backends()
 def test_approve_and_reject_race_one_decision_wins(box):
     message = prioritize(box)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -334,6 +338,7 @@ def test_rate_limited_reads_are_retried(box):
     assert len(box.services.store.proposal(proposal_id(message)).view["rows"]) == 60
 
 
+@both_backends()
 def test_partial_batch_failure_is_reported_and_retry_finishes(box):
     message = prioritize(box)
     on_first_write(box)
@@ -381,6 +386,7 @@ class CrashingWriter:
         return results
 
 
+@both_backends()
 def test_crash_during_approve_is_finished_on_restart_without_double_writes(box):
     message = prioritize(box)
     pid = proposal_id(message)

@@ -144,7 +144,7 @@ def test_every_flow_keeps_secrets_out_of_every_output(caplog):
         outputs += [json.dumps(post, default=str) for post in box.slack.response_posts]
         with box.services.store.connect() as db:
             for table in db.table_names():
-                outputs += [json.dumps(row, default=str) for row in db[table].rows]
+                outputs += [json.dumps(row, default=str) for row in db.rows(table)]
         blob = "\n".join(outputs)
         for secret in secrets:
             assert secret not in blob

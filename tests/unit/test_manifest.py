@@ -109,6 +109,12 @@ def test_the_two_variants_differ_only_in_mode_and_urls():
     assert socket == http
 
 
-def test_procfile_serves_http_mode():
-    assert (ROOT / "Procfile").read_text().startswith("web: copilot serve")
+def test_procfile_migrates_on_release_serves_http_on_web_and_socket_mode_on_worker():
+    lines = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert lines["release"] == "copilot migrate"
+    # --http: a web process must bind $PORT even if SLACK_APP_TOKEN is set for the worker
+    assert lines["web"].startswith("copilot serve --http")
+    assert lines["worker"] == "copilot serve --socket-mode"
     assert "Procfile" in (ROOT / HTTP).read_text().splitlines()[0]

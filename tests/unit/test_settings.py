@@ -121,3 +121,23 @@ def test_cli_reports_an_invalid_variable(tmp_path):
     assert result.returncode == 2
     assert "ASANA_PROJECT is invalid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_database_url_selects_postgresql_and_stays_secret(scheme):
+    url = f"{scheme}://copilot:hunter2-secret@db.example.com:5432/copilot"
+    settings = Settings.from_env({**BASE, "DATABASE_URL": url, "COPILOT_DB": "x.db"})
+    assert settings.database_target == url  # DATABASE_URL wins over COPILOT_DB
+    assert "hunter2-secret" not in repr(settings)
+    assert url in settings.secrets() and "hunter2-secret" in settings.secrets()
+
+
+def test_without_database_url_the_store_is_the_sqlite_file():
+    settings = Settings.from_env({**BASE, "COPILOT_DB": "/data/copilot.db"})
+    assert settings.database_url is None and settings.database_target == "/data/copilot.db"
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({**BASE, "DATABASE_URL": "mysql://u:hunter2-secret@h/d"})
+    assert "DATABASE_URL" in str(error.value) and "hunter2-secret" not in str(error.value)

@@ -176,21 +176,18 @@ def test_an_approval_under_way_is_never_pruned(store: Store, clock: Clock):
 
 
 def test_the_migration_drops_notes_from_snapshots_decided_before_it(store: Store):
-    from sqlite_utils import Database
-
-    from bot.storage.store import m006_retention
+    from bot.storage.migrations import Schema
+    from bot.storage.schema import m006_retention
 
     engine = ApprovalEngine(store, NoAsana(), approvers=frozenset({"U0LEAD"}))
     decided, still_open = propose(engine), propose(engine)
     engine.decide(decided, user="U0LEAD", channel="C0TEAM", decision="reject")
-    db = Database(store.path)
-    # As a database written before this release holds it: a decided proposal with its notes.
-    db.execute(
-        "update proposals set inputs_json = ? where id = ?",
-        ['[{"gid": "1201", "name": "Fix login", "notes": "old notes"}]', decided],
-    )
-    db.conn.commit()
-    m006_retention(db)
-    db.conn.commit()
+    with store.write() as conn:
+        # As a database written before this release holds it: a decided proposal with its notes.
+        conn.execute(
+            "update proposals set inputs_json = ? where id = ?",
+            ['[{"gid": "1201", "name": "Fix login", "notes": "old notes"}]', decided],
+        )
+        m006_retention(Schema(conn))
     assert store.proposal(decided).inputs == [{"gid": "1201", "name": "Fix login"}]  # type: ignore[union-attr]
     assert "notes" in store.proposal(still_open).inputs[0]  # type: ignore[union-attr]
