@@ -73,3 +73,12 @@ def expired_note(days: int) -> str:
         f":hourglass: This proposal has expired: run the command again. It is more than {days} "
         f"day{'s' if days != 1 else ''} old, so nothing was written."
     )
+
+
+IN_PROGRESS_NOTE = (
+    "This proposal is being applied right now; the message will update when it is done."
+)
+INTERRUPTED_NOTE = (
+    ":warning: Applying this proposal was interrupted (our database did not answer). What was "
+    "written stays written and nothing is written twice: press Approve again to finish it."
+)
