@@ -193,22 +193,28 @@ def test_tasks_changed_after_the_proposal_are_skipped_as_conflicts(sbox):
     box = sbox
     message = plan(box)
     selected = [r["gid"] for r in view_of(box, message)["selected"]]
-    reestimated, moved, finished = selected[:3]
+    reestimated, moved, finished, judged = selected[:4]
     store = box.asana.store
     store.set_custom_field(reestimated, box.seed.field_gids["Story Points"], 21)
     store.set_custom_field(moved, box.seed.field_gids["Sprint"], "Sprint 23")
     store.tasks[finished]["completed"] = True
     store.tasks[finished]["completed_at"] = store.timestamp()
+    # A person files a task under a later sprint by hand: /plan-sprint must not say "Next".
+    ai_sprint = box.services.asana.project(box.seed.project_gid).fields["AI Suggested Sprint"]
+    theirs = "Future" if store.field_value(judged, "AI Suggested Sprint") != "Future" else "Backlog"
+    store.set_custom_field(judged, ai_sprint.gid, theirs)
 
     click(box, message, "proposal_approve")
     written = put_actions(box)
-    assert set(written) == set(selected[3:])
+    assert set(written) == set(selected[4:])
     assert store.field_value(reestimated, "Sprint") != "Sprint 25"
     assert store.field_value(moved, "Sprint") == "Sprint 23"
+    assert store.field_value(judged, "AI Suggested Sprint") == theirs
     updated = box.slack.render(current(box, message))
-    assert "Skipped (3)" in updated
+    assert "Skipped (4)" in updated
     assert "Story Points changed since the proposal" in updated
     assert "Sprint changed since the proposal" in updated
+    assert "AI Suggested Sprint changed since the proposal" in updated
     assert "completed since the proposal" in updated  # read by gid: Asana still has it
 
 
