@@ -22,6 +22,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
+from bot.domain.changes import option_key
 from bot.domain.models import AiFields, FieldValue, Person, Task, TaskLink
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
 from bot.settings import Secret
@@ -903,8 +904,7 @@ def _decimals(precision: int) -> str:
     return f"{precision} decimal" + ("" if precision == 1 else "s")
 
 
-def _option_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
+_option_key = option_key  # one rule for matching options and for comparing what was written
 
 
 def _task(row: Mapping[str, Any]) -> Task:
@@ -963,6 +963,11 @@ def _task(row: Mapping[str, Any]) -> Task:
         ),
         tags=tuple(t.get("name") or "" for t in row.get("tags") or []),
         custom_values=tuple(values.items()),
+        enum_fields=frozenset(
+            cf["name"]
+            for cf in row.get("custom_fields") or []
+            if cf.get("resource_subtype") in ("enum", "multi_enum")
+        ),
     )
 
 
