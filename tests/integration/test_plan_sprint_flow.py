@@ -273,3 +273,24 @@ def test_a_project_without_history_or_ai_fields_plans_on_weekly_hours_and_says_s
         assert "no estimated work was completed" in text
         assert "lacks AI Suggested Sprint" in text and "copilot setup" in text
         assert sum(r["effort"] for r in view["selected"]) <= view["capacity"]["team"]
+
+
+def test_a_write_that_landed_on_an_option_of_another_case_is_recorded_written(sbox):
+    box = sbox
+    message = plan(box)
+    assert view_of(box, message)["sprint"]["name"] == "Sprint 25"
+    selected = [r["gid"] for r in view_of(box, message)["selected"]]
+    # Meanwhile a person adds the sprint by hand, in lower case: Approve resolves to it.
+    box.asana.store.add_enum_option(box.seed.field_gids["Sprint"], "sprint 25")
+    # The first write batch runs but its answer is lost: the re-read must recognise it.
+    box.asana.faults.add(
+        "drop_after", method="POST", path_contains="/batch", actions="put", times=1
+    )
+
+    click(box, message, "proposal_approve")
+
+    items = {i.task_gid: i for i in box.services.store.items(proposal_id(message))}
+    assert {items[g].status for g in selected} == {"written"}, {items[g].reason for g in selected}
+    assert option_creations(box) == 0
+    assert {box.asana.store.field_value(g, "Sprint") for g in selected} == {"sprint 25"}
+    assert put_actions(box)[selected[0]] == 1  # verified by the re-read, not resent
