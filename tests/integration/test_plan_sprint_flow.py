@@ -294,3 +294,26 @@ def test_a_write_that_landed_on_an_option_of_another_case_is_recorded_written(sb
     assert option_creations(box) == 0
     assert {box.asana.store.field_value(g, "Sprint") for g in selected} == {"sprint 25"}
     assert put_actions(box)[selected[0]] == 1  # verified by the re-read, not resent
+
+
+def test_asana_down_while_adding_the_sprint_option_leaves_a_retry_not_a_stuck_approval(sbox):
+    box = sbox
+    message = plan(box)
+    selected = [r["gid"] for r in view_of(box, message)["selected"]]
+    sprint = box.seed.field_gids["Sprint"]
+    box.asana.faults.add("503", method="POST", path_contains=f"/custom_fields/{sprint}/", times=1)
+
+    click(box, message, "proposal_approve")
+
+    pid = proposal_id(message)
+    assert box.services.store.proposal(pid).status == "partial"
+    assert {i.status for i in box.services.store.items(pid)} == {"failed"}
+    assert put_actions(box) == {}
+    updated = box.slack.render(current(box, message))
+    assert "[Retry failed writes]" in updated
+    assert "Nothing was changed" not in last_ephemeral(box)
+
+    click(box, current(box, message), "proposal_retry")  # Asana answers again
+    assert box.services.store.proposal(pid).status == "applied"
+    assert put_actions(box) == dict.fromkeys(selected, 1)
+    assert len(sprint_options(box, "Sprint 25")) == 1
