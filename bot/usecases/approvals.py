@@ -301,8 +301,10 @@ class ApprovalEngine:
         proposal_ttl_days: int = PROPOSAL_TTL_DAYS,
         clock: Callable[[], datetime] | None = None,
         heartbeat_seconds: float | None = None,
+        lease_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._lease_clock = lease_clock  # measures how long a lease is safe without renewals
         self._proposal_ttl_days = proposal_ttl_days
         # By default the store's clock: the one that stamped the proposals' created_at.
         self._clock = clock or (lambda: datetime.fromisoformat(store.now()))
@@ -314,6 +316,9 @@ class ApprovalEngine:
         self._owner = new_owner()
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
+        # Workers of this engine that gave up (renewals kept failing) but may not have managed
+        # to release their lease: the next click takes it over instead of waiting it out.
+        self._abandoned: set[str] = set()
 
     @property
     def lease_seconds(self) -> float:
@@ -422,10 +427,20 @@ class ApprovalEngine:
         # One lease token per call: threads of this process compete like separate processes.
         worker = f"{self._owner}:{uuid.uuid4().hex[:8]}"
         if not self._store.take_lease(proposal_id, owner=worker, seconds=self._lease_seconds):
-            return self._busy(proposal_id)
+            holder = self._store.lease_owner(proposal_id)
+            if holder is None or holder not in self._abandoned:
+                return self._busy(proposal_id)
+            self._store.release_lease(proposal_id, owner=holder)
+            if not self._store.take_lease(proposal_id, owner=worker, seconds=self._lease_seconds):
+                return self._busy(proposal_id)
         try:
             with Lease(
-                self._store, proposal_id, worker, self._lease_seconds, self._heartbeat_seconds
+                self._store,
+                proposal_id,
+                worker,
+                self._lease_seconds,
+                self._heartbeat_seconds,
+                clock=self._lease_clock,
             ) as lease:
                 proposal = self._store.proposal(proposal_id)
                 assert proposal is not None
@@ -443,6 +458,7 @@ class ApprovalEngine:
             }
             # Only the holder finishes: a worker that lost its lease leaves that to the new one.
             if lease.expired:
+                self._abandoned.add(worker)
                 return self._interrupted(proposal_id)
             if lease.lost or not self._store.finish(
                 proposal_id, status=status, result=summary, owner=worker

@@ -49,6 +49,7 @@ class FakeTask:
         self.completed = False
         self.modified_at = datetime(2026, 1, 1, tzinfo=UTC)
         self.assignee = self.due_on = self.due_at = self.start_on = None
+        self.enum_fields: frozenset[str] = frozenset()
 
     def field_value(self, key: str) -> Any:
         return self.score if key == SCORE else None
@@ -119,11 +120,19 @@ def test_a_batch_always_answering_429_with_retry_after_0_stops_after_the_budget(
 
 
 class FlakyStore(Store):
-    """take_lease raises "database is locked" on the calls numbered in `fail`."""
+    """take_lease raises "database is locked" on the calls numbered in `fail`; release_lease on
+    the first `fail_releases` calls."""
 
-    def __init__(self, path: str, fail: set[int]) -> None:
+    def __init__(self, path: str, fail: set[int], fail_releases: int = 0) -> None:
         super().__init__(path, clock=Clock())
         self.fail, self.calls = fail, 0
+        self.fail_releases = fail_releases
+
+    def release_lease(self, proposal_id: str, *, owner: str) -> None:
+        if self.fail_releases > 0:
+            self.fail_releases -= 1
+            raise RuntimeError("database is locked")
+        super().release_lease(proposal_id, owner=owner)
 
     def take_lease(self, proposal_id: str, *, owner: str, seconds: float) -> bool:
         self.calls += 1
@@ -191,3 +200,25 @@ def test_one_proposal_failing_to_resume_does_not_stop_the_others(tmp_path):
     asana = FakeAsana()
     engine = ApprovalEngine(store, asana, approvers=frozenset({"U"}))
     assert {r.proposal.id for r in engine.resume_incomplete()} == {"p1", "p2"}
+
+
+def test_the_next_click_takes_over_a_lease_its_worker_gave_up_and_could_not_release(tmp_path):
+    store = FlakyStore(str(tmp_path / "f.db"), fail={2}, fail_releases=1)
+    with_proposal(tmp_path, store=store)
+    asana = FakeAsana()
+    ticks = iter(range(0, 10_000, 250))  # each look at the clock is 250 s later
+    engine = ApprovalEngine(
+        store,
+        asana,
+        approvers=frozenset({"U"}),
+        heartbeat_seconds=3600,
+        lease_clock=lambda: float(next(ticks)),
+    )
+
+    first = engine.decide("p1", user="U", channel="C", decision="approve")
+    assert first.outcome is Outcome.INTERRUPTED
+    assert store.lease_owner("p1") is not None  # the release failed: the lease still stands
+
+    second = engine.decide("p1", user="U", channel="C", decision="approve")
+    assert second.outcome is Outcome.APPLIED
+    assert len(asana.scores) == 25
