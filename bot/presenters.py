@@ -137,7 +137,7 @@ def resume_and_report(services: Services) -> list[DecisionResult]:
         time.sleep(services.engine.lease_seconds + 1)
         results = services.engine.resume_incomplete()
     for result in results:
-        if result.outcome is Outcome.IN_PROGRESS:
+        if result.outcome in (Outcome.IN_PROGRESS, Outcome.INTERRUPTED):
             continue
         try:
             refresh_message(services, result)

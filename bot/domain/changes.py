@@ -52,15 +52,25 @@ def value_of(task: Task, key: str) -> Any:
     return task.field_value(key)
 
 
-def same(a: Any, b: Any) -> bool:
-    """Equal as Asana stores them: numbers within rounding, everything else exactly."""
+def option_key(name: str) -> str:
+    """An enum option name as the gateway matches options: spacing and case do not count."""
+    return " ".join(name.split()).casefold()
+
+
+def same(a: Any, b: Any, *, options: bool = False) -> bool:
+    """Equal as Asana stores them: numbers within rounding, everything else exactly.
+
+    `options`: the values are enum option names, equal when their option_key is ("Sprint 25"
+    written may be read back as the existing option "sprint 25" it resolved to).
+    """
     if isinstance(a, int | float) and isinstance(b, int | float):
         return abs(float(a) - float(b)) <= NUMBER_TOLERANCE
+    text = option_key if options else str.strip
     if isinstance(a, str) and isinstance(b, str):
-        return a.strip() == b.strip()
+        return text(a) == text(b)
     if isinstance(a, tuple | list) and isinstance(b, tuple | list):
         # Multi-select option names: a set; a guard comes back from JSON as a list.
-        return sorted(str(x).strip() for x in a) == sorted(str(x).strip() for x in b)
+        return sorted(text(str(x)) for x in a) == sorted(text(str(x)) for x in b)
     return a == b
 
 
@@ -72,11 +82,14 @@ def check_item(
         return ItemCheck(ItemAction.SKIP, "completed or deleted since the proposal")
     if current.completed:
         return ItemCheck(ItemAction.SKIP, "completed since the proposal")
-    if all(same(value_of(current, key), value) for key, value in changes.items()):
+    enums = current.enum_fields
+    if all(
+        same(value_of(current, key), value, options=key in enums) for key, value in changes.items()
+    ):
         return ItemCheck(ItemAction.ALREADY, "already holds these values")
     for key, seen in guard.items():
         now = value_of(current, key)
-        if not same(now, seen):
+        if not same(now, seen, options=key in enums):
             return ItemCheck(
                 ItemAction.SKIP,
                 f"conflict: {key} changed since the proposal ({_show(seen)} → {_show(now)})",

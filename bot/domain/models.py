@@ -76,6 +76,9 @@ class Task:
     # chosen option names of a multi-select), for guards and fields the core has no attribute
     # for (e.g. "Skills", "Status").
     custom_values: tuple[tuple[str, FieldValue], ...] = ()
+    # Names of the enum and multi-select fields among them: their option names compare the way
+    # Asana matches options (case and spacing aside), see changes.option_key.
+    enum_fields: frozenset[str] = frozenset()
 
     @property
     def open_dependencies(self) -> tuple[TaskLink, ...]:

@@ -9,6 +9,7 @@ urllib3's, bounded; /batch is a POST the client never retries. A /batch of reads
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
+from bot.domain.changes import option_key
 from bot.domain.models import AiFields, FieldValue, Person, Task, TaskLink
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
 from bot.settings import Secret
@@ -159,6 +161,9 @@ class Project:
     workspace_gid: str
     permalink: str
     fields: Mapping[str, FieldInfo]  # custom fields attached to the project, by name
+    # When this snapshot was read (time.monotonic): an option resolved after it is missing from
+    # it for that reason alone (see ensure_enum_option).
+    read_at: float = field(default_factory=time.monotonic, compare=False)
 
     def missing(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if n not in self.fields]
@@ -251,7 +256,8 @@ class AsanaGateway:
         self._timeout = timeout
         self._batch_attempts = batch_attempts
         self._sleep = sleep
-        self._created_options: dict[tuple[str, str], str] = {}
+        # (field gid, option) -> (option gid, time.monotonic() when resolved)
+        self._created_options: dict[tuple[str, str], tuple[str, float]] = {}
         self._options_lock = threading.Lock()
         # Creating an enum option is once across every instance: a lock the database holds
         # (issue 11), or this process's own when it is the only one.
@@ -535,9 +541,16 @@ class AsanaGateway:
         key = (info.gid, option)
         # One resolver at a time across instances: two approvals naming a new sprint add it once.
         with self._option_lock(f"enum-option:{info.gid}:{_option_key(option)}"):
-            if key not in self._created_options:
-                self._created_options[key] = self._resolve_option(info, option)
-            return self._created_options[key]
+            cached = self._created_options.get(key)
+            # Trusted only while this project read lists it as enabled, or was read before we
+            # resolved it; otherwise a person may have disabled it since: resolve (re-enable).
+            if cached is not None and (
+                cached[0] in info.options.values() or cached[1] >= project.read_at
+            ):
+                return cached[0]
+            gid = self._resolve_option(info, option)
+            self._created_options[key] = (gid, time.monotonic())
+            return gid
 
     def _field_options(self, info: FieldInfo) -> list[dict[str, Any]]:
         """The field's enum options as Asana holds them now, disabled ones included, in order."""
@@ -896,8 +909,7 @@ def _decimals(precision: int) -> str:
     return f"{precision} decimal" + ("" if precision == 1 else "s")
 
 
-def _option_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
+_option_key = option_key  # one rule for matching options and for comparing what was written
 
 
 def _task(row: Mapping[str, Any]) -> Task:
@@ -956,6 +968,11 @@ def _task(row: Mapping[str, Any]) -> Task:
         ),
         tags=tuple(t.get("name") or "" for t in row.get("tags") or []),
         custom_values=tuple(values.items()),
+        enum_fields=frozenset(
+            cf["name"]
+            for cf in row.get("custom_fields") or []
+            if cf.get("resource_subtype") in ("enum", "multi_enum")
+        ),
     )
 
 
@@ -1055,10 +1072,12 @@ def _write_result(task_gid: str, answer: Mapping[str, Any]) -> WriteResult:
 
 
 def _seconds(headers: Mapping[str, Any]) -> float:
+    """Retry-After in seconds, between 1 and 60: a 0 (or garbage) must not mean "resend now"."""
     try:
-        return min(float(headers.get("Retry-After", 1)), 60.0)
+        wait = float(headers.get("Retry-After", 1))
     except (TypeError, ValueError):
         return 1.0
+    return min(max(wait, 1.0), 60.0) if math.isfinite(wait) else 1.0
 
 
 def _retry_after(exc: ApiException) -> float:

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 from bot.presenters import private_reply, refresh_message, show_page
 from bot.render.access import decision_refusal_text
 from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
-from bot.render.notes import expired_note, queued_note
+from bot.render.notes import IN_PROGRESS_NOTE, INTERRUPTED_NOTE, expired_note, queued_note
 from bot.services import Services
 from bot.usecases.approvals import Outcome
 
@@ -69,9 +69,10 @@ def _decide(
             reply(expired_note(services.engine.proposal_ttl_days))
             return
         if result.outcome is Outcome.IN_PROGRESS:
-            reply(
-                "This proposal is being applied right now; the message will update when it is done."
-            )
+            reply(IN_PROGRESS_NOTE)
+            return
+        if result.outcome is Outcome.INTERRUPTED:
+            reply(INTERRUPTED_NOTE)
             return
         if result.outcome is Outcome.ALREADY_DECIDED:
             p = result.proposal

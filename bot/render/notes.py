@@ -82,3 +82,12 @@ def interrupted_note(command: str, text: str) -> str:
         f":warning: Your `{escape(typed)}` was interrupted: the app restarted before it "
         "finished. Nothing was posted and nothing was changed; please run it again."
     )
+
+
+IN_PROGRESS_NOTE = (
+    "This proposal is being applied right now; the message will update when it is done."
+)
+INTERRUPTED_NOTE = (
+    ":warning: Applying this proposal was interrupted (our database did not answer). What was "
+    "written stays written and nothing is written twice: press Approve again to finish it."
+)

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,19 +116,34 @@ def holder_is_dead(owner: str, here: Place | None = None) -> bool:
 class Lease:
     """A held approval lease, renewed from a heartbeat thread while the worker writes.
 
-    Once a renewal fails (another worker holds it, or the database says no) the lease is lost for
-    good: the worker checks `confirm()` before every send and stops.
+    A renewal the database answers False (another worker holds it, or the proposal is no longer
+    approving) loses the lease for good. A renewal that fails (e.g. "database is locked") proves
+    nothing either way: nobody else can take the lease before it runs out, so the worker goes on
+    until the last good renewal + the lease length − a margin, then gives up (`expired`). The
+    worker checks `confirm()` before every send and stops once it is False.
     """
 
     def __init__(
-        self, store: Store, proposal_id: str, owner: str, seconds: float, every: float
+        self,
+        store: Store,
+        proposal_id: str,
+        owner: str,
+        seconds: float,
+        every: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.owner = owner
         self._store = store
         self._proposal_id = proposal_id
         self._seconds = seconds
         self._every = every
+        self._clock = clock
+        # Time for a send that starts just before the deadline to end before the lease does.
+        self._margin = seconds / 3
+        self._renewed = clock()  # the caller took the lease just now
         self._lost = threading.Event()
+        self._expired = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{proposal_id}", daemon=True)
 
@@ -143,18 +159,31 @@ class Lease:
     def lost(self) -> bool:
         return self._lost.is_set()
 
+    @property
+    def expired(self) -> bool:
+        """Lost because renewals kept failing, not to another worker: nobody else holds it."""
+        return self._expired
+
     def confirm(self) -> bool:
-        """Renew now; False (for good) when the lease is no longer ours."""
+        """Renew now; False (for good) when the lease is no longer ours, or may no longer be."""
         if self._lost.is_set():
             return False
         try:
             held = self._store.take_lease(
                 self._proposal_id, owner=self.owner, seconds=self._seconds
             )
-        except Exception:  # the database failed: we cannot show we hold it, so we don't
+        except Exception:
+            # Unknown, not lost: our last renewal still keeps everyone else out for a while.
             log.exception("renewing the lease on proposal %s failed", self._proposal_id)
-            held = False
-        if not held:
+            if self._clock() < self._renewed + self._seconds - self._margin:
+                return True
+            log.warning("could not renew the lease on proposal %s; stopping", self._proposal_id)
+            self._expired = True
+            self._lost.set()
+            return False
+        if held:
+            self._renewed = self._clock()
+        else:
             log.warning("lost the lease on proposal %s; stopping", self._proposal_id)
             self._lost.set()
         return held
@@ -219,6 +248,9 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # not an approver
     ALREADY_DECIDED = "already decided"
     IN_PROGRESS = "in progress"
+    # The worker could not renew its lease (the database kept failing) and stopped; nobody else
+    # holds it: the next Approve (or Retry) click finishes the approval.
+    INTERRUPTED = "interrupted"
     EXPIRED = "expired"  # older than the proposal TTL: run the command again
 
 
@@ -279,10 +311,12 @@ class ApprovalEngine:
         clock: Callable[[], datetime] | None = None,
         holder_dead: Callable[[str], bool] = holder_is_dead,
         heartbeat_seconds: float | None = None,
+        lease_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         # Whether a lease's holder died (this host: its pid; elsewhere: its heartbeats).
         self._holder_dead = holder_dead
+        self._lease_clock = lease_clock  # measures how long a lease is safe without renewals
         self._proposal_ttl_days = proposal_ttl_days
         # By default the store's clock: the one that stamped the proposals' created_at.
         self._clock = clock or (lambda: datetime.fromisoformat(store.now()))
@@ -294,6 +328,9 @@ class ApprovalEngine:
         self._owner = new_owner()
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
+        # Workers of this engine that gave up (renewals kept failing) but may not have managed
+        # to release their lease: the next click takes it over instead of waiting it out.
+        self._abandoned: set[str] = set()
 
     @property
     def lease_seconds(self) -> float:
@@ -384,13 +421,17 @@ class ApprovalEngine:
         """At start-up: finish approvals a crash cut short."""
         results = []
         for proposal in self._store.proposals_with_status("approving"):
-            holder = self._store.lease_owner(proposal.id)
-            if holder and self._holder_dead(holder):
-                # The process that held it died: no need to wait for the lease to expire.
-                self._store.release_lease(proposal.id, owner=holder)
-            self._store.audit(proposal.id, "copilot", "resume", detail={})
-            result = self.apply(proposal.id, resumed=True)
-            results.append(result)
+            try:
+                holder = self._store.lease_owner(proposal.id)
+                if holder and self._holder_dead(holder):
+                    # The process that held it died: no need to wait for the lease to expire.
+                    self._store.release_lease(proposal.id, owner=holder)
+                self._store.audit(proposal.id, "copilot", "resume", detail={})
+                results.append(self.apply(proposal.id, resumed=True))
+            except Exception:
+                # One proposal's failure must not keep the others unfinished; its next click
+                # (or the next start) finishes it.
+                log.exception("resuming proposal %s failed", proposal.id)
         return results
 
     def resume_abandoned(self) -> list[DecisionResult]:
@@ -417,10 +458,20 @@ class ApprovalEngine:
         # One lease token per call: threads of this process compete like separate processes.
         worker = f"{self._owner}:{uuid.uuid4().hex[:8]}"
         if not self._store.take_lease(proposal_id, owner=worker, seconds=self._lease_seconds):
-            return self._busy(proposal_id)
+            holder = self._store.lease_owner(proposal_id)
+            if holder is None or holder not in self._abandoned:
+                return self._busy(proposal_id)
+            self._store.release_lease(proposal_id, owner=holder)
+            if not self._store.take_lease(proposal_id, owner=worker, seconds=self._lease_seconds):
+                return self._busy(proposal_id)
         try:
             with Lease(
-                self._store, proposal_id, worker, self._lease_seconds, self._heartbeat_seconds
+                self._store,
+                proposal_id,
+                worker,
+                self._lease_seconds,
+                self._heartbeat_seconds,
+                clock=self._lease_clock,
             ) as lease:
                 proposal = self._store.proposal(proposal_id)
                 assert proposal is not None
@@ -437,12 +488,18 @@ class ApprovalEngine:
                 "resumed": resumed,
             }
             # Only the holder finishes: a worker that lost its lease leaves that to the new one.
+            if lease.expired:
+                self._abandoned.add(worker)
+                return self._interrupted(proposal_id)
             if lease.lost or not self._store.finish(
                 proposal_id, status=status, result=summary, owner=worker
             ):
                 return self._busy(proposal_id)
         finally:
-            self._store.release_lease(proposal_id, owner=worker)
+            try:
+                self._store.release_lease(proposal_id, owner=worker)
+            except Exception:  # it runs out by itself; the next click takes over then
+                log.exception("releasing the lease on proposal %s failed", proposal_id)
         final = self._store.proposal(proposal_id)
         assert final is not None
         outcome = Outcome.APPLIED if final.status == "applied" else Outcome.PARTIAL
@@ -475,6 +532,14 @@ class ApprovalEngine:
         assert proposal is not None
         outcome = Outcome.IN_PROGRESS if proposal.status == "approving" else Outcome.ALREADY_DECIDED
         return DecisionResult(outcome, proposal, self._item_results(proposal_id))
+
+    def _interrupted(self, proposal_id: str) -> DecisionResult:
+        """This worker gave up (renewals kept failing); nobody else is applying the proposal."""
+        proposal = self._store.proposal(proposal_id)
+        assert proposal is not None
+        if proposal.status != "approving":
+            return self._busy(proposal_id)
+        return DecisionResult(Outcome.INTERRUPTED, proposal, self._item_results(proposal_id))
 
     def _write(self, proposal: ProposalRow, pending: list[ItemRow], lease: Lease) -> None:
         """Write the pending items a batch at a time; stop at a lost lease or a refused batch.
@@ -513,6 +578,7 @@ class ApprovalEngine:
         """
         outcomes: list[ItemOutcome] = []
         writes: dict[str, Any] = {}
+        stop: _Stop | None = None
         for item in chunk:
             try:
                 writes[item.task_gid] = self._asana.encode_write(
@@ -520,11 +586,15 @@ class ApprovalEngine:
                 )
             except UserFacingError as exc:
                 outcomes.append((item.task_gid, "failed", str(exc), {}))
-        remaining = [i for i in chunk if i.task_gid in writes]
+            except UpstreamError as exc:
+                # Asana is unreachable (e.g. adding a sprint option): nothing else will go
+                # through; the rest is recorded as failed, for Retry.
+                stop = _Stop(f"not sent: {exc}")
+                break
+        remaining = [] if stop is not None else [i for i in chunk if i.task_gid in writes]
         seen: dict[str, datetime | None] = {}  # modified_at at our last read of each task
         unsure: set[str] = set()  # sent, outcome unknown: it may have landed
         uncertain_left, rate_limited_left = UNCERTAIN_RETRIES, RATE_LIMIT_RESENDS
-        stop: _Stop | None = None
         while remaining:
             if not lease.confirm():
                 stop = _Stop("lost the lease")
@@ -561,13 +631,14 @@ class ApprovalEngine:
                 proposal.id, actor, "write_sent", detail={"tasks": [i.task_gid for i in send]}
             )
             results = self._asana.write_tasks([writes[i.task_gid] for i in send])
-            wait = 0.0
+            wait, limited = 0.0, False
             for item, result in zip(send, results, strict=True):
                 if result.ok:
                     unsure.discard(item.task_gid)
                     outcomes.append((item.task_gid, "written", "", {"changes": item.changes}))
                 elif result.retry_after is not None:  # not processed: re-read, then resend
                     remaining.append(item)
+                    limited = True
                     wait = max(wait, result.retry_after)
                 elif result.uncertain:  # may have landed: re-read before resending
                     unsure.add(item.task_gid)
@@ -583,7 +654,8 @@ class ApprovalEngine:
                 break
             if any(i.task_gid in unsure for i in remaining):
                 uncertain_left -= 1
-            if wait:
+            if limited:
+                # Every 429 counts, whatever its Retry-After (0 included): the budget ends it.
                 rate_limited_left -= 1
                 self._store.audit(proposal.id, actor, "rate_limited", detail={"retry_after": wait})
                 if not lease.wait(wait):

@@ -55,7 +55,7 @@ from bot.usecases.prioritize import ProjectAccess
 KIND = "plan_sprint"
 PLAN_TIME_LIMIT_S = 5.0
 # Values seen at proposal time that must still hold when Approve writes (else: a conflict).
-GUARD_FIELDS = (FIELD_SPRINT, FIELD_STORY_POINTS, FIELD_ESTIMATED_HOURS)
+GUARD_FIELDS = (FIELD_SPRINT, FIELD_AI_SPRINT, FIELD_STORY_POINTS, FIELD_ESTIMATED_HOURS)
 SPRINT_SUBTYPES = ("enum", "text")
 
 

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date
 
 from bot.domain.changes import ItemAction, check_item, value_of
@@ -43,3 +44,22 @@ def test_value_of_task_fields():
     assert value_of(t, "assignee") == "42"
     assert value_of(t, "due_on") == "2026-12-01"
     assert value_of(t, "start_on") is None
+
+
+def test_enum_option_names_compare_the_way_options_are_matched():
+    # "Sprint 25" was written; Asana resolved it to its existing option "sprint 25".
+    changes = {"Sprint": "Sprint 25", "Skills": ["Backend", "QA"]}
+    guard = {"Sprint": "Sprint 24"}
+    landed = Task(
+        gid="1",
+        name="t",
+        custom_values=(("Sprint", "sprint  25"), ("Skills", ("qa", "backend"))),
+        enum_fields=frozenset({"Sprint", "Skills"}),
+    )
+    assert check_item(changes, guard, landed).action is ItemAction.ALREADY
+    # The guard too: the same option under another case is no change by a person.
+    untouched = replace(landed, custom_values=(("Sprint", "SPRINT 24"), ("Skills", ())))
+    assert check_item(changes, guard, untouched).action is ItemAction.WRITE
+    # Text fields still compare exactly.
+    text = Task(gid="1", name="t", custom_values=(("Sprint", "sprint 25"),))
+    assert check_item({"Sprint": "Sprint 25"}, {}, text).action is ItemAction.WRITE

@@ -320,3 +320,44 @@ def test_a_precision_0_field_would_round_the_score_the_way_asana_does(seeded) ->
     assert answer.status == 200
     assert store.field_value(task, "Whole") == 75.0
     assert store.field_value(task, "Share") == 0.72
+
+
+def test_a_sprint_option_a_person_disabled_after_we_made_it_is_enabled_again(seeded) -> None:
+    sandbox, info = seeded
+    sprint = info.field_gids["Sprint"]
+    gateway = _gateway(sandbox)
+    try:
+        stale = gateway.project(info.project_gid)
+        made = gateway.ensure_enum_option(stale, FIELD_SPRINT, "Sprint 31")
+        # The rest of the same approval (its project read predates the option) reuses it.
+        before = len(sandbox.requests)
+        assert gateway.ensure_enum_option(stale, FIELD_SPRINT, "Sprint 31") == made
+        assert len(sandbox.requests) == before
+        # A person disables it in Asana; the next approval reads the project afresh.
+        answer = sandbox.api.handle(
+            "PUT", f"/enum_options/{made}", {}, {"data": {"enabled": False}}
+        )
+        assert answer.status == 200
+        fresh = gateway.project(info.project_gid)
+        assert "Sprint 31" not in fresh.fields[FIELD_SPRINT].options
+        assert gateway.ensure_enum_option(fresh, FIELD_SPRINT, "Sprint 31") == made
+    finally:
+        gateway.close()
+    assert sandbox.store.enum_options[made]["enabled"] is True
+    assert [o["name"] for o in _options(sandbox, sprint)].count("Sprint 31") == 1
+
+
+def test_a_batch_answered_429_with_retry_after_0_waits_at_least_a_second(seeded) -> None:
+    sandbox, info = seeded
+    gateway = _gateway(sandbox)
+    try:
+        project = gateway.project(info.project_gid)
+        task = next(iter(sandbox.store.tasks))
+        write = gateway.encode_write(project, task, {"Business Value": 5})
+        sandbox.faults.add("429", method="POST", path_contains="/batch", retry_after=0)
+        [result] = gateway.write_tasks([write])
+    finally:
+        gateway.close()
+    assert [r.status for r in sandbox.requests if r.path == "/batch"] == [429]
+    assert result.status == 429 and not result.ok
+    assert result.retry_after == 1.0

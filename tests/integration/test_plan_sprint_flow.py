@@ -203,22 +203,28 @@ def test_tasks_changed_after_the_proposal_are_skipped_as_conflicts(sbox):
     box = sbox
     message = plan(box)
     selected = [r["gid"] for r in view_of(box, message)["selected"]]
-    reestimated, moved, finished = selected[:3]
+    reestimated, moved, finished, judged = selected[:4]
     store = box.asana.store
     store.set_custom_field(reestimated, box.seed.field_gids["Story Points"], 21)
     store.set_custom_field(moved, box.seed.field_gids["Sprint"], "Sprint 23")
     store.tasks[finished]["completed"] = True
     store.tasks[finished]["completed_at"] = store.timestamp()
+    # A person files a task under a later sprint by hand: /plan-sprint must not say "Next".
+    ai_sprint = box.services.asana.project(box.seed.project_gid).fields["AI Suggested Sprint"]
+    theirs = "Future" if store.field_value(judged, "AI Suggested Sprint") != "Future" else "Backlog"
+    store.set_custom_field(judged, ai_sprint.gid, theirs)
 
     click(box, message, "proposal_approve")
     written = put_actions(box)
-    assert set(written) == set(selected[3:])
+    assert set(written) == set(selected[4:])
     assert store.field_value(reestimated, "Sprint") != "Sprint 25"
     assert store.field_value(moved, "Sprint") == "Sprint 23"
+    assert store.field_value(judged, "AI Suggested Sprint") == theirs
     updated = box.slack.render(current(box, message))
-    assert "Skipped (3)" in updated
+    assert "Skipped (4)" in updated
     assert "Story Points changed since the proposal" in updated
     assert "Sprint changed since the proposal" in updated
+    assert "AI Suggested Sprint changed since the proposal" in updated
     assert "completed since the proposal" in updated  # read by gid: Asana still has it
 
 
@@ -277,3 +283,47 @@ def test_a_project_without_history_or_ai_fields_plans_on_weekly_hours_and_says_s
         assert "no estimated work was completed" in text
         assert "lacks AI Suggested Sprint" in text and "copilot setup" in text
         assert sum(r["effort"] for r in view["selected"]) <= view["capacity"]["team"]
+
+
+def test_a_write_that_landed_on_an_option_of_another_case_is_recorded_written(sbox):
+    box = sbox
+    message = plan(box)
+    assert view_of(box, message)["sprint"]["name"] == "Sprint 25"
+    selected = [r["gid"] for r in view_of(box, message)["selected"]]
+    # Meanwhile a person adds the sprint by hand, in lower case: Approve resolves to it.
+    box.asana.store.add_enum_option(box.seed.field_gids["Sprint"], "sprint 25")
+    # The first write batch runs but its answer is lost: the re-read must recognise it.
+    box.asana.faults.add(
+        "drop_after", method="POST", path_contains="/batch", actions="put", times=1
+    )
+
+    click(box, message, "proposal_approve")
+
+    items = {i.task_gid: i for i in box.services.store.items(proposal_id(message))}
+    assert {items[g].status for g in selected} == {"written"}, {items[g].reason for g in selected}
+    assert option_creations(box) == 0
+    assert {box.asana.store.field_value(g, "Sprint") for g in selected} == {"sprint 25"}
+    assert put_actions(box)[selected[0]] == 1  # verified by the re-read, not resent
+
+
+def test_asana_down_while_adding_the_sprint_option_leaves_a_retry_not_a_stuck_approval(sbox):
+    box = sbox
+    message = plan(box)
+    selected = [r["gid"] for r in view_of(box, message)["selected"]]
+    sprint = box.seed.field_gids["Sprint"]
+    box.asana.faults.add("503", method="POST", path_contains=f"/custom_fields/{sprint}/", times=1)
+
+    click(box, message, "proposal_approve")
+
+    pid = proposal_id(message)
+    assert box.services.store.proposal(pid).status == "partial"
+    assert {i.status for i in box.services.store.items(pid)} == {"failed"}
+    assert put_actions(box) == {}
+    updated = box.slack.render(current(box, message))
+    assert "[Retry failed writes]" in updated
+    assert "Nothing was changed" not in last_ephemeral(box)
+
+    click(box, current(box, message), "proposal_retry")  # Asana answers again
+    assert box.services.store.proposal(pid).status == "applied"
+    assert put_actions(box) == dict.fromkeys(selected, 1)
+    assert len(sprint_options(box, "Sprint 25")) == 1

@@ -22,7 +22,7 @@ from bot.errors import UpstreamError, UserFacingError
 from bot.jobs import Deadline, SingleFlight
 from bot.presenters import decision_view
 from bot.render.access import decision_refusal_text
-from bot.render.notes import deadline_note, expired_note
+from bot.render.notes import INTERRUPTED_NOTE, deadline_note, expired_note
 from bot.settings import TeamsSettings
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.auth import ActivityAuth, ClientCredentialsToken, SigningKeys
@@ -373,7 +373,9 @@ class TeamsSurface:
                 result = engine.decide(
                     proposal.id, user=sender.user, channel=sender.channel, decision=verb
                 )
-            if result.outcome is not Outcome.IN_PROGRESS:
+            if result.outcome is Outcome.INTERRUPTED:  # nobody is applying it: say so
+                self.private_reply(sender)(from_slack_text(INTERRUPTED_NOTE))
+            elif result.outcome is not Outcome.IN_PROGRESS:
                 self.refresh(result)
 
         services.jobs.decisions.submit(work, reply=self.private_reply(sender))
