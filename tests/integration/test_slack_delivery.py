@@ -122,3 +122,32 @@ def test_an_alert_to_a_private_channel_without_the_bot_is_withdrawn_and_shown(cr
     again = run_overload_check(box.services, project_ref=crunch.project_gid, channel=PRIVATE)
     assert len(again.alerts) == 1
     assert [p.kind for p in store.delivery_problems()] == []
+
+
+def test_a_proposal_whose_post_slack_failed_on_its_side_is_not_withdrawn(box):
+    # fatal_error: the message may exist, so the proposal stays open (its buttons may work).
+    box.slack.faults.add("error", method="chat.postMessage", code="fatal_error")
+    answer = box.slack.slash_command(
+        box.app_url, "/prioritize", "", user_id=LEAD, channel_id="C0TEAM"
+    )
+    assert answer.status == 200
+    box.services.jobs.drain(timeout=120)
+    store = box.services.store
+    assert store.proposals_with_status("withdrawn") == []
+    assert len(store.proposals_with_status("open")) == 1
+
+
+def test_a_post_refused_by_a_read_only_channel_withdraws_and_says_ask_an_admin(box):
+    code = "restricted_action_read_only_channel"
+    box.slack.faults.add("error", method="chat.postMessage", code=code)
+    answer = box.slack.slash_command(
+        box.app_url, "/prioritize", "", user_id=LEAD, channel_id="C0TEAM"
+    )
+    assert answer.status == 200
+    box.services.jobs.drain(timeout=120)
+    said = [p.get("text", "") for p in box.slack.response_posts if p.get("user") == LEAD]
+    assert any(code in text and "admin" in text for text in said), said
+    assert not any("try again in a minute" in text for text in said)
+    store = box.services.store
+    assert store.proposals_with_status("open") == []
+    assert len(store.proposals_with_status("withdrawn")) == 1
