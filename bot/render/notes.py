@@ -73,3 +73,18 @@ def expired_note(days: int) -> str:
         f":hourglass: This proposal has expired: run the command again. It is more than {days} "
         f"day{'s' if days != 1 else ''} old, so nothing was written."
     )
+
+
+def decision_unshown_note(status: str, written: int, not_written: int, reason: str) -> str:
+    """Said privately when a decision stands but its message could not be updated.
+
+    Asana was already written (or the rejection recorded), so "nothing was changed" would be
+    false: say what really happened, and why the message still shows the buttons.
+    """
+    why = f"the message could not be updated ({escape(reason)})"
+    if status == "rejected":
+        return f"Rejected: nothing was written to Asana; {why}."
+    done = f"Approved: {written} written to Asana"
+    if not_written:
+        done += f", {not_written} not written yet"
+    return f"{done}; {why}."

@@ -10,6 +10,7 @@ import pytest
 from bot.demo import HANNAH_SLACK_ID, LEAD, add_slack_user_for, arrange_overload, running_sandbox
 from bot.sandbox.slack_standin import SlackChannel
 from bot.usecases.overload import run_overload_check
+from tests.integration.conftest import click, prioritize, proposal_id
 
 PRIVATE = "G0PRIVATE"
 
@@ -151,3 +152,28 @@ def test_a_post_refused_by_a_read_only_channel_withdraws_and_says_ask_an_admin(b
     store = box.services.store
     assert store.proposals_with_status("open") == []
     assert len(store.proposals_with_status("withdrawn")) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "reason"),
+    [
+        ("error", "message_not_found", "message_not_found"),
+        ("500", "internal_error", "internal_error"),  # still failing after the SDK's retries
+    ],
+)
+def test_when_the_message_cannot_be_updated_the_clicker_hears_what_was_written(
+    rules_box, fault, code, reason
+):
+    box = rules_box
+    message = prioritize(box)
+    box.slack.faults.add(fault, method="chat.update", code=code, times=5)
+    click(box, message, "proposal_approve")
+    proposal = box.services.store.proposal(proposal_id(message))
+    assert proposal.status in ("applied", "partial")
+    written = sum(1 for i in box.services.store.items(proposal.id) if i.status == "written")
+    assert written > 0
+    said = [p.get("text", "") for p in box.slack.response_posts if p.get("user") == LEAD]
+    assert any(
+        f"Approved: {written} written to Asana" in text and reason in text for text in said
+    ), said
+    assert not any("Nothing was changed" in text for text in said), said
