@@ -170,6 +170,20 @@ def test_only_approvers_link_projects(abox):
     assert box.services.access.may_use(CHANNEL, legal) is False
 
 
+def test_only_approvers_see_which_projects_each_channel_may_use():
+    # A member outside #legal-private must not read "#legal-private → Legal - …" (issue 10).
+    everywhere = "9990001112"
+    with access_sandbox(env={"COPILOT_PROJECTS": everywhere}) as (box, legal):
+        box.link(legal, "G0LEGAL")
+        member = open_home(box, "U0INTERN", expect="Projects of each channel")
+        assert "Only approvers" in member and f"<@{LEAD}>" in member
+        for secret in ("Initech", "G0LEGAL", legal, everywhere):
+            assert secret not in member, secret
+        approver = open_home(box, LEAD, expect="Projects of each channel")
+        for shown in ("Initech", "G0LEGAL", everywhere):
+            assert shown in approver, shown
+
+
 def test_digests_and_overload_alerts_go_only_to_linked_channels(abox):
     from bot.usecases.overload import run_overload_check
 
