@@ -264,6 +264,22 @@ def test_a_proposal_whose_project_was_unlinked_can_no_longer_be_approved(abox):
     assert box.services.store.proposal(proposal_id(message)).status == "open"
 
 
+def test_show_all_of_a_proposal_whose_project_was_unlinked_is_refused(abox):
+    box, legal = abox
+    for n in range(30):  # enough for a "Show all" button
+        box.asana.store.add_task(legal, f"Initech clause {n}")
+    box.link(legal)
+    message = prioritize(box, LEGAL)
+    click(box, message, "proposal_page", user="U0INTERN")
+    assert "Initech" in box.slack.render(box.slack.ephemerals[-1])
+    assert box.services.store.unlink_project(CHANNEL, legal, by=LEAD)
+    shown = len(box.slack.ephemerals)
+    click(box, message, "proposal_page", user="U0INTERN")
+    said = box.slack.ephemerals[shown:]
+    assert [e["text"] for e in said] == ["That proposal no longer exists."]
+    assert not any("Initech" in box.slack.render(e) for e in said)
+
+
 def test_reject_and_retry_need_an_approver(abox):
     box, _ = abox
     message = prioritize(box)
