@@ -122,6 +122,10 @@ def show_page(
         raise UserFacingError("That proposal no longer exists.")
     if proposal.channel != (body.get("channel") or {}).get("id", ""):
         raise UserFacingError("That proposal belongs to another channel.")
+    if not services.access.may_use(proposal.channel, proposal.project_gid):
+        # Unlinked (perhaps linked by mistake): its ranking is no longer this channel's to read,
+        # and saying so would tell the project exists.
+        raise UserFacingError("That proposal no longer exists.")
     services.slack.respond(
         body.get("response_url", ""),
         text=f"{title} {escape(proposal.project_name)}",

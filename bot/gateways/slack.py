@@ -35,8 +35,19 @@ PERMANENT_ERRORS = frozenset(
         "account_inactive",
         "missing_scope",
         "token_revoked",
+        # A workspace or channel setting forbids the post (read-only, thread-only, ...).
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "ekm_access_denied",  # admins suspended posting (Enterprise Key Management)
+        "team_access_not_granted",  # the token has no access to the channel's workspace
+        "not_allowed_token_type",  # the method does not take this kind of token
     }
 )
+# Slack's own failures: "it's possible some aspect of the operation succeeded" (Slack's error
+# reference), whatever the HTTP status, so the outcome is unknown, never "not posted".
+UNCERTAIN_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable"})
 # Of those, the ones a channel member fixes by inviting the bot.
 NOT_A_MEMBER = frozenset({"channel_not_found", "not_in_channel"})
 
@@ -257,6 +268,8 @@ def refusal(label: str, exc: SlackApiError) -> UpstreamError:
     message = f"{label} failed: {code}"
     if code in PERMANENT_ERRORS:
         return SlackPermanentError(message, status=status, code=code)
+    if code in UNCERTAIN_ERRORS:
+        return UpstreamError("Slack", message, status=status)
     if status is not None and status < 500:
         return SlackRefused(message, status=status, code=code)
     return UpstreamError("Slack", message, status=status)

@@ -83,14 +83,16 @@ def register(app: App, services: Services) -> None:
 
 def links_section(services: Services, user: str) -> list[dict[str, Any]]:
     access = services.access
+    can_edit = access.is_approver(user)
+    # Links name confidential projects and their channels: read them for approvers only.
     links = [
         {"channel": link.channel, "gid": link.gid, "name": link.name, "source": link.source}
-        for link in access.links()
+        for link in (access.links() if can_edit else ())
     ]
     return links_home_blocks(
         links,
-        everywhere=sorted(access.everywhere),
-        can_edit=access.is_approver(user),
+        everywhere=sorted(access.everywhere) if can_edit else [],
+        can_edit=can_edit,
         approvers=sorted(access.approver_ids),
         admins_approve=access.admins_approve,
     )

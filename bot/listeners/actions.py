@@ -6,10 +6,17 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.errors import UpstreamError
 from bot.presenters import private_reply, refresh_message, show_page
 from bot.render.access import decision_refusal_text
 from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
-from bot.render.notes import IN_PROGRESS_NOTE, INTERRUPTED_NOTE, expired_note, queued_note
+from bot.render.notes import (
+    IN_PROGRESS_NOTE,
+    INTERRUPTED_NOTE,
+    decision_unshown_note,
+    expired_note,
+    queued_note,
+)
 from bot.services import Services
 from bot.usecases.approvals import Outcome
 
@@ -78,7 +85,19 @@ def _decide(
             p = result.proposal
             verb = "rejected" if p.status == "rejected" else "approved"
             reply(f"Already {verb} by {mention(p.decided_by)}; nothing more was written.")
-        refresh_message(services, result)
+        try:
+            refresh_message(services, result)
+        except UpstreamError as exc:
+            # The decision stands (Asana may be written): tell the clicker, never "nothing
+            # was changed", which the job would say if this went on up.
+            reply(
+                decision_unshown_note(
+                    result.proposal.status,
+                    len(result.written),
+                    len(result.failed),
+                    getattr(exc, "code", "") or str(exc),
+                )
+            )
 
     reply = private_reply(services, body)
     services.jobs.decisions.submit(

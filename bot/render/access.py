@@ -100,28 +100,41 @@ def links_home_blocks(
     approvers: Sequence[str],
     admins_approve: bool,
 ) -> list[dict[str, Any]]:
-    """The Home section: which projects each channel may use; approvers link and unlink."""
+    """The Home section: which projects each channel may use; approvers link and unlink.
+
+    Only approvers see the links: a link names a project and its channel, so showing them to
+    every member would tell a confidential project (and where it is discussed) to people
+    outside that channel (issue 10).
+    """
     blocks: list[dict[str, Any]] = [
         {"type": "divider"},
         {"type": "header", "text": _plain("Projects of each channel")},
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": "Commands, digests, overload alerts and proposals in a channel use "
-                    "only the projects linked to it.",
-                }
-            ],
-        },
     ]
+    if not can_edit:
+        who = [mention(a) for a in sorted(approvers)]
+        if admins_approve:
+            who.append("the workspace's admins and owners")
+        named = ", ".join(who) if who else "nobody yet (COPILOT_APPROVERS is unset)"
+        blocks.append(
+            _context(
+                f"Only approvers ({named}) can see and change which projects each channel may "
+                "use; a channel uses only the projects linked to it."
+            )
+        )
+        return blocks
+    blocks.append(
+        _context(
+            "Commands, digests, overload alerts and proposals in a channel use only the projects "
+            "linked to it."
+        )
+    )
     for link in links[:SHOWN_LINKS]:
         name = escape(clip(link.get("name") or f"project {link['gid']}", 80))
         line = f"{_channel(link['channel'])} → *{name}*"
         if link.get("source") == "default":
             line += " · _ASANA_PROJECT in STANDUP_CHANNEL_"
         section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": line}}
-        if can_edit and link.get("source") == "home":
+        if link.get("source") == "home":
             section["accessory"] = {
                 "type": "button",
                 "text": _plain("Unlink"),
@@ -152,33 +165,23 @@ def links_home_blocks(
                 ],
             }
         )
-    if can_edit:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": _plain("Link a project to a channel"),
-                        "action_id": LINK_ADD,
-                    }
-                ],
-            }
-        )
-    else:
-        who = [mention(a) for a in sorted(approvers)]
-        if admins_approve:
-            who.append("the workspace's admins and owners")
-        named = ", ".join(who) if who else "nobody yet (COPILOT_APPROVERS is unset)"
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [
-                    {"type": "mrkdwn", "text": f"Only approvers ({named}) can change links."}
-                ],
-            }
-        )
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": _plain("Link a project to a channel"),
+                    "action_id": LINK_ADD,
+                }
+            ],
+        }
+    )
     return blocks
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def link_modal() -> dict[str, Any]:

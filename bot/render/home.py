@@ -61,7 +61,16 @@ def schedule_line(
 # -- Slack's permanent refusals (issue 9 §4) ---------------------------------------------------
 
 APP_NAME = "Asana Copilot"
-_REINSTALL = {"invalid_auth", "account_inactive", "token_revoked"}
+_REINSTALL = {"invalid_auth", "account_inactive", "token_revoked", "not_allowed_token_type"}
+# Workspace or channel settings an admin controls (read-only channel, suspended posting, ...).
+_ADMIN_SETTING = {
+    "restricted_action",
+    "restricted_action_read_only_channel",
+    "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel",
+    "ekm_access_denied",
+    "team_access_not_granted",
+}
 
 
 def slack_refusal_text(code: str, *, here: bool = True) -> str:
@@ -75,6 +84,11 @@ def slack_refusal_text(code: str, *, here: bool = True) -> str:
         )
     if code == "is_archived":
         return f"{where.capitalize()} is archived, so I can't post in it. Nothing was changed."
+    if code in _ADMIN_SETTING:
+        return (
+            f"A Slack setting stops @{APP_NAME} from posting in {where} ({escape(code)}): ask a "
+            f"workspace or channel admin to let the app post there. Nothing was changed."
+        )
     if code in _REINSTALL:
         return (
             f"Slack no longer accepts the app's token ({escape(code)}): a workspace admin needs "

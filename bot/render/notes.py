@@ -91,3 +91,18 @@ INTERRUPTED_NOTE = (
     ":warning: Applying this proposal was interrupted (our database did not answer). What was "
     "written stays written and nothing is written twice: press Approve again to finish it."
 )
+
+
+def decision_unshown_note(status: str, written: int, not_written: int, reason: str) -> str:
+    """Said privately when a decision stands but its message could not be updated.
+
+    Asana was already written (or the rejection recorded), so "nothing was changed" would be
+    false: say what really happened, and why the message still shows the buttons.
+    """
+    why = f"the message could not be updated ({escape(reason)})"
+    if status == "rejected":
+        return f"Rejected: nothing was written to Asana; {why}."
+    done = f"Approved: {written} written to Asana"
+    if not_written:
+        done += f", {not_written} not written yet"
+    return f"{done}; {why}."

@@ -25,7 +25,9 @@ Choices where Slack's behaviour is not fully pinned down (see also the README of
 - A response_url accepts 5 posts within 30 minutes; later posts get HTTP 404 `used_url`.
 - `chat.update` without `blocks` keeps the message's blocks (Slack's documented behaviour); an
   empty list removes them.
-- HTTP 500 faults answer `{"ok": false, "error": "internal_error"}` with status 500.
+- HTTP 500 faults answer `{"ok": false, "error": "internal_error"}` with status 500; "error"
+  faults answer any error code (`code=`, e.g. `fatal_error`, `restricted_action`) with HTTP 200,
+  as Slack answers most of its errors.
 """
 
 from __future__ import annotations
@@ -165,25 +167,35 @@ class _Fault:
     method: str | None
     remaining: int
     retry_after: int
+    code: str = "internal_error"
 
 
 class SlackFaults:
-    """Planned failures of Web API calls: `add("429", method="chat.postMessage", times=1)`."""
+    """Planned failures of Web API calls: `add("429", method="chat.postMessage", times=1)`.
 
-    KINDS = ("429", "500")
+    `add("error", code="fatal_error")` answers that error code with HTTP 200.
+    """
+
+    KINDS = ("429", "500", "error")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
 
     def add(
-        self, kind: str, *, method: str | None = None, times: int = 1, retry_after: int = 1
+        self,
+        kind: str,
+        *,
+        method: str | None = None,
+        times: int = 1,
+        retry_after: int = 1,
+        code: str = "internal_error",
     ) -> None:
         """Fail the next `times` calls (to `method`, or to any method when None) with `kind`."""
         if kind not in self.KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {self.KINDS}")
         with self._lock:
-            self._faults.append(_Fault(kind, method, times, retry_after))
+            self._faults.append(_Fault(kind, method, times, retry_after, code))
 
     def clear(self) -> None:
         """Drop every planned fault."""
@@ -1002,6 +1014,8 @@ class SlackStandIn:
             if fault is not None and fault.kind == "429":
                 status, headers = 429, {"Retry-After": str(fault.retry_after)}
                 raise _SlackError("ratelimited")
+            if fault is not None and fault.kind == "error":
+                raise _SlackError(fault.code)
             if fault is not None:
                 status = 500
                 raise _SlackError("internal_error")

@@ -170,6 +170,20 @@ def test_only_approvers_link_projects(abox):
     assert box.services.access.may_use(CHANNEL, legal) is False
 
 
+def test_only_approvers_see_which_projects_each_channel_may_use():
+    # A member outside #legal-private must not read "#legal-private → Legal - …" (issue 10).
+    everywhere = "9990001112"
+    with access_sandbox(env={"COPILOT_PROJECTS": everywhere}) as (box, legal):
+        box.link(legal, "G0LEGAL")
+        member = open_home(box, "U0INTERN", expect="Projects of each channel")
+        assert "Only approvers" in member and f"<@{LEAD}>" in member
+        for secret in ("Initech", "G0LEGAL", legal, everywhere):
+            assert secret not in member, secret
+        approver = open_home(box, LEAD, expect="Projects of each channel")
+        for shown in ("Initech", "G0LEGAL", everywhere):
+            assert shown in approver, shown
+
+
 def test_digests_and_overload_alerts_go_only_to_linked_channels(abox):
     from bot.usecases.overload import run_overload_check
 
@@ -248,6 +262,22 @@ def test_a_proposal_whose_project_was_unlinked_can_no_longer_be_approved(abox):
     assert "no longer linked to this channel" in last_ephemeral(box)
     assert put_actions(box) == {}
     assert box.services.store.proposal(proposal_id(message)).status == "open"
+
+
+def test_show_all_of_a_proposal_whose_project_was_unlinked_is_refused(abox):
+    box, legal = abox
+    for n in range(30):  # enough for a "Show all" button
+        box.asana.store.add_task(legal, f"Initech clause {n}")
+    box.link(legal)
+    message = prioritize(box, LEGAL)
+    click(box, message, "proposal_page", user="U0INTERN")
+    assert "Initech" in box.slack.render(box.slack.ephemerals[-1])
+    assert box.services.store.unlink_project(CHANNEL, legal, by=LEAD)
+    shown = len(box.slack.ephemerals)
+    click(box, message, "proposal_page", user="U0INTERN")
+    said = box.slack.ephemerals[shown:]
+    assert [e["text"] for e in said] == ["That proposal no longer exists."]
+    assert not any("Initech" in box.slack.render(e) for e in said)
 
 
 def test_reject_and_retry_need_an_approver(abox):

@@ -10,6 +10,7 @@ import pytest
 from bot.demo import HANNAH_SLACK_ID, LEAD, add_slack_user_for, arrange_overload, running_sandbox
 from bot.sandbox.slack_standin import SlackChannel
 from bot.usecases.overload import run_overload_check
+from tests.integration.conftest import click, prioritize, proposal_id
 
 PRIVATE = "G0PRIVATE"
 
@@ -122,3 +123,57 @@ def test_an_alert_to_a_private_channel_without_the_bot_is_withdrawn_and_shown(cr
     again = run_overload_check(box.services, project_ref=crunch.project_gid, channel=PRIVATE)
     assert len(again.alerts) == 1
     assert [p.kind for p in store.delivery_problems()] == []
+
+
+def test_a_proposal_whose_post_slack_failed_on_its_side_is_not_withdrawn(box):
+    # fatal_error: the message may exist, so the proposal stays open (its buttons may work).
+    box.slack.faults.add("error", method="chat.postMessage", code="fatal_error")
+    answer = box.slack.slash_command(
+        box.app_url, "/prioritize", "", user_id=LEAD, channel_id="C0TEAM"
+    )
+    assert answer.status == 200
+    box.services.jobs.drain(timeout=120)
+    store = box.services.store
+    assert store.proposals_with_status("withdrawn") == []
+    assert len(store.proposals_with_status("open")) == 1
+
+
+def test_a_post_refused_by_a_read_only_channel_withdraws_and_says_ask_an_admin(box):
+    code = "restricted_action_read_only_channel"
+    box.slack.faults.add("error", method="chat.postMessage", code=code)
+    answer = box.slack.slash_command(
+        box.app_url, "/prioritize", "", user_id=LEAD, channel_id="C0TEAM"
+    )
+    assert answer.status == 200
+    box.services.jobs.drain(timeout=120)
+    said = [p.get("text", "") for p in box.slack.response_posts if p.get("user") == LEAD]
+    assert any(code in text and "admin" in text for text in said), said
+    assert not any("try again in a minute" in text for text in said)
+    store = box.services.store
+    assert store.proposals_with_status("open") == []
+    assert len(store.proposals_with_status("withdrawn")) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "reason"),
+    [
+        ("error", "message_not_found", "message_not_found"),
+        ("500", "internal_error", "internal_error"),  # still failing after the SDK's retries
+    ],
+)
+def test_when_the_message_cannot_be_updated_the_clicker_hears_what_was_written(
+    rules_box, fault, code, reason
+):
+    box = rules_box
+    message = prioritize(box)
+    box.slack.faults.add(fault, method="chat.update", code=code, times=5)
+    click(box, message, "proposal_approve")
+    proposal = box.services.store.proposal(proposal_id(message))
+    assert proposal.status in ("applied", "partial")
+    written = sum(1 for i in box.services.store.items(proposal.id) if i.status == "written")
+    assert written > 0
+    said = [p.get("text", "") for p in box.slack.response_posts if p.get("user") == LEAD]
+    assert any(
+        f"Approved: {written} written to Asana" in text and reason in text for text in said
+    ), said
+    assert not any("Nothing was changed" in text for text in said), said

@@ -8,8 +8,9 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.gateways.slack import SlackGateway, SlackPermanentError
-from bot.render.home import home_view
+from bot.errors import UpstreamError
+from bot.gateways.slack import SlackGateway, SlackPermanentError, SlackRefused
+from bot.render.home import home_view, slack_refusal_text
 from bot.render.overload import capacity_home_blocks, capacity_modal
 from bot.sandbox.slack_standin import DEFAULT_SCOPES, SlackChannel, SlackStandIn
 
@@ -151,3 +152,34 @@ def test_the_gateway_calls_permanent_refusals_permanent(slack, client):
     with pytest.raises(SlackPermanentError) as info:
         gateway.post("C0OLD", text="hi", blocks=[])
     assert info.value.code == "is_archived" and not info.value.not_a_member
+
+
+@pytest.mark.parametrize("code", ["internal_error", "fatal_error", "service_unavailable"])
+def test_slack_failing_on_its_side_is_of_unknown_outcome_not_refused(slack, client, code):
+    # Slack: "it's possible some aspect of the operation succeeded": never "not posted".
+    slack.faults.add("error", method="chat.postMessage", code=code)
+    with pytest.raises(UpstreamError) as info:
+        SlackGateway(client).post("C0TEAM", text="hi", blocks=[])
+    assert not isinstance(info.value, SlackRefused) and code in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "not_allowed_token_type",
+    ],
+)
+def test_refusals_a_retry_cannot_fix_are_permanent_and_say_who_fixes_them(slack, client, code):
+    slack.faults.add("error", method="chat.postMessage", code=code)
+    with pytest.raises(SlackPermanentError) as info:
+        SlackGateway(client).post("C0TEAM", text="hi", blocks=[])
+    assert info.value.code == code and not info.value.not_a_member
+    said = slack_refusal_text(code)
+    assert code in said and "Nothing was changed" in said
+    assert ("admin" in said) and ("scopes of manifest.yml" not in said)
