@@ -11,6 +11,11 @@ The Store writes portable SQL and this module runs it on either backend:
 - `exclusive(name)` is the cross-process mutex of a whole job (migrations): a transaction-scoped
   advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite.
 
+On SQLite the statements run through sqlite-utils (the embedded default's library, as the
+product spec says): each connection is a `sqlite_utils.Database` over a raw sqlite3 connection.
+It is imported lazily inside the SQLite backend only, so a PostgreSQL instance never pays its
+~24 MiB of imports (issue 11: idle RSS ≤ 100 MiB).
+
 Every statement sent is counted (`round_trips`), so a benchmark can report database round trips
 per approval and per digest. Timestamps are stored as ISO-8601 text in UTC on both backends, so
 string comparison is time order and the same SQL runs unchanged.
@@ -87,6 +92,12 @@ class Connection:
         self.raw = raw
         self.dialect = dialect
         self._counter = counter
+        # SQLite: the sqlite-utils Database every statement goes through (lazy import).
+        self.utils: Any = _sqlite_utils_database(raw) if dialect == SQLITE else None
+
+    def count(self, n: int = 1) -> None:
+        """Count statements sent by other means (sqlite-utils' schema API in migrations)."""
+        self._counter.add(n)
 
     @property
     def for_update(self) -> str:
@@ -98,6 +109,13 @@ class Connection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return how many rows it changed."""
+        if self.dialect == SQLITE:
+            self._counter.add()
+            cursor = self.utils.execute(sql, list(params))
+            try:
+                return cursor.rowcount
+            finally:
+                cursor.close()
         cursor = self._run(sql, params)
         try:
             return cursor.rowcount
@@ -105,13 +123,12 @@ class Connection:
             cursor.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self.dialect == SQLITE:
+            self._counter.add()
+            return list(self.utils.query(sql, list(params)))
         cursor = self._run(sql, params)
         try:
-            rows = cursor.fetchall()
-            if self.dialect == SQLITE:
-                names = [c[0] for c in cursor.description or ()]
-                return [dict(zip(names, row, strict=True)) for row in rows]
-            return [dict(row) for row in rows]
+            return [dict(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
 
@@ -125,15 +142,14 @@ class Connection:
             return
         self._counter.add()
         if self.dialect == SQLITE:
-            self.raw.executemany(sql, rows)
+            # sqlite-utils has no executemany; its connection runs it (same transaction rules).
+            self.utils.conn.executemany(sql, rows)
         else:
             with self.raw.cursor() as cursor:
                 cursor.executemany(to_pyformat(sql), rows)
 
     def _run(self, sql: str, params: Sequence[Any]) -> Any:
         self._counter.add()
-        if self.dialect == SQLITE:
-            return self.raw.execute(sql, list(params))
         cursor = self.raw.cursor()
         if params:
             cursor.execute(to_pyformat(sql), list(params))
@@ -179,10 +195,8 @@ class Connection:
 
     def table_names(self) -> list[str]:
         if self.dialect == SQLITE:
-            rows = self.query(
-                "select name from sqlite_master where type = 'table' "
-                "and name not like 'sqlite_%' order by name"
-            )
+            self._counter.add()
+            return sorted(n for n in self.utils.table_names() if not n.startswith("sqlite_"))
         else:
             rows = self.query(
                 "select table_name as name from information_schema.tables "
@@ -192,6 +206,14 @@ class Connection:
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         return self.query(f"select * from {quote(table)}")
+
+
+def _sqlite_utils_database(raw: sqlite3.Connection) -> Any:
+    """sqlite-utils over this connection, imported on first use (never on PostgreSQL)."""
+    import sqlite_utils
+
+    # No plugins' connection hooks and no PRAGMA per connection: the same SQLite as before.
+    return sqlite_utils.Database(raw, recursive_triggers=False, execute_plugins=False)
 
 
 @lru_cache(maxsize=256)
@@ -238,20 +260,18 @@ class SqliteDatabase:
         self.path = path
         self.target = path
         self.round_trips = Counter()
-        conn = sqlite3.connect(path, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once per database file
-        finally:
-            conn.close()
+        with self.connect() as conn:
+            conn.utils.enable_wal()  # persistent: set once per database file
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         # isolation_level=None: no implicit transactions; write() opens its own.
         raw = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         try:
-            raw.execute("PRAGMA busy_timeout=30000")
-            raw.execute("PRAGMA foreign_keys=ON")
-            yield Connection(raw, SQLITE, self.round_trips)
+            conn = Connection(raw, SQLITE, self.round_trips)
+            conn.utils.execute("PRAGMA busy_timeout=30000")
+            conn.utils.execute("PRAGMA foreign_keys=ON")
+            yield conn
         finally:
             raw.close()
 
@@ -268,7 +288,7 @@ class SqliteDatabase:
             try:
                 yield conn
             except BaseException:
-                conn.raw.execute("ROLLBACK")
+                conn.utils.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 

@@ -8,6 +8,9 @@ PostgreSQL, BEGIN IMMEDIATE on SQLite). So `copilot migrate` in a release phase 
 find nothing left to do. DDL is transactional on both backends, so a failed migration leaves
 no half-built table behind and stays pending.
 
+On SQLite the DDL goes through sqlite-utils' schema API (`db[table].create`, `create_index`,
+`add_column`); PostgreSQL gets the equivalent DDL written here.
+
 A SQLite file created before issue 11 recorded its migrations in sqlite-utils'
 `_sqlite_migrations` table (set "copilot", same names): the runner adopts those records.
 """
@@ -50,6 +53,19 @@ class Schema:
         """A table; a single integer primary key numbers itself (rowid / identity)."""
         keys = (pk,) if isinstance(pk, str) else tuple(pk)
         serial = len(keys) == 1 and columns[keys[0]] is int
+        if self.dialect == SQLITE:
+            # sqlite-utils' schema API (it writes `INTEGER PRIMARY KEY` for a serial key, a rowid
+            # alias); key columns other than a serial one are NOT NULL as on PostgreSQL.
+            required = [c for c in columns if c in not_null or (c in keys and not serial)]
+            self.conn.utils[name].create(
+                dict(columns),
+                pk=pk if isinstance(pk, str) else tuple(pk),
+                not_null=required,
+                foreign_keys=list(foreign_keys),
+                defaults=dict(defaults) if defaults else None,
+            )
+            self.conn.count()
+            return
         lines = []
         for column, kind in columns.items():
             if serial and column == keys[0]:
@@ -85,6 +101,12 @@ class Schema:
         if_not_exists: bool = False,
     ) -> None:
         index = name or f"idx_{table}_{'_'.join(columns)}"
+        if self.dialect == SQLITE:
+            self.conn.utils[table].create_index(
+                list(columns), index_name=index, unique=unique, if_not_exists=if_not_exists
+            )
+            self.conn.count()
+            return
         kind = "UNIQUE INDEX" if unique else "INDEX"
         if if_not_exists:
             kind += " IF NOT EXISTS"
@@ -92,6 +114,11 @@ class Schema:
         self.conn.execute(f"CREATE {kind} {quote(index)} ON {quote(table)} ({cols})")
 
     def add_column(self, table: str, column: str, kind: type, *, default: Any = None) -> None:
+        if self.dialect == SQLITE and default is None:
+            # sqlite-utils' default is NOT NULL DEFAULT …; a nullable default is written below.
+            self.conn.utils[table].add_column(column, kind)
+            self.conn.count()
+            return
         sql = f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column)} {_TYPES[self.dialect][kind]}"
         if default is not None:
             sql += f" DEFAULT {_literal(default)}"
