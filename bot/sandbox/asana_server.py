@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.sandbox.loopback import LoopbackService
+
 API_PREFIX = "/api/1.0"
 HELP = (
     "For more information on API status codes and how to handle them, "
@@ -1954,7 +1956,7 @@ class AsanaApi:
 # --------------------------------------------------------------------------- HTTP
 
 
-class AsanaSandbox:
+class AsanaSandbox(LoopbackService):
     """The Asana stand-in on a loopback port, for the real ``asana`` client."""
 
     def __init__(
@@ -1983,33 +1985,10 @@ class AsanaSandbox:
 
     def start(self, port: int = 0) -> AsanaSandbox:
         server = _QuietServer(("127.0.0.1", port), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
         self.base_url = f"http://127.0.0.1:{server.server_address[1]}{API_PREFIX}"
         self.api.base_url = self.base_url
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="asana-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(server, "asana-sandbox")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> AsanaSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def reset_requests(self) -> None:
         with self._records_lock:

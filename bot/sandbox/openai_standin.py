@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox.loopback import LoopbackService
+
 __all__ = [
     "FAULT_KINDS",
     "FaultPlan",
@@ -363,7 +365,7 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     return handler.rfile.read(length) if length else b""
 
 
-class OpenAIStandIn:
+class OpenAIStandIn(LoopbackService):
     """An OpenAI-compatible server on loopback answering as a deterministic judging model."""
 
     def __init__(self, *, api_key: str = "sk-sandbox", model: str = "sandbox-judge-1") -> None:
@@ -379,32 +381,13 @@ class OpenAIStandIn:
     def start(self) -> OpenAIStandIn:
         """Start serving on a free loopback port."""
         self._stopping.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="openai-standin",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(_Server(self), "openai-standin")
         return self
 
     def stop(self) -> None:
         """Stop serving (and wake any "slow" answer still sleeping)."""
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-
-    def __enter__(self) -> OpenAIStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     @property
     def base_url(self) -> str:

@@ -50,6 +50,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox.loopback import LoopbackService
+
 __all__ = [
     "BOT_ID",
     "BOT_USER_ID",
@@ -729,7 +731,7 @@ def _no_proxy_opener() -> urllib.request.OpenerDirector:
 # ---------------------------------------------------------------------------------------------
 
 
-class SlackStandIn:
+class SlackStandIn(LoopbackService):
     """A Slack workspace on loopback: records Web API calls, delivers signed requests to the app."""
 
     def __init__(
@@ -795,31 +797,8 @@ class SlackStandIn:
 
     def start(self) -> SlackStandIn:
         """Start serving on a free loopback port."""
-        self._server = _Server(self, _Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="slack-standin",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(_Server(self, _Handler), "slack-standin")
         return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-
-    def __enter__(self) -> SlackStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:

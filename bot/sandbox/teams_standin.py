@@ -43,6 +43,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.sandbox.loopback import LoopbackService
+
 __all__ = [
     "BOT_FRAMEWORK_ISSUER",
     "BOT_SCOPE",
@@ -356,7 +358,7 @@ def _no_proxy_opener() -> urllib.request.OpenerDirector:
 # ---------------------------------------------------------------------------------------------
 
 
-class TeamsStandIn:
+class TeamsStandIn(LoopbackService):
     """A Teams tenant on loopback: records what the bot sends, delivers signed activities to it."""
 
     def __init__(
@@ -392,30 +394,8 @@ class TeamsStandIn:
 
     def start(self) -> TeamsStandIn:
         """Start serving on a free loopback port."""
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="teams-standin",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(_Server(self), "teams-standin")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-
-    def __enter__(self) -> TeamsStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
