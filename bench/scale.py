@@ -33,10 +33,10 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.demo import sandbox_env
-from bot.render.blocks import fallback_text, priority_blocks
 from bot.sandbox.cluster import CHANNEL, LEAD, Cluster, running_cluster
 from bot.services import build_services
 from bot.settings import Settings
+from bot.surfaces.slack.blocks.common import fallback_text, priority_blocks
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -271,9 +271,9 @@ def cmd_overload(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from bot.render.digest import digest_text
     from bot.services import build_services
     from bot.settings import Settings
+    from bot.surfaces.slack.blocks.digest import digest_text
 
     settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
     configure_logging(settings.secrets(), "WARNING")

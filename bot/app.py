@@ -12,9 +12,17 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import ConfigError, UserFacingError
 from bot.gateways.slack import error_code
 from bot.jobs import message_for
-from bot.listeners import access, actions, commands, fallbacks, home, overload, sprint
 from bot.services import Services
 from bot.settings import Settings
+from bot.surfaces.slack.listeners import (
+    access,
+    actions,
+    commands,
+    fallbacks,
+    home,
+    overload,
+    sprint,
+)
 
 log = logging.getLogger(__name__)
 

@@ -34,3 +34,22 @@ class ModelOutputError(CopilotError):
 
 class ModelUnavailableError(ModelOutputError):
     """The model gave no answer (timeout, unreachable, rate limit, server error): ask again soon."""
+
+
+class PostRefused(UpstreamError):
+    """A chat service answered that it did not post: the message is certainly not there."""
+
+    def __init__(
+        self, service: str, message: str, *, status: int | None = None, code: str = ""
+    ) -> None:
+        super().__init__(service, message, status=status)
+        self.code = code
+
+
+class PostBlocked(PostRefused):
+    """Refused for a reason a retry cannot fix until a person acts (invite the bot, …)."""
+
+    @property
+    def not_a_member(self) -> bool:
+        """True when adding the bot to the channel is the fix."""
+        return False

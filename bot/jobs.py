@@ -19,10 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import UpstreamError, UserFacingError
-from bot.gateways.slack import SlackPermanentError
-from bot.render.blocks import escape
-from bot.render.home import slack_refusal_text
+from bot.errors import PostBlocked, UpstreamError, UserFacingError
+from bot.render.notes import post_refusal_text
+from bot.render.text import escape
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,8 @@ def message_for(error: BaseException) -> str:
     # Messages may quote what the user typed or what Asana said: escape, so nothing pings.
     if isinstance(error, UserFacingError):
         return escape(str(error))
-    if isinstance(error, SlackPermanentError):  # no use trying again: say what fixes it
-        return slack_refusal_text(error.code)
+    if isinstance(error, PostBlocked):  # no use trying again: say what fixes it
+        return post_refusal_text(error.service, error.code)
     if isinstance(error, UpstreamError):
         return escape(
             f"{error.service} is not answering right now ({error}). Nothing was changed; "

@@ -1,7 +1,7 @@
-"""Turning use-case results into messages: shared by listeners, start-up resume and jobs.
+"""Turning use-case results into messages: shared by the surfaces, start-up resume and jobs.
 
-A proposal lives where it was asked for: Slack, or Teams for a `teams:` channel, whose surface
-draws its own cards from the same views.
+Everything goes through the chat port (services.chat), which hands a `teams:` channel to Teams
+and any other to Slack; nothing here knows a surface.
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import UpstreamError, UserFacingError
-from bot.gateways.slack import SlackRefused
 from bot.jobs import Deadline, SingleFlight, message_for
-from bot.render.blocks import escape, fallback_text, priority_blocks
 from bot.render.notes import (
     RUN_FAILED,
     already_running_note,
@@ -24,113 +21,17 @@ from bot.render.notes import (
     ranking_failed_note,
     ranking_ready_note,
 )
-from bot.render.proposals import proposal_blocks
-from bot.services import Services
-from bot.usecases.access import TEAMS
 from bot.usecases.approvals import DecisionResult, Outcome
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 
 def refresh_message(services: Services, result: DecisionResult) -> None:
     """Update the proposal message in place with its decision and what was written."""
-    proposal = result.proposal
-    if not proposal.message_ts or not proposal.view:
-        return
-    if proposal.channel.startswith(TEAMS):
-        if services.teams is not None:
-            services.teams.refresh(result)
-        return
-    decision = decision_view(result)
-    services.slack.update(
-        proposal.channel,
-        proposal.message_ts,
-        text=fallback_text(proposal.view),
-        blocks=proposal_blocks(
-            proposal.view, proposal.id, proposed_by=proposal.created_by, decision=decision
-        ),
-    )
-
-
-def post_proposal(
-    services: Services,
-    proposal_id: str,
-    channel: str,
-    *,
-    text: str,
-    blocks: list[dict[str, Any]],
-) -> str:
-    """Post a new proposal and link it to its message; return the ts.
-
-    When Slack certainly did not post it (the bot is not in a private channel, the channel is
-    archived, …) the proposal is withdrawn, so no invisible proposal stays open, and the error
-    goes on to the job queue, which tells the person what to do.
-    """
-    try:
-        ts = services.slack.post(channel, text=text, blocks=blocks)
-    except SlackRefused as exc:
-        services.engine.withdraw(proposal_id, reason=str(exc))
-        raise
-    services.engine.posted(proposal_id, channel, ts)
-    return ts
-
-
-def decision_view(result: DecisionResult) -> dict[str, Any]:
-    proposal = result.proposal
-    at = datetime.fromisoformat(proposal.decided_at) if proposal.decided_at else None
-    return {
-        "status": proposal.status,
-        "by": proposal.decided_by,
-        "at": at,
-        "written": len(result.written),
-        "skipped": [{"label": i.label, "reason": i.reason} for i in result.skipped],
-        "failed": [
-            {"label": i.label, "reason": i.reason or "not written yet"} for i in result.failed
-        ],
-        "resumed": result.resumed,
-    }
-
-
-def private_reply(services: Services, payload: dict[str, Any]) -> Callable[[str], None]:
-    """Answer whoever sent a command or clicked: through its response_url, else ephemerally."""
-    response_url = payload.get("response_url", "")
-    channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id", "")
-    user = payload.get("user_id") or (payload.get("user") or {}).get("id", "")
-
-    def reply(text: str) -> None:
-        if response_url:
-            services.slack.respond(response_url, text=text)
-        else:
-            services.slack.ephemeral(channel, user, text=text)
-
-    return reply
-
-
-def show_page(
-    services: Services,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    *,
-    kind: str,
-    title: str,
-    render: Callable[[Any, str, int], list[dict[str, Any]]],
-) -> None:
-    """Answer a "Show all" / "Next" click (value `proposal_id:offset`) with one page, privately."""
-    proposal_id, _, offset_text = str(action.get("value", "")).partition(":")
-    proposal = services.store.proposal(proposal_id)
-    if proposal is None or proposal.kind != kind or not offset_text.isdigit():
-        raise UserFacingError("That proposal no longer exists.")
-    if proposal.channel != (body.get("channel") or {}).get("id", ""):
-        raise UserFacingError("That proposal belongs to another channel.")
-    if not services.access.may_use(proposal.channel, proposal.project_gid):
-        # Unlinked (perhaps linked by mistake): its ranking is no longer this channel's to read,
-        # and saying so would tell the project exists.
-        raise UserFacingError("That proposal no longer exists.")
-    services.slack.respond(
-        body.get("response_url", ""),
-        text=f"{title} {escape(proposal.project_name)}",
-        blocks=render(proposal.view, proposal_id, int(offset_text)),
-    )
+    services.chat.refresh(result)
 
 
 def resume_and_report(services: Services) -> list[DecisionResult]:
@@ -254,16 +155,7 @@ def run_prioritize(
                 project.name, channel, user, failure=deadline_note(deadline.seconds)
             )
             return
-        if channel.startswith(TEAMS) and services.teams is not None:
-            ts = services.teams.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
-        else:
-            ts = post_proposal(
-                services,
-                proposal.id,
-                channel,
-                text=fallback_text(proposal.view),
-                blocks=priority_blocks(proposal.view, proposal.id, proposed_by=user),
-            )
+        ts = services.chat.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
         outcome = RankingOutcome(project.name, channel, user, message_ts=ts)
     except Exception as error:
         if deadline.expired:

@@ -28,8 +28,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.domain.digest import DigestSchedule, days_spec, parse_clock, parse_days
-from bot.errors import CopilotError, UpstreamError
-from bot.gateways.slack import SlackPermanentError
+from bot.errors import CopilotError, PostBlocked, UpstreamError
 from bot.storage.store import Store
 from bot.usecases.digest import DigestService, PostResult, ledger_key
 
@@ -205,7 +204,7 @@ class DigestScheduler:
             return None
         try:
             result = self._digests.post_scheduled(schedule, slot)
-        except SlackPermanentError as exc:  # not in the channel, archived, token revoked
+        except PostBlocked as exc:  # not in the channel, archived, token revoked
             log.error("digest %s not posted, not retried: %s", schedule_id, exc)
             return None  # recorded for the approvers' Home tab; the slot is kept as refused
         except UpstreamError as exc:  # Asana or Slack failed: worth another try in a while

@@ -18,6 +18,8 @@ from bot.gateways.slack import SlackGateway, web_client
 from bot.jobs import JobQueue
 from bot.settings import Secret, Settings
 from bot.storage.store import Store
+from bot.surfaces.router import ChatSurfaces
+from bot.surfaces.slack.surface import SlackSurface
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
@@ -54,6 +56,8 @@ class Services:
     schedules: ScheduleBook = None  # type: ignore[assignment]  # set by build_services
     planner: SprintPlanner = None  # type: ignore[assignment]  # set by build_services
     teams: TeamsSurface | None = None  # set by build_services when TEAMS_* are set
+    # The chat port the use cases post through: Slack, or Teams for `teams:` channels.
+    chat: ChatSurfaces = None  # type: ignore[assignment]  # set by build_services
     scheduler: DigestScheduler | None = None  # started by `copilot serve` only
     liveness: Liveness = None  # type: ignore[assignment]  # set by build_services
     commands: CommandLedger = None  # type: ignore[assignment]  # set by build_services
@@ -168,10 +172,11 @@ def build_services(
         liveness=liveness,
         access=access,
     )
-    services.commands = CommandLedger(store, liveness, services.slack)
+    services.chat = ChatSurfaces(SlackSurface(slack, store, engine))
+    services.commands = CommandLedger(store, liveness, services.chat)
     services.digests = DigestService(
         asana=asana,
-        slack=services.slack,
+        chat=services.chat,
         store=store,
         llm=llm,
         settings=settings,
@@ -210,5 +215,5 @@ def build_services(
         from bot.surfaces.teams.surface import TeamsSurface  # the SDK loads only when used
 
         services.teams = TeamsSurface(settings.teams, services)
-        services.digests.teams = services.teams
+        services.chat.teams = services.teams
     return services

@@ -1,7 +1,7 @@
 """The stand-up digest's facts: what moved, what is blocked, late or at risk, who is on what.
 
-Pure: tasks, comments and `now` in, frozen records out; no I/O, no words for Slack (render/ turns
-these records into text). The rules, as the README states them:
+Pure: tasks, comments and `now` in, frozen records out; no I/O, no words for a chat surface (each
+surface turns these records into its messages). The rules, as the README states them:
 
 - done: completed at or after `since` (the last digest).
 - blocked: an open task with an incomplete dependency that is overdue, a "Status" field set to

@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot.domain.access import Installation, SlackPerson
-from bot.errors import UpstreamError
+from bot.errors import PostBlocked, PostRefused, UpstreamError
 from bot.settings import Secret
 
 log = logging.getLogger(__name__)
@@ -244,15 +244,14 @@ class SlackGateway:
         return quick
 
 
-class SlackRefused(UpstreamError):
+class SlackRefused(PostRefused):
     """Slack answered with an error: the message was certainly not posted."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__("Slack", message, status=status)
-        self.code = code
+        super().__init__("Slack", message, status=status, code=code)
 
 
-class SlackPermanentError(SlackRefused):
+class SlackPermanentError(SlackRefused, PostBlocked):
     """Slack refused for a reason a retry cannot fix (see PERMANENT_ERRORS)."""
 
     @property

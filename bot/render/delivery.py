@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.domain.delivery import DeliveryForecast, ForecastStatus, ForecastUnit
-from bot.render.blocks import escape
+from bot.render.text import escape
 
 
 def day(d: date) -> str:

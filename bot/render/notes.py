@@ -1,8 +1,12 @@
-"""Short private notes about the app's own work: queued, too slow, already running, expired."""
+"""Notes every surface says: queued, too slow, already running, expired, refused, usage.
+
+Written once in the shared note markup (bot/render/text.py); each surface shows it its way.
+"""
 
 from __future__ import annotations
 
-from bot.render.blocks import escape, mention
+from bot.domain.access import Denial
+from bot.render.text import clip, escape, mention
 
 WHAT = {
     "approve": "Your Approve",
@@ -106,3 +110,129 @@ def decision_unshown_note(status: str, written: int, not_written: int, reason: s
     if not_written:
         done += f", {not_written} not written yet"
     return f"{done}; {why}."
+
+
+# -- access (issue 10) ----------------------------------------------------------------------
+
+HOW_TO_NAME_APPROVERS = (
+    "Nobody may approve yet: name the approvers with `COPILOT_APPROVERS` (Slack user ids, "
+    "e.g. `COPILOT_APPROVERS=U012AB3CD,U045EF6GH`, or `admins` for the workspace's admins and "
+    "owners, or both) and restart the copilot. Nothing was changed."
+)
+
+
+def denial_text(why: Denial) -> str:
+    """The private answer to a command or click refused before anything else ran."""
+    if why is Denial.UNVERIFIED:
+        return (
+            "I could not check your Slack account just now; try again in a minute. "
+            "Nothing was changed."
+        )
+    if why is Denial.GUEST:
+        return (
+            "Guests can't use the copilot in this workspace; ask a full member of the team. "
+            "Nothing was changed."
+        )
+    return (
+        "The copilot answers only members of the workspace it is installed in. Nothing was changed."
+    )
+
+
+def decision_refusal_text(why: str | None) -> str:
+    """Why Approve / Reject / Retry did nothing (see usecases.approvals.Refusal)."""
+    if why == "no approvers":
+        return HOW_TO_NAME_APPROVERS
+    if why == "not linked":
+        return (
+            "This proposal's project is no longer linked to this channel, so it can't be decided "
+            "here. Nothing was changed."
+        )
+    return "Only the team's approvers can approve, reject or retry proposals; nothing was changed."
+
+
+def not_linked_message(ref: str) -> str:
+    """The one refusal for a project a channel may not use: the same whether it exists or not."""
+    shown = clip(" ".join(ref.split()), 80)
+    return (
+        f"No Asana project is named “{shown}” among the projects of this channel. An approver "
+        "can link a project to this channel on the copilot's Home tab."
+    )
+
+
+def not_linked_for_posting(project_name: str, channel: str) -> str:
+    """For scheduled and command-line posts (digests, overload alerts): the operator's message."""
+    return (
+        f"“{project_name}” is not linked to channel {channel}: link it on the Home tab (or list "
+        "its gid in COPILOT_PROJECTS), then try again. Nothing was posted."
+    )
+
+
+# -- /plan-sprint usage -------------------------------------------------------------------------
+
+USAGE = (
+    "Usage: `/plan-sprint [project] [sprint name] [capacity]`, e.g. `/plan-sprint`, "
+    "`/plan-sprint 40`, `/plan-sprint Sprint 25`, "
+    '`/plan-sprint "Platform Backlog" Sprint 25 30 pts`.\n'
+    "• *project*: first, a gid or a name (in quotes when it has spaces); default `ASANA_PROJECT`\n"
+    "• *sprint name*: free text; default the next in the Sprint field (Sprint 24 → Sprint 25)\n"
+    "• *capacity*: last, a number in the project's unit, or with `pts` / `h`; default the "
+    "team's velocity"
+)
+
+
+def usage_text(reason: str = "") -> str:
+    """The usage line after what was wrong, as raw text: whoever sends it escapes it."""
+    head = f"I could not read that: {reason}\n" if reason else ""
+    return head + USAGE
+
+
+# -- Slack's permanent refusals (issue 9 §4) ---------------------------------------------------
+
+APP_NAME = "Asana Copilot"
+_REINSTALL = {"invalid_auth", "account_inactive", "token_revoked", "not_allowed_token_type"}
+# Workspace or channel settings an admin controls (read-only channel, suspended posting, ...).
+_ADMIN_SETTING = {
+    "restricted_action",
+    "restricted_action_read_only_channel",
+    "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel",
+    "ekm_access_denied",
+    "team_access_not_granted",
+}
+
+
+def post_refusal_text(service: str, code: str) -> str:
+    """What a person reads when a chat service refused a post for good."""
+    if service == "Slack":
+        return slack_refusal_text(code)
+    return (
+        f"{escape(service)} refused to let the copilot post there ({escape(code or 'refused')}): "
+        "ask an admin to add the app to that conversation again. Nothing was changed."
+    )
+
+
+def slack_refusal_text(code: str, *, here: bool = True) -> str:
+    """What a person reads when Slack refused a post for good, and how to fix it."""
+    where = "this channel" if here else "that channel"
+    if code in ("channel_not_found", "not_in_channel"):
+        # Slack answers so for a private channel, DM or group DM the app is not a member of.
+        return (
+            f"I can't post there yet: invite @{APP_NAME} to {where} (type "
+            f"`/invite @{APP_NAME}` in it), then try again. Nothing was changed."
+        )
+    if code == "is_archived":
+        return f"{where.capitalize()} is archived, so I can't post in it. Nothing was changed."
+    if code in _ADMIN_SETTING:
+        return (
+            f"A Slack setting stops @{APP_NAME} from posting in {where} ({escape(code)}): ask a "
+            f"workspace or channel admin to let the app post there. Nothing was changed."
+        )
+    if code in _REINSTALL:
+        return (
+            f"Slack no longer accepts the app's token ({escape(code)}): a workspace admin needs "
+            f"to reinstall {APP_NAME}. Nothing was changed."
+        )
+    return (
+        f"Slack refused the app a permission it needs ({escape(code)}): a workspace admin needs "
+        f"to reinstall {APP_NAME} with the scopes of manifest.yml. Nothing was changed."
+    )

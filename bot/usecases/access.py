@@ -19,7 +19,7 @@ from bot.domain.access import (
     request_denial,
 )
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
-from bot.render.access import not_linked_for_posting, not_linked_message
+from bot.render.notes import not_linked_for_posting, not_linked_message
 from bot.storage.store import Store
 
 # Long enough that a burst of clicks costs one users.info, short enough that a person made a

@@ -283,6 +283,23 @@ class DecisionResult:
         return [i for i in self.items if i.status in NOT_WRITTEN]
 
 
+def decision_view(result: DecisionResult) -> dict[str, Any]:
+    """The decision as every surface draws it on the proposal's message: who, when, what."""
+    proposal = result.proposal
+    at = datetime.fromisoformat(proposal.decided_at) if proposal.decided_at else None
+    return {
+        "status": proposal.status,
+        "by": proposal.decided_by,
+        "at": at,
+        "written": len(result.written),
+        "skipped": [{"label": i.label, "reason": i.reason} for i in result.skipped],
+        "failed": [
+            {"label": i.label, "reason": i.reason or "not written yet"} for i in result.failed
+        ],
+        "resumed": result.resumed,
+    }
+
+
 @dataclass
 class NewProposal:
     kind: str

@@ -33,17 +33,21 @@ from bot.domain.digest import (
     summary_problems,
 )
 from bot.domain.models import Task
-from bot.errors import ConfigError, ModelOutputError, UpstreamError, UserFacingError
+from bot.errors import (
+    ConfigError,
+    ModelOutputError,
+    PostBlocked,
+    PostRefused,
+    UpstreamError,
+    UserFacingError,
+)
 from bot.gateways.asana import Comment, Project
-from bot.gateways.slack import SlackPermanentError, SlackRefused
-from bot.render.access import not_linked_for_posting
-from bot.render.digest import digest_blocks, digest_text
+from bot.render.notes import not_linked_for_posting
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
 from bot.storage.store import DeliveryProblemRow, DigestScheduleRow, Store
-from bot.usecases.access import TEAMS
 from bot.usecases.approvals import holder_is_dead, new_owner
-from bot.usecases.people import slack_user_for
+from bot.usecases.chat import ChatPort
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +77,6 @@ class DigestSource(Protocol):
     def latest_comments(self, task_gids: Sequence[str]) -> dict[str, Comment | None]: ...
 
 
-class DigestPoster(Protocol):
-    def post_once(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str: ...
-    def user_id_by_email(self, email: str) -> str | None: ...
-
-
-class DigestCards(Protocol):
-    """Another chat surface's digests: it draws and posts its own (Teams, for `teams:` channels)."""
-
-    def post_digest(self, channel: str, digest: StandupDigest) -> str: ...
-
-
 class Summarizer(Protocol):
     model: str
 
@@ -103,7 +96,7 @@ class DigestService:
         self,
         *,
         asana: DigestSource,
-        slack: DigestPoster,
+        chat: ChatPort,
         store: Store,
         llm: Summarizer | None,
         settings: Settings,
@@ -113,24 +106,16 @@ class DigestService:
     ) -> None:
         self._holder_dead = holder_dead  # a claim's holder died (its pid, or its heartbeats)
         self._asana = asana
-        self._slack = slack
+        self._chat = chat  # posts where the channel is: Slack, or Teams for `teams:…`
         self._may_post = may_post  # (channel, project gid): digests go to linked channels only
         self._store = store
         self._llm = llm
         self._settings = settings
         self._clock = clock
         self._owner = new_owner()
-        # Set when Teams is configured: digests for `teams:<conversation id>` channels go there.
-        self.teams: DigestCards | None = None
 
     def _post(self, channel: str, digest: StandupDigest) -> str:
-        if channel.startswith(TEAMS):
-            if self.teams is None:
-                raise ConfigError(f"{channel} is a Teams channel, but Teams is not configured")
-            return self.teams.post_digest(channel, digest)
-        return self._slack.post_once(
-            channel, text=digest_text(digest), blocks=digest_blocks(digest)
-        )
+        return self._chat.post_digest(channel, digest)
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -214,8 +199,7 @@ class DigestService:
             summary=summary,
             summary_source=source,
             summary_note=note,
-            # Teams finds its own @mentions among the channel's members.
-            mentions={} if channel.startswith(TEAMS) else self._mentions(facts),
+            mentions=self._mentions(facts, channel),
             comments_unread=unread,
             first=last is None,
         )
@@ -312,12 +296,13 @@ class DigestService:
             return None, "rules", problems[0]
         return " ".join(text.split()), "model", ""
 
-    def _mentions(self, facts: DigestFacts) -> dict[str, str]:
-        """Asana user gid → Slack user id, for people whose Asana email is a Slack user's."""
+    def _mentions(self, facts: DigestFacts, channel: str) -> dict[str, str]:
+        """Asana user gid → chat user id, for people whose Asana email is a chat user's (Teams
+        finds its own @mentions among the channel's members: none here)."""
         mentions: dict[str, str] = {}
         people = {i.assignee.gid: i.assignee for i in facts.items() if i.assignee is not None}
         for gid, person in people.items():
-            user_id = slack_user_for(self._store, self._slack, person.email)
+            user_id = self._chat.person_id(channel, person.email)
             if user_id:
                 mentions[gid] = user_id
         return mentions
@@ -329,7 +314,7 @@ class DigestService:
         digest = self.build(project_ref, channel)
         try:
             ts = self._post(channel, digest)
-        except SlackPermanentError as exc:
+        except PostBlocked as exc:
             self._refused(channel, digest, exc)
             raise
         self._store.clear_delivery_problems(channel=channel, kinds=POST_KINDS)
@@ -370,11 +355,11 @@ class DigestService:
             return PostResult("taken over", digest, slot=key["slot"])
         try:
             ts = self._post(schedule.channel, digest)
-        except SlackPermanentError as exc:  # a retry cannot help until a person acts
+        except PostBlocked as exc:  # a retry cannot help until a person acts
             self._store.refuse_slot(**key, owner=self._owner)
             self._refused(schedule.channel, digest, exc)
             raise
-        except SlackRefused:  # Slack answered that it did not post: a retry may
+        except PostRefused:  # the chat service answered that it did not post: a retry may
             self._store.release_slot(**key, owner=self._owner)
             raise
         self._store.slot_posted(**key, message_ts=ts)
@@ -388,7 +373,7 @@ class DigestService:
         )
         return PostResult("posted", digest, ts, key["slot"])
 
-    def _refused(self, channel: str, digest: StandupDigest, exc: SlackPermanentError) -> None:
+    def _refused(self, channel: str, digest: StandupDigest, exc: PostBlocked) -> None:
         """Remember the refusal for the approvers' Home tab."""
         self._store.record_delivery_problem(
             kind="digest",

@@ -29,8 +29,10 @@ RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's limit for posts to a re
 D = TypeVar("D")
 
 
-class Responder(Protocol):
-    def respond(self, response_url: str, *, text: str) -> None: ...
+class PrivateNotes(Protocol):
+    """The chat port's private notes (bot/usecases/chat.py)."""
+
+    def say_privately(self, channel: str, user: str, text: str, *, reply_to: str = "") -> None: ...
 
 
 class Liveness:
@@ -80,10 +82,10 @@ class Liveness:
 
 
 class CommandLedger:
-    def __init__(self, store: Store, liveness: Liveness, slack: Responder) -> None:
+    def __init__(self, store: Store, liveness: Liveness, chat: PrivateNotes) -> None:
         self._store = store
         self._liveness = liveness
-        self._slack = slack
+        self._chat = chat
 
     def tracked(
         self,
@@ -127,7 +129,12 @@ class CommandLedger:
             if not row.response_url:
                 continue
             try:
-                self._slack.respond(row.response_url, text=interrupted_note(row.command, row.text))
+                self._chat.say_privately(
+                    row.channel_id,
+                    row.user_id,
+                    interrupted_note(row.command, row.text),
+                    reply_to=row.response_url,
+                )
                 told += 1
             except Exception as error:
                 log.warning("could not tell an interrupted command: %s", type(error).__name__)

@@ -30,18 +30,13 @@ from bot.domain.forecast import (
     propose_rebalance,
 )
 from bot.domain.models import Person, Task
-from bot.errors import ConfigError, UpstreamError, UserFacingError
+from bot.errors import PostBlocked, PostRefused, UpstreamError, UserFacingError
 from bot.gateways.asana import Project
-from bot.gateways.slack import SlackPermanentError, SlackRefused
-from bot.render.access import not_linked_for_posting
-from bot.render.blocks import fallback_text, notice_blocks
 from bot.render.chart import ChartPerson, load_chart_png
-from bot.render.home import chart_refused_text
-from bot.render.proposals import proposal_blocks
+from bot.render.notes import not_linked_for_posting
 from bot.storage.store import OverloadAlertRow, Store
-from bot.usecases.access import TEAMS
 from bot.usecases.approvals import ApprovalEngine, NewProposal
-from bot.usecases.people import slack_user_for
+from bot.usecases.chat import ChatPort
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -66,28 +61,9 @@ class TaskSource(Protocol):
     def open_tasks(self, project: Project) -> list[Task]: ...
 
 
-class AlertSink(Protocol):
-    """What the check needs from Slack (the gateway, or a fake in tests)."""
-
-    def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> str: ...
-    def join(self, channel: str) -> None: ...
-    def upload_png(
-        self, channel: str, *, filename: str, title: str, content: bytes
-    ) -> str | None: ...
-    def user_id_by_email(self, email: str) -> str | None: ...
-
-
-class ProposalCards(Protocol):
-    """Another chat surface's proposals (Teams, for `teams:` channels): it posts its own card and
-    links the proposal to it."""
-
-    def post_proposal(
-        self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
-    ) -> str: ...
-
-
 class MaybePosted(Exception):
-    """Slack's answer to an alert post was lost (a 5xx, a dropped connection): it may be there."""
+    """The chat service's answer to an alert post was lost (a 5xx, a lost connection): it may
+    be there."""
 
     def __init__(self, proposal_id: str, error: UpstreamError) -> None:
         super().__init__(str(error))
@@ -339,7 +315,7 @@ class OverloadChecker:
         self,
         *,
         asana: TaskSource,
-        slack: AlertSink,
+        chat: ChatPort,
         store: Store,
         engine: ApprovalEngine,
         today: Callable[[], date],
@@ -350,11 +326,9 @@ class OverloadChecker:
         threshold: float = 1.2,
         weeks: int = WEEKS,
         time_zone: str = "UTC",
-        teams: ProposalCards | None = None,
     ) -> None:
         self._asana = asana
-        self._slack = slack
-        self._teams = teams
+        self._chat = chat  # posts where the channel is: Slack, or Teams for `teams:…`
         self._store = store
         self._engine = engine
         self._today = today
@@ -536,7 +510,7 @@ class OverloadChecker:
                 continue
             except UpstreamError as exc:  # certainly not posted: the next check may try again
                 self._store.release_overload_alert(claimed, previous)
-                if isinstance(exc, SlackPermanentError):
+                if isinstance(exc, PostBlocked):
                     self._refused("overload", channel, project, exc)
                 log.warning("overload alert not posted: %s", exc)
                 failed.append((overload, str(exc)))
@@ -553,8 +527,7 @@ class OverloadChecker:
         chart_file_id, chart_error = None, ""
         if alerts:
             self._store.clear_delivery_problems(channel=channel, kinds=("overload",))
-            if not channel.startswith(TEAMS):  # Teams: no chart yet (see the README)
-                chart_file_id, chart_error = self._share_chart(snap, channel)
+            chart_file_id, chart_error = self._share_chart(snap, channel)
         return OverloadReport(
             project=project,
             today=snap.today,
@@ -569,33 +542,19 @@ class OverloadChecker:
         )
 
     def _share_chart(self, snap: CapacitySnapshot, channel: str) -> tuple[str | None, str]:
-        """Upload the load chart to the channel: (file id, error).
-
-        File shares need the bot in the channel even with chat:write.public, so it joins first
-        (public channels only; scope channels:join). Where it cannot, the channel is told to
-        invite it, and approvers see it on the Home tab.
-        """
+        """Share the load chart in the channel: (its id, error). A refusal a person must fix
+        (the bot is not in the channel) is shown to approvers on the Home tab."""
         project = snap.project
         try:
-            self._slack.join(channel)
-        except UpstreamError as exc:  # private, a DM, no scope: the upload says if it matters
-            log.info("did not join %s: %s", channel, exc)
-        try:
-            file_id = self._slack.upload_png(
+            file_id = self._chat.share_chart(
                 channel,
                 filename=f"load-{project.gid}-{snap.today.isoformat()}.png",
                 title=f"Weekly load vs capacity · {project.name}",
-                content=self.chart_png(snap),
+                png=lambda: self.chart_png(snap),
             )
-        except SlackPermanentError as exc:
+        except PostBlocked as exc:
             log.warning("load chart not uploaded: %s", exc)
             self._refused("chart", channel, project, exc)
-            if exc.not_a_member:
-                text = chart_refused_text()
-                try:
-                    self._slack.post(channel, text=text, blocks=notice_blocks(text))
-                except UpstreamError as failure:
-                    log.warning("could not say so in the channel: %s", failure)
             return None, str(exc)
         except UpstreamError as exc:
             log.warning("load chart not uploaded: %s", exc)
@@ -605,7 +564,7 @@ class OverloadChecker:
             self._store.remember_chart(project.gid, file_id=file_id, channel=channel)
         return file_id, ""
 
-    def _refused(self, kind: str, channel: str, project: Project, exc: SlackPermanentError) -> None:
+    def _refused(self, kind: str, channel: str, project: Project, exc: PostBlocked) -> None:
         self._store.record_delivery_problem(
             kind=kind,
             channel=channel,
@@ -653,8 +612,7 @@ class OverloadChecker:
         channel: str,
     ) -> Alert:
         person = snap.people[overload.person]
-        in_teams = channel.startswith(TEAMS)
-        slack_user = None if in_teams else self.slack_user(person)
+        slack_user = self.chat_user(person, channel)
         load_after = after.load(overload.person, overload.week_start)
         view = overload_view(
             snap,
@@ -676,21 +634,12 @@ class OverloadChecker:
             view=view,
         )
         self._engine.propose(proposal)
-        if in_teams:
-            ts = self._post_in_teams(channel, view, proposal.id)
-        else:
-            try:
-                ts = self._slack.post(
-                    channel,
-                    text=fallback_text(view),
-                    blocks=proposal_blocks(view, proposal.id, proposed_by=ACTOR),
-                )
-            except SlackRefused as exc:  # certainly not posted: nobody can see it, so close it
-                self._engine.withdraw(proposal.id, reason=str(exc))
-                raise
-            except UpstreamError as exc:  # the outcome is unknown: keep it open (buttons work)
-                raise MaybePosted(proposal.id, exc) from None
-            self._engine.posted(proposal.id, channel, ts)
+        try:
+            ts = self._chat.post_proposal(channel, view, proposal.id, proposed_by=ACTOR)
+        except PostRefused:  # certainly not posted: the surface withdrew it (nobody can see it)
+            raise
+        except UpstreamError as exc:  # the outcome is unknown: keep it open (buttons work)
+            raise MaybePosted(proposal.id, exc) from None
         return Alert(
             overload=overload,
             person_name=person.name,
@@ -702,19 +651,9 @@ class OverloadChecker:
             message_ts=ts,
         )
 
-    def _post_in_teams(self, channel: str, view: Mapping[str, Any], proposal_id: str) -> str:
-        if self._teams is None:
-            raise ConfigError(f"{channel} is a Teams channel, but Teams is not configured")
-        try:
-            return self._teams.post_proposal(channel, view, proposal_id, proposed_by=ACTOR)
-        except UpstreamError as exc:
-            if exc.status == 403:  # refused for good: Teams withdrew it, nobody can see it
-                raise
-            raise MaybePosted(proposal_id, exc) from None  # after retries: it may be there
-
-    def slack_user(self, person: Person) -> str | None:
-        """The Slack user with the person's Asana email, else None."""
-        return slack_user_for(self._store, self._slack, person.email)
+    def chat_user(self, person: Person, channel: str) -> str | None:
+        """The chat user to @mention for the person in that channel (by Asana email), or None."""
+        return self._chat.person_id(channel, person.email)
 
     # -- capacity settings (the Home tab) --------------------------------------------------
 
@@ -849,7 +788,7 @@ def checker_for(services: Services) -> OverloadChecker:
     settings = services.settings
     return OverloadChecker(
         asana=services.asana,
-        slack=services.slack,
+        chat=services.chat,
         store=services.store,
         engine=services.engine,
         today=services.today,
@@ -859,7 +798,6 @@ def checker_for(services: Services) -> OverloadChecker:
         hours_per_point=settings.hours_per_point,
         threshold=settings.overload_threshold,
         time_zone=settings.standup_tz,
-        teams=services.teams,
     )
 
 

@@ -48,7 +48,7 @@ from bot.gateways.asana import (
     FIELD_STORY_POINTS,
     Project,
 )
-from bot.render.sprint import usage_text
+from bot.render.notes import usage_text
 from bot.usecases.approvals import ApprovalEngine, NewProposal
 from bot.usecases.prioritize import ProjectAccess
 

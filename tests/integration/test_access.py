@@ -19,8 +19,8 @@ from bot.demo import (
     Sandbox,
     running_sandbox,
 )
-from bot.render.access import LINK_ADD, LINK_VIEW
 from bot.sandbox.slack_standin import SlackUser
+from bot.surfaces.slack.blocks.access import LINK_ADD, LINK_VIEW
 
 from .conftest import click, current, last_ephemeral, prioritize, proposal_id, put_actions
 

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from bot.demo import CHANNEL, GUEST, LEAD, PARTNER, PARTNER_TEAM, SINGLE_GUEST
-from bot.render.access import LINK_VIEW
+from bot.surfaces.slack.blocks.access import LINK_VIEW
 
 from .conftest import prioritize, proposal_id, put_actions
 

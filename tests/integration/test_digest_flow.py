@@ -13,10 +13,10 @@ import pytest
 from bot.__main__ import main
 from bot.demo import CHANNEL, running_sandbox, sandbox_env
 from bot.domain.digest import days_spec, parse_days
-from bot.render.home import SCHEDULE_ADD, SCHEDULE_EDIT, SCHEDULE_REMOVE
 from bot.sandbox.asana_server import format_timestamp
 from bot.sandbox.slack_standin import SlackUser, pings
 from bot.services import build_services
+from bot.surfaces.slack.blocks.home import SCHEDULE_ADD, SCHEDULE_EDIT, SCHEDULE_REMOVE
 from tests.clock import FrozenNow, every_now
 
 from .conftest import backend_env, both_backends, click, outside_links, prioritize
@@ -464,7 +464,7 @@ def test_only_approvers_can_change_schedules(box):
     assert "[Add a digest schedule]" not in text and "[Edit]" not in text
     assert "Only approvers (@alice) can change schedules." in text
     # A form submitted anyway (an old modal, a forged payload) is refused.
-    from bot.render.home import schedule_modal
+    from bot.surfaces.slack.blocks.home import schedule_modal
 
     answer = box.slack.submit_view(
         box.app_url,

@@ -28,14 +28,14 @@ from bot.demo import (
     running_sandbox,
     sandbox_env,
 )
-from bot.render.overload import (
+from bot.sandbox.slack_standin import pings
+from bot.surfaces.slack.blocks.overload import (
     CAPACITY_HOURS,
     CAPACITY_PERSON,
     CAPACITY_RESET,
     CAPACITY_SAVE,
     CAPACITY_VIEW,
 )
-from bot.sandbox.slack_standin import pings
 from bot.usecases.overload import run_overload_check, set_weekly_hours
 from tests.clock import FrozenNow, clocked_command, every_now
 

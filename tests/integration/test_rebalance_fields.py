@@ -20,6 +20,7 @@ from bot.settings import Secret
 from bot.storage.store import Store
 from bot.usecases.approvals import ApprovalEngine
 from bot.usecases.overload import OverloadChecker, work_items
+from tests.chat import slack_chat
 
 TODAY = date(2026, 3, 4)
 TOKEN = "sandbox-asana-token"
@@ -93,7 +94,7 @@ def checker(gateway: AsanaGateway, store: Store) -> tuple[OverloadChecker, Appro
     engine = ApprovalEngine(store, gateway, approvers=frozenset({LEAD}))
     check = OverloadChecker(
         asana=gateway,
-        slack=SlackSink(),
+        chat=slack_chat(SlackSink(), store, engine),
         store=store,
         engine=engine,
         today=lambda: TODAY,

@@ -10,9 +10,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.errors import UpstreamError
 from bot.gateways.slack import SlackGateway, SlackPermanentError, SlackRefused
-from bot.render.home import home_view, slack_refusal_text
-from bot.render.overload import capacity_home_blocks, capacity_modal
+from bot.render.notes import slack_refusal_text
 from bot.sandbox.slack_standin import DEFAULT_SCOPES, SlackChannel, SlackStandIn
+from bot.surfaces.slack.blocks.home import home_view
+from bot.surfaces.slack.blocks.overload import capacity_home_blocks, capacity_modal
 
 SECRET = "sandbox-signing-secret"
 TOKEN = "xoxb-sandbox-token"

@@ -2,11 +2,11 @@ import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.render.blocks import (
+from bot.render.text import escape
+from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
     MAX_TEXT,
     decision_text,
-    escape,
     link,
     page_blocks,
     priority_blocks,

@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.domain.digest import StandupDigest, build_facts, parse_days
 from bot.domain.models import Person, Task
-from bot.render.digest import digest_blocks, digest_text, rules_summary
 from bot.sandbox.slack_standin import pings, render_message, validate_blocks
+from bot.surfaces.slack.blocks.digest import digest_blocks, digest_text, rules_summary
 
 TODAY = date(2026, 3, 6)
 NOW = datetime(2026, 3, 6, 9, 30, tzinfo=UTC)

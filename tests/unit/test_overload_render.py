@@ -6,9 +6,10 @@ import json
 import struct
 from datetime import UTC, date, datetime, timedelta
 
-from bot.render.blocks import fallback_text
 from bot.render.chart import MAX_PEOPLE, ChartPerson, load_chart_png, select_people
-from bot.render.overload import (
+from bot.sandbox.slack_standin import pings, render_message, validate_blocks
+from bot.surfaces.slack.blocks.common import fallback_text
+from bot.surfaces.slack.blocks.overload import (
     CAPACITY_HOURS,
     CAPACITY_PERSON,
     CAPACITY_RESET,
@@ -20,8 +21,7 @@ from bot.render.overload import (
     capacity_modal_errors,
     capacity_notice,
 )
-from bot.render.proposals import proposal_blocks
-from bot.sandbox.slack_standin import pings, render_message, validate_blocks
+from bot.surfaces.slack.blocks.proposals import proposal_blocks
 
 HOSTILE = "<!channel> *deploy* <@U0BOSS>"
 

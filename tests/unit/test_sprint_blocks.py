@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.render.blocks import MAX_BLOCKS, MAX_TEXT
-from bot.render.proposals import proposal_blocks
-from bot.render.sprint import SPRINT_PAGE, sprint_page_blocks, usage_text
+from bot.render.notes import usage_text
 from bot.sandbox.slack_standin import pings, validate_blocks
+from bot.surfaces.slack.blocks.common import MAX_BLOCKS, MAX_TEXT
+from bot.surfaces.slack.blocks.proposals import proposal_blocks
+from bot.surfaces.slack.blocks.sprint import SPRINT_PAGE, sprint_page_blocks
 
 HOSTILE = "<!channel> & <@U0BOSS> " * 12
 REASONS = ("over capacity", "assignee over capacity", "blocked", "needs estimate")

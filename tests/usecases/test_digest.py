@@ -15,6 +15,7 @@ from bot.services import utc_now
 from bot.settings import Settings
 from bot.storage.store import Store
 from bot.usecases.digest import DigestService
+from tests.chat import slack_chat
 from tests.clock import every_now
 
 NOW = datetime(2026, 3, 6, 9, 30, tzinfo=UTC)  # a Friday
@@ -86,15 +87,18 @@ class FakeModel:
 def service(tmp_path, asana: FakeAsana, model: FakeModel | None = None, clock=lambda: NOW):
     settings = Settings(db_path=str(tmp_path / "c.db"), asana_project="42", standup_tz="UTC")
     store = Store(settings.db_path, clock=clock)
-    return DigestService(
+    slack = FakeSlack()
+    digests = DigestService(
         asana=asana,
-        slack=FakeSlack(),
+        chat=slack_chat(slack, store),
         store=store,
         llm=model,
         settings=settings,
         clock=clock,
         may_post=lambda channel, project: project == "42",
     )
+    digests.slack = slack  # type: ignore[attr-defined]  # the double, for the tests to read
+    return digests
 
 
 def backlog() -> FakeAsana:
@@ -183,7 +187,7 @@ def test_slack_ids_are_looked_up_once_per_email(tmp_path):
     first = digests.build("42", CHANNEL)
     digests.build("42", CHANNEL)
     assert first.mentions == {"7": "U0ANA"}
-    assert digests._slack.lookups == [ANA.email]
+    assert digests.slack.lookups == [ANA.email]
 
 
 def test_the_first_digest_covers_the_previous_working_day(tmp_path):
@@ -222,7 +226,7 @@ def on_the_clock(tmp_path, asana: FakeAsana, tz: str) -> DigestService:
     store = Store(settings.db_path, clock=utc_now)
     return DigestService(
         asana=asana,
-        slack=FakeSlack(),
+        chat=slack_chat(FakeSlack(), store),
         store=store,
         llm=None,
         settings=settings,

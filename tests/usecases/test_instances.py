@@ -21,8 +21,8 @@ class Responses:
     def __init__(self) -> None:
         self.posts: list[tuple[str, str]] = []
 
-    def respond(self, response_url: str, *, text: str) -> None:
-        self.posts.append((response_url, text))
+    def say_privately(self, channel: str, user: str, text: str, *, reply_to: str = "") -> None:
+        self.posts.append((reply_to, text))
 
 
 @pytest.fixture

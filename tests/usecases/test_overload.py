@@ -27,6 +27,7 @@ from bot.usecases.overload import (
     proposal_items,
     work_items,
 )
+from tests.chat import slack_chat
 
 TODAY = date(2026, 3, 4)
 W1 = date(2026, 3, 9)
@@ -145,7 +146,7 @@ def checker(
     engine = ApprovalEngine(store, asana, approvers=approvers)  # type: ignore[arg-type]
     return OverloadChecker(
         asana=asana,
-        slack=slack,
+        chat=slack_chat(slack, store, engine),
         store=store,
         engine=engine,
         today=lambda: TODAY,
@@ -395,16 +396,16 @@ def test_slack_ids_are_cached_including_misses_but_not_failures(store) -> None:
     asana = FakeAsana(crunch())
     slack = FakeSlack({"ana@example.com": "U0ANA"})
     check = checker(asana, slack, store)
-    assert check.slack_user(ANA) == "U0ANA"
-    assert check.slack_user(ANA) == "U0ANA"
-    assert check.slack_user(BEN) is None and check.slack_user(BEN) is None
-    assert check.slack_user(CAT) is None  # no email: nothing to look up
+    assert check.chat_user(ANA, CHANNEL) == "U0ANA"
+    assert check.chat_user(ANA, CHANNEL) == "U0ANA"
+    assert check.chat_user(BEN, CHANNEL) is None and check.chat_user(BEN, CHANNEL) is None
+    assert check.chat_user(CAT, CHANNEL) is None  # no email: nothing to look up
     assert slack.lookups == ["ana@example.com", "ben@example.com"]
     other = FakeSlack()
     other.fail_lookups = True
     flaky = checker(asana, other, store)
     dan = Person("104", "Dan", "dan@example.com")
-    assert flaky.slack_user(dan) is None and flaky.slack_user(dan) is None
+    assert flaky.chat_user(dan, CHANNEL) is None and flaky.chat_user(dan, CHANNEL) is None
     assert other.lookups == ["dan@example.com", "dan@example.com"]
 
 
@@ -537,7 +538,7 @@ def test_unknown_project_and_missing_channel_are_user_errors(store) -> None:
         check.check(None, channel="")
     plain = OverloadChecker(
         asana=FakeAsana(crunch()),
-        slack=FakeSlack(),
+        chat=slack_chat(FakeSlack(), store),
         store=store,
         engine=ApprovalEngine(store, FakeAsana([]), approvers=frozenset()),  # type: ignore[arg-type]
         today=lambda: TODAY,

@@ -17,10 +17,10 @@ from bot.domain.models import Task
 from bot.domain.scoring import MAX_MODEL_SHIFT, rules_score
 from bot.gateways.asana import Project
 from bot.gateways.llm import LlmGateway
-from bot.render.blocks import priority_blocks
 from bot.sandbox.openai_standin import OpenAIStandIn
 from bot.settings import Secret
 from bot.storage.store import Store
+from bot.surfaces.slack.blocks.common import priority_blocks
 from bot.usecases.approvals import ApprovalEngine
 from bot.usecases.prioritize import (
     REFUSED_FALLBACK_TTL,

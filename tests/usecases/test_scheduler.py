@@ -19,11 +19,12 @@ from bot.domain.models import Task
 from bot.errors import NotFoundError, UpstreamError
 from bot.gateways.asana import Project
 from bot.gateways.slack import SlackPermanentError, SlackRefused
-from bot.render.home import home_view
 from bot.scheduler import DigestScheduler, ScheduledJob, cron_trigger
 from bot.settings import Settings
 from bot.storage.store import DigestScheduleRow, Store
+from bot.surfaces.slack.blocks.home import home_view
 from bot.usecases.digest import LEDGER_KIND, DigestService
+from tests.chat import slack_chat
 from tests.clock import every_now
 
 NY = ZoneInfo("America/New_York")
@@ -98,7 +99,7 @@ class World:
         store = Store(self.db, clock=self.clock)
         digests = DigestService(
             asana=FakeAsana(),
-            slack=self.slack,
+            chat=slack_chat(self.slack, store),
             store=store,
             llm=None,
             settings=self.settings,
@@ -464,7 +465,8 @@ def test_the_running_scheduler_posts_at_the_next_slot_once_at_every_now(tmp_path
             traveller.move_to(expected + timedelta(milliseconds=500))
             scheduler.scheduler.wakeup()
             deadline = time.monotonic() + 5
-            while not world.slack.posts and time.monotonic() < deadline:
+            # The ledger is written right after the post: wait for it, not for the post alone.
+            while world.status(expected.date()) != "posted" and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert world.status(expected.date()) == "posted"
         finally:

@@ -18,11 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.access import Denial
 from bot.domain.digest import StandupDigest
-from bot.errors import UpstreamError, UserFacingError
+from bot.errors import PostRefused, UpstreamError, UserFacingError
 from bot.jobs import Deadline, SingleFlight
-from bot.presenters import decision_view
-from bot.render.access import decision_refusal_text
-from bot.render.notes import INTERRUPTED_NOTE, deadline_note, expired_note
+from bot.render.notes import INTERRUPTED_NOTE, deadline_note, decision_refusal_text, expired_note
 from bot.settings import TeamsSettings
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.auth import ActivityAuth, ClientCredentialsToken, SigningKeys
@@ -30,7 +28,7 @@ from bot.surfaces.teams.endpoint import TeamsEndpoint, WsgiApp
 from bot.surfaces.teams.gateway import Member, TeamsGateway
 from bot.surfaces.teams.sdk import TeamsRuntime
 from bot.usecases.access import TEAMS as PREFIX
-from bot.usecases.approvals import DecisionResult, Outcome, Refusal
+from bot.usecases.approvals import DecisionResult, Outcome, Refusal, decision_view
 from bot.usecases.sprint import check_syntax
 
 if TYPE_CHECKING:
@@ -273,6 +271,8 @@ class TeamsSurface:
         except UpstreamError as exc:
             if exc.status == 403:
                 self._services.engine.withdraw(proposal_id, reason=str(exc))
+                refused = str(exc).removeprefix("Teams: ")
+                raise PostRefused("Teams", refused, status=403) from None
             raise
         self._services.engine.posted(proposal_id, channel, activity_id)
         return activity_id
@@ -315,6 +315,32 @@ class TeamsSurface:
         }
         card = cards.digest_card(digest, mentions)
         return self.gateway.post(conversation, service_url=service_url, card=card)
+
+    def post_notice(self, channel: str, text: str) -> str:
+        """A short note (the shared note markup) in a Teams channel."""
+        return self._post_to(channel, cards.notice_card(from_slack_text(text)))
+
+    def share_chart(
+        self, channel: str, *, filename: str, title: str, png: Callable[[], bytes]
+    ) -> str | None:
+        return None  # Teams: no chart yet (see the README)
+
+    def person_id(self, channel: str, email: str | None) -> str | None:
+        return None  # a Teams card finds its @mentions in the conversation's roster
+
+    def say_privately(self, channel: str, user: str, text: str, *, reply_to: str = "") -> None:
+        """A note for `teams:<aad>` in their personal chat with the copilot, where it is known."""
+        person = self._services.store.teams_person(user[len(PREFIX) :])
+        where = self._services.store.teams_conversation(base_conversation(conversation_of(channel)))
+        if person is None or not person.member_id or where is None:
+            log.warning("cannot reach %s privately: never seen in that conversation", user)
+            return
+        chat = self.gateway.personal_chat(
+            person.member_id, tenant_id=where.tenant_id or "", service_url=where.service_url
+        )
+        self.gateway.post(
+            chat, service_url=where.service_url, card=cards.notice_card(from_slack_text(text))
+        )
 
     # -- card actions --------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.render.blocks import priority_blocks
-from bot.render.overload import overload_blocks
-from bot.render.sprint import sprint_blocks
+from bot.surfaces.slack.blocks.common import priority_blocks
+from bot.surfaces.slack.blocks.overload import overload_blocks
+from bot.surfaces.slack.blocks.sprint import sprint_blocks
 
 
 def proposal_blocks(

@@ -7,10 +7,11 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.jobs import SingleFlight
-from bot.presenters import private_reply, run_prioritize
-from bot.render.blocks import escape
+from bot.presenters import run_prioritize
 from bot.render.notes import command_ack, deadline_note
+from bot.render.text import escape
 from bot.services import Services
+from bot.surfaces.slack.surface import private_reply
 
 
 def register(app: App, services: Services) -> None:

@@ -11,11 +11,11 @@ from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
 from bot.jobs import Deadline
-from bot.presenters import post_proposal, private_reply, show_page
-from bot.render.blocks import escape, fallback_text
 from bot.render.notes import command_ack, deadline_note, queued_note
-from bot.render.sprint import SPRINT_PAGE, sprint_blocks, sprint_page_blocks
+from bot.render.text import escape
 from bot.services import Services
+from bot.surfaces.slack.blocks.sprint import SPRINT_PAGE, sprint_page_blocks
+from bot.surfaces.slack.surface import private_reply, show_page
 from bot.usecases.sprint import KIND, check_syntax
 
 
@@ -36,13 +36,7 @@ def register(app: App, services: Services) -> None:
             proposal = planner.propose(text, channel=channel, user=user)
             if not deadline.claim():  # the person was told it took too long: post nothing
                 return
-            post_proposal(
-                services,
-                proposal.id,
-                channel,
-                text=fallback_text(proposal.view),
-                blocks=sprint_blocks(proposal.view, proposal.id, proposed_by=user),
-            )
+            services.chat.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
 
         # Enqueue before acking, so once Slack has its answer the work is already queued.
         # Recorded as owed until answered: if this process dies, the next start says so.

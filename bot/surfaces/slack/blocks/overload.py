@@ -11,18 +11,16 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from bot.render.blocks import (
+from bot.render.text import clip, escape, mention
+from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
     NAME_MAX,
     _button,
     _context,
     _section,
-    clip,
     decision_text,
-    escape,
     header,
     link,
-    mention,
     proposal_actions,
 )
 

@@ -5,65 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.domain.access import Denial
-from bot.render.blocks import clip, escape, mention
+from bot.render.text import clip, escape, mention
 
 LINK_ADD = "project_link_add"  # Home button: open the link form
 LINK_REMOVE = "project_link_remove"  # Home button: unlink (value "channel:gid")
 LINK_VIEW = "project_link"  # the modal's callback_id
 SHOWN_LINKS = 25
-
-HOW_TO_NAME_APPROVERS = (
-    "Nobody may approve yet: name the approvers with `COPILOT_APPROVERS` (Slack user ids, "
-    "e.g. `COPILOT_APPROVERS=U012AB3CD,U045EF6GH`, or `admins` for the workspace's admins and "
-    "owners, or both) and restart the copilot. Nothing was changed."
-)
-
-
-def denial_text(why: Denial) -> str:
-    """The private answer to a command or click refused before anything else ran."""
-    if why is Denial.UNVERIFIED:
-        return (
-            "I could not check your Slack account just now; try again in a minute. "
-            "Nothing was changed."
-        )
-    if why is Denial.GUEST:
-        return (
-            "Guests can't use the copilot in this workspace; ask a full member of the team. "
-            "Nothing was changed."
-        )
-    return (
-        "The copilot answers only members of the workspace it is installed in. Nothing was changed."
-    )
-
-
-def decision_refusal_text(why: str | None) -> str:
-    """Why Approve / Reject / Retry did nothing (see usecases.approvals.Refusal)."""
-    if why == "no approvers":
-        return HOW_TO_NAME_APPROVERS
-    if why == "not linked":
-        return (
-            "This proposal's project is no longer linked to this channel, so it can't be decided "
-            "here. Nothing was changed."
-        )
-    return "Only the team's approvers can approve, reject or retry proposals; nothing was changed."
-
-
-def not_linked_message(ref: str) -> str:
-    """The one refusal for a project a channel may not use: the same whether it exists or not."""
-    shown = clip(" ".join(ref.split()), 80)
-    return (
-        f"No Asana project is named “{shown}” among the projects of this channel. An approver "
-        "can link a project to this channel on the copilot's Home tab."
-    )
-
-
-def not_linked_for_posting(project_name: str, channel: str) -> str:
-    """For scheduled and command-line posts (digests, overload alerts): the operator's message."""
-    return (
-        f"“{project_name}” is not linked to channel {channel}: link it on the Home tab (or list "
-        "its gid in COPILOT_PROJECTS), then try again. Nothing was posted."
-    )
 
 
 def refused_modal(text: str) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.digest import WEEKDAYS, DigestSchedule, parse_days
-from bot.render.blocks import clip, escape, mention, slack_date
+from bot.render.notes import APP_NAME, slack_refusal_text
+from bot.render.text import clip, escape, mention
+from bot.surfaces.slack.blocks.common import slack_date
 
 MAX_HOME_BLOCKS = 100
 SHOWN_SCHEDULES = 30
@@ -58,46 +60,7 @@ def schedule_line(
     return f"{line}\n{detail}"
 
 
-# -- Slack's permanent refusals (issue 9 §4) ---------------------------------------------------
-
-APP_NAME = "Asana Copilot"
-_REINSTALL = {"invalid_auth", "account_inactive", "token_revoked", "not_allowed_token_type"}
-# Workspace or channel settings an admin controls (read-only channel, suspended posting, ...).
-_ADMIN_SETTING = {
-    "restricted_action",
-    "restricted_action_read_only_channel",
-    "restricted_action_thread_only_channel",
-    "restricted_action_non_threadable_channel",
-    "ekm_access_denied",
-    "team_access_not_granted",
-}
-
-
-def slack_refusal_text(code: str, *, here: bool = True) -> str:
-    """What a person reads when Slack refused a post for good, and how to fix it."""
-    where = "this channel" if here else "that channel"
-    if code in ("channel_not_found", "not_in_channel"):
-        # Slack answers so for a private channel, DM or group DM the app is not a member of.
-        return (
-            f"I can't post there yet: invite @{APP_NAME} to {where} (type "
-            f"`/invite @{APP_NAME}` in it), then try again. Nothing was changed."
-        )
-    if code == "is_archived":
-        return f"{where.capitalize()} is archived, so I can't post in it. Nothing was changed."
-    if code in _ADMIN_SETTING:
-        return (
-            f"A Slack setting stops @{APP_NAME} from posting in {where} ({escape(code)}): ask a "
-            f"workspace or channel admin to let the app post there. Nothing was changed."
-        )
-    if code in _REINSTALL:
-        return (
-            f"Slack no longer accepts the app's token ({escape(code)}): a workspace admin needs "
-            f"to reinstall {APP_NAME}. Nothing was changed."
-        )
-    return (
-        f"Slack refused the app a permission it needs ({escape(code)}): a workspace admin needs "
-        f"to reinstall {APP_NAME} with the scopes of manifest.yml. Nothing was changed."
-    )
+# -- the load chart's refusal ----------------------------------------------------------------
 
 
 def chart_refused_text() -> str:

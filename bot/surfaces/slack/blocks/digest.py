@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.digest import Item, PersonLine, Reason, ReasonKind, StandupDigest
 from bot.domain.models import Person
-from bot.render.blocks import MAX_BLOCKS, clip, escape, header, link, mention, slack_date
+from bot.render.text import clip, escape, mention
+from bot.surfaces.slack.blocks.common import MAX_BLOCKS, header, link, slack_date
 
 SECTION_TEXT = 2900  # below Slack's 3,000, so a line never straddles the limit
 NAME_MAX = 120

@@ -10,19 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.render.blocks import (
+from bot.render.text import clip, escape, mention
+from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
     MAX_TEXT,
     _button,
     _context,
     _section,
-    clip,
     clip_text,
     decision_text,
-    escape,
     header,
     link,
-    mention,
     proposal_actions,
 )
 
@@ -33,28 +31,12 @@ SHOW_PEOPLE = 12
 PAGE_SIZE = 40
 NAME_MAX = 80
 
-USAGE = (
-    "Usage: `/plan-sprint [project] [sprint name] [capacity]`, e.g. `/plan-sprint`, "
-    "`/plan-sprint 40`, `/plan-sprint Sprint 25`, "
-    '`/plan-sprint "Platform Backlog" Sprint 25 30 pts`.\n'
-    "• *project*: first, a gid or a name (in quotes when it has spaces); default `ASANA_PROJECT`\n"
-    "• *sprint name*: free text; default the next in the Sprint field (Sprint 24 → Sprint 25)\n"
-    "• *capacity*: last, a number in the project's unit, or with `pts` / `h`; default the "
-    "team's velocity"
-)
-
 REASON_TITLES = {
     "over capacity": "Over the team's capacity",
     "assignee over capacity": "Assignee at capacity",
     "blocked": "Blocked",
     "needs estimate": "Needs estimate",
 }
-
-
-def usage_text(reason: str = "") -> str:
-    """The usage line after what was wrong, as raw text: whoever sends it escapes it."""
-    head = f"I could not read that: {reason}\n" if reason else ""
-    return head + USAGE
 
 
 def _pack(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:

@@ -7,7 +7,8 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.render.home import (
+from bot.services import Services
+from bot.surfaces.slack.blocks.home import (
     SCHEDULE_ADD,
     SCHEDULE_EDIT,
     SCHEDULE_REMOVE,
@@ -17,7 +18,6 @@ from bot.render.home import (
     schedule_form_values,
     schedule_modal,
 )
-from bot.services import Services
 from bot.usecases.digest import ScheduleForm
 
 log = logging.getLogger(__name__)

@@ -7,17 +7,19 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UpstreamError
-from bot.presenters import private_reply, refresh_message, show_page
-from bot.render.access import decision_refusal_text
-from bot.render.blocks import APPROVE, PAGE, REJECT, RETRY, mention, page_blocks
+from bot.presenters import refresh_message
 from bot.render.notes import (
     IN_PROGRESS_NOTE,
     INTERRUPTED_NOTE,
+    decision_refusal_text,
     decision_unshown_note,
     expired_note,
     queued_note,
 )
+from bot.render.text import mention
 from bot.services import Services
+from bot.surfaces.slack.blocks.common import APPROVE, PAGE, REJECT, RETRY, page_blocks
+from bot.surfaces.slack.surface import private_reply, show_page
 from bot.usecases.approvals import Outcome
 
 

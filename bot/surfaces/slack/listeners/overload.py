@@ -17,7 +17,8 @@ from slack_bolt import Ack, App
 
 from bot.errors import UpstreamError, UserFacingError
 from bot.jobs import message_for
-from bot.render.overload import (
+from bot.services import Services
+from bot.surfaces.slack.blocks.overload import (
     CAPACITY_RESET,
     CAPACITY_SAVE,
     CAPACITY_VIEW,
@@ -28,7 +29,6 @@ from bot.render.overload import (
     capacity_modal_errors,
     capacity_notice,
 )
-from bot.services import Services
 from bot.usecases.overload import cached_capacity_view, set_weekly_hours
 
 log = logging.getLogger(__name__)

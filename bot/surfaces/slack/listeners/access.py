@@ -11,12 +11,12 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse
 
 from bot.domain.access import Requester, requester_of
-from bot.listeners.home import publish_home
-from bot.render.access import (
+from bot.render.notes import denial_text
+from bot.services import Services
+from bot.surfaces.slack.blocks.access import (
     LINK_ADD,
     LINK_REMOVE,
     LINK_VIEW,
-    denial_text,
     link_form_values,
     link_modal,
     linked_notice,
@@ -24,7 +24,7 @@ from bot.render.access import (
     refused_home,
     refused_modal,
 )
-from bot.services import Services
+from bot.surfaces.slack.listeners.home import publish_home
 
 log = logging.getLogger(__name__)
 

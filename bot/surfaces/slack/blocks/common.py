@@ -1,4 +1,4 @@
-"""Block Kit builders: pure functions from plain data to Slack messages.
+"""Block Kit primitives and the /prioritize proposal: pure functions from views to messages.
 
 Everything that came from Asana or the model is escaped here, so a task named `<!channel>` pings
 nobody; messages stay inside Block Kit's limits (50 blocks, 3,000 characters a text) whatever the
@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.render.text import clip, escape, mention
+
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
 TOP_TASKS = 20
@@ -24,19 +26,6 @@ RETRY = "proposal_retry"
 PAGE = "proposal_page"
 
 _SAFE_URL = re.compile(r"^https?://[^\s<>|]+$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-def escape(text: str | None) -> str:
-    """Escape Slack's control characters: no mention, channel ping or link survives."""
-    if not text:
-        return ""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def link(url: str | None, label: str) -> str:
@@ -45,13 +34,6 @@ def link(url: str | None, label: str) -> str:
     if url and _SAFE_URL.match(url):
         return f"<{url}|{shown}>"
     return shown
-
-
-def mention(user_id: str | None) -> str:
-    """A deliberate mention of a Slack user id we received from Slack itself."""
-    if user_id and _USER_ID.match(user_id):
-        return f"<@{user_id}>"
-    return "someone"
 
 
 def slack_date(moment: datetime) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.render.blocks import escape
+from bot.render.text import escape
 
 ANYTHING = re.compile(r".*")
 

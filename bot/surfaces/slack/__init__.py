@@ -1,0 +1,1 @@
+"""Slack: Bolt listeners (listeners/), Block Kit (blocks/), the chat port (surface.py)."""

@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions from the use cases' views to Slack messages."""
