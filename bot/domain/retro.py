@@ -6,7 +6,8 @@ Slack. The rules, as the README states them:
 
 - **Dates**: from the sprint's approved /plan-sprint proposal (approved on day S, it runs S ..
   S + sprint_days - 1), else from its tasks: the earliest start date to the latest due date (one
-  of them missing: the other ± sprint_days). A day is local to the team's zone.
+  of them missing: the other ± sprint_days), never longer than sprint_days. A day is local to
+  the team's zone.
 - **Membership**: with a task's Sprint history (`sprint_moves`; before its first move the field
   was empty), a task is in the sprint at an instant when its latest move before it named the
   sprint. Without history, when its Sprint field names the sprint now and it existed then.
@@ -39,7 +40,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.domain.digest import summary_problems
+from bot.domain.digest import DigestFacts, ReasonKind, summary_problems
 
 VELOCITY_SPRINTS = 3
 TOP_MISSES = 3
@@ -130,7 +131,8 @@ def sprint_window(
     if not starts and not dues:
         return None
     start = min(starts) if starts else max(dues) - length
-    end = max(dues) if dues else start + length
+    # A task due after the sprint's length (it slipped) does not stretch the sprint.
+    end = min(max(dues), start + length) if dues else start + length
     return SprintWindow(name, start, max(start, end), DatesSource.TASKS)
 
 
@@ -603,3 +605,94 @@ def facts_for_model(
         ],
         "velocity": {"points": v.points, "previous_mean": v.mean_previous},
     }
+
+
+# -- what a digest saw blocked, for the ledger ---------------------------------------------------
+
+
+def blocked_today(facts: DigestFacts) -> list[tuple[str, str]]:
+    """(task gid, blocker) for every blocked task of a digest: the days a retrospective counts."""
+    out: list[tuple[str, str]] = []
+    for item in facts.blocked:
+        for reason in item.reasons:
+            if reason.kind is ReasonKind.DEPENDENCY_OVERDUE:
+                out.append((item.gid, f"waiting on “{reason.task_name or reason.task_gid}”"))
+            elif reason.kind is ReasonKind.STATUS_BLOCKED:
+                out.append((item.gid, "Status set to Blocked"))
+            elif reason.kind is ReasonKind.TAGGED_BLOCKED:
+                out.append((item.gid, "tagged blocked"))
+            elif reason.kind is ReasonKind.COMMENT_BLOCKED:
+                out.append((item.gid, " ".join((reason.text or "").split())[:200]))
+    return out
+
+
+# -- proposed action items -----------------------------------------------------------------------
+
+MAX_ACTIONS = 3
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    """A change the team could make, and the tasks that show why."""
+
+    title: str
+    why: str
+    task_gids: tuple[str, ...]
+
+
+def propose_actions(
+    facts: RetroFacts, *, names: Mapping[str, str] | None = None
+) -> tuple[ActionItem, ...]:
+    """Up to MAX_ACTIONS action items, from the facts alone, most pressing first."""
+    name_of = dict(names or {}) | {g: t.name for g, t in facts.tasks.items()}
+    items: list[ActionItem] = []
+    for blocker in facts.blocking.recurring[:1]:
+        items.append(
+            ActionItem(
+                f"Remove a recurring blocker: {blocker.blocker[:120]}",
+                f"It blocked {len(blocker.task_gids)} task(s) for {blocker.days} task-day(s).",
+                blocker.task_gids,
+            )
+        )
+    carried = facts.carried_over
+    if carried.count:
+        share = carried.count / max(1, facts.committed.count + facts.added.count)
+        if share >= 0.15 or carried.count >= 2:
+            items.append(
+                ActionItem(
+                    "Commit to less at planning, or split large tasks before the sprint",
+                    f"{carried.count} task(s) ({carried.points:g} points) were carried over.",
+                    carried.task_gids,
+                )
+            )
+    misses = [m for m in facts.estimation.misses if m.ratio >= 1.5 or m.ratio <= 1 / 1.5]
+    if misses:
+        worst = misses[0]
+        direction = "longer" if worst.ratio > 1 else "shorter"
+        items.append(
+            ActionItem(
+                "Review estimates of work like “" + name_of.get(worst.task_gid, "?")[:80] + "”",
+                f"It took {worst.hours:g} h for {worst.points:g} points, {worst.ratio:.1f}× the "
+                f"sprint's hours per point ({direction} than estimated).",
+                tuple(m.task_gid for m in misses),
+            )
+        )
+    if facts.added.count >= 2:
+        items.append(
+            ActionItem(
+                "Agree how work is added mid-sprint (and what leaves in exchange)",
+                f"{facts.added.count} task(s) ({facts.added.points:g} points) joined after the "
+                "start.",
+                facts.added.task_gids,
+            )
+        )
+    for over in facts.over_capacity[:1]:
+        items.append(
+            ActionItem(
+                f"Balance the load of {over.person[:60]} at planning",
+                f"Over capacity in {len(over.weeks)} week(s), peak {over.peak_load:g} h of "
+                f"{over.capacity:g} h.",
+                over.task_gids,
+            )
+        )
+    return tuple(i for i in items if i.task_gids)[:MAX_ACTIONS]

@@ -123,6 +123,9 @@ TASK_OPT_FIELDS = ",".join(
     )
 )
 STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
+# A retrospective also needs when each task was created (added to a sprint after its start).
+RETRO_OPT_FIELDS = TASK_OPT_FIELDS + ",created_at"
+CREATED_TASK_FIELDS = "name,notes,permalink_url"
 # What a dependency or dependent outside the tasks just read needs (GET /tasks/{gid} in /batch).
 LINK_FIELDS = ("name", "completed", "due_on")
 USER_FIELDS = "name,email"
@@ -722,7 +725,9 @@ class AsanaGateway:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _project_tasks(self, project: Project, completed_since: str) -> list[dict[str, Any]]:
+    def _project_tasks(
+        self, project: Project, completed_since: str, opt_fields: str = TASK_OPT_FIELDS
+    ) -> list[dict[str, Any]]:
         """The project's tasks, open or completed since then, in one paginated stream."""
         return self._list(
             f"tasks of project {project.gid}",
@@ -731,7 +736,7 @@ class AsanaGateway:
                 {
                     "completed_since": completed_since,
                     "limit": PAGE_SIZE,
-                    "opt_fields": TASK_OPT_FIELDS,
+                    "opt_fields": opt_fields,
                 },
                 _request_timeout=self._timeout,
             ),
@@ -843,6 +848,72 @@ class AsanaGateway:
         """
         return self._resolved(project, self._project_tasks(project, _iso(since)))
 
+    # -- retrospectives (issue 14) ----------------------------------------------------------
+
+    def tasks_for_retro(self, project: Project, since: datetime) -> list[Task]:
+        """Open tasks and those completed since `since`, with their creation times."""
+        return self._resolved(
+            project, self._project_tasks(project, _iso(since), opt_fields=RETRO_OPT_FIELDS)
+        )
+
+    def comments_by_task(self, task_gids: Sequence[str]) -> dict[str, list[Comment]]:
+        """Every comment of each task, oldest first, 10 tasks a /batch request."""
+        found: dict[str, list[Comment]] = {}
+        options = {"limit": PAGE_SIZE, "fields": STORY_FIELDS.split(",")}
+        for gid, answer in self._batch_get(task_gids, "/tasks/{}/stories", options):
+            status = answer.get("status_code")
+            if status == 404:
+                continue  # deleted since the task list was read
+            if status != 200:
+                raise UpstreamError("Asana", f"reading comments of task {gid} failed ({status})")
+            body = answer.get("body") or {}
+            if body.get("next_page"):
+                found[gid] = self.comments(gid)
+            else:
+                parsed = (_comment(gid, row) for row in body.get("data") or [])
+                found[gid] = [c for c in parsed if c is not None]
+        return found
+
+    def project_tasks_named(self, project_gid: str) -> list[dict[str, Any]]:
+        """Every task of a project (open or not) with its name, notes and link: for finding a
+        task the copilot created before creating it again."""
+        return self._list(
+            f"tasks of project {project_gid}",
+            lambda: self._tasks.get_tasks_for_project(
+                project_gid,
+                {"limit": PAGE_SIZE, "opt_fields": CREATED_TASK_FIELDS},
+                _request_timeout=self._timeout,
+            ),
+        )
+
+    def create_task(self, project_gid: str, *, name: str, notes: str) -> dict[str, Any]:
+        """POST /tasks in a project; the new task (gid, name, notes, permalink_url).
+
+        POST is never retried (a retry could create a second task): the caller looks for the
+        task by its marker before creating it again.
+        """
+        return self._call(
+            f"creating a task in project {project_gid}",
+            lambda: self._tasks.create_task(
+                {"data": {"name": name, "notes": notes, "projects": [project_gid]}},
+                {"opt_fields": CREATED_TASK_FIELDS},
+                _request_timeout=self._timeout,
+            ),
+        )
+
+    def add_comment(self, task_gid: str, text: str) -> str:
+        """POST a comment (story) on a task; its gid. Never retried: look for it first."""
+        story = self._call(
+            f"commenting on task {task_gid}",
+            lambda: self._stories.create_story_for_task(
+                {"data": {"text": text}},
+                task_gid,
+                {"opt_fields": "text,created_at"},
+                _request_timeout=self._timeout,
+            ),
+        )
+        return str(story["gid"])
+
     def latest_comments(self, task_gids: Sequence[str]) -> dict[str, Comment | None]:
         """Each task's latest comment (None: it has none), 10 tasks a /batch request.
 
@@ -950,6 +1021,7 @@ def _task(row: Mapping[str, Any]) -> Task:
         completed=bool(row.get("completed")),
         completed_at=_datetime(row.get("completed_at")),
         modified_at=_datetime(row.get("modified_at")),
+        created_at=_datetime(row.get("created_at")),
         dependencies=tuple(_link(d) for d in row.get("dependencies") or []),
         dependents=tuple(_link(d) for d in row.get("dependents") or []),
         parent_gid=parent["gid"] if parent else None,

@@ -65,6 +65,23 @@ class SummaryOut(BaseModel):
     summary: str
 
 
+class ThemeOut(BaseModel):
+    """One retrospective theme and the tasks (ids) that support it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    task_ids: list[str]
+
+
+class ThemesOut(BaseModel):
+    """A retrospective's themes, as the model must answer them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    themes: list[ThemeOut]
+
+
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
@@ -130,6 +147,14 @@ class LlmGateway:
         data, usage = self._complete(messages, SummaryOut)
         try:
             return SummaryOut.model_validate(data).summary, usage
+        except pydantic.ValidationError as exc:
+            raise ModelOutputError(f"malformed answer ({_why(exc)})") from None
+
+    def themes(self, messages: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Ask for a retrospective's themes; each {"text", "task_ids"} (checked by the caller)."""
+        data, _usage = self._complete(messages, ThemesOut)
+        try:
+            return ThemesOut.model_validate(data).model_dump()["themes"]
         except pydantic.ValidationError as exc:
             raise ModelOutputError(f"malformed answer ({_why(exc)})") from None
 

@@ -1279,6 +1279,7 @@ class AsanaApi:
             ("POST", r"/projects/(\d+)/addCustomFieldSetting", self.add_setting),
             ("GET", r"/sections/(\d+)/tasks", self.list_section_tasks),
             ("GET", r"/tasks", self.list_tasks),
+            ("POST", r"/tasks", self.create_task),
             ("GET", r"/tasks/(\d+)", self.get_task),
             ("PUT", r"/tasks/(\d+)", self.update_task),
             ("GET", r"/tasks/(\d+)/stories", self.list_stories),
@@ -1348,7 +1349,7 @@ class AsanaApi:
         spec = self._spec(ref.kind, query)
         full = Ref(ref.kind, ref.key, ref.ctx, view="full")
         headers = {}
-        if status == 201 and ref.kind in ("story", "custom_field", "enum_option"):
+        if status == 201 and ref.kind in ("story", "custom_field", "enum_option", "task"):
             headers["Location"] = f"/{ref.kind}s/{full.key}"
         return _Response(status, {"data": self.renderer.render(full, spec)}, headers)
 
@@ -1617,6 +1618,49 @@ class AsanaApi:
         task = self._need(self.store.tasks, gid, "task")
         refs = [Ref("task", g) for g in task["dependents"]]
         return self._page(f"/tasks/{gid}/dependents", refs, query)
+
+    def create_task(self, *, data: dict[str, Any], query: dict[str, str]) -> _Response:
+        """POST /tasks: a new task in `projects` (or a workspace); 201 with the task.
+
+        As Asana's createTask: the workspace is implied by `projects` or `parent` and must
+        match them when given; name and notes are strings; unknown keys are refused.
+        """
+        self._spec("task", query)
+        allowed = {"name", "notes", "projects", "workspace", "parent", "assignee", "due_on"}
+        for key in data:
+            if key not in allowed:
+                raise _bad(f"{key}: Unknown property of a task, or one the sandbox cannot set")
+        for key in ("name", "notes"):
+            if key in data and not isinstance(data[key], str):
+                raise _bad(f"{key}: Not a string: {data[key]}")
+        projects = data.get("projects") or []
+        if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
+            raise _bad("projects: Not an array of project gids")
+        for project_gid in projects:
+            self._need(self.store.projects, project_gid, "project")
+        parent = data.get("parent")
+        workspace = data.get("workspace")
+        if not projects and parent is None and workspace is None:
+            raise _bad("workspace: Missing input")
+        if workspace is not None:
+            self._need(self.store.workspaces, workspace, "workspace")
+            implied = [self.store.projects[p]["workspace"] for p in projects]
+            if any(w != workspace for w in implied):
+                raise _bad("workspace: The project is not in this workspace")
+        gid = self.store.add_task(
+            projects[0] if projects else None,
+            data.get("name") or "",
+            notes=data.get("notes") or "",
+            assignee=data.get("assignee"),
+            due_on=data.get("due_on"),
+            parent=parent,
+            workspace_gid=workspace,
+        )
+        for project_gid in projects[1:]:
+            self.store.tasks[gid]["memberships"].append(
+                {"project": project_gid, "section": self.store._first_section(project_gid)}
+            )
+        return self._one(Ref("task", gid), query, status=201)
 
     def update_task(self, gid: str, *, data: dict[str, Any], query: dict[str, str]) -> _Response:
         task = self._need(self.store.tasks, gid, "task")

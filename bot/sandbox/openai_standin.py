@@ -35,6 +35,7 @@ __all__ = [
     "OpenAIStandIn",
     "judge_task",
     "obeyed_scores",
+    "retro_themes",
     "summarise_facts",
 ]
 
@@ -48,6 +49,7 @@ FAULT_KINDS = (
     "slow",
     "obey_injection",
     "percent_confidence",
+    "uncited_theme",
 )
 GARBAGE = "I think task 3 is most important!"
 
@@ -221,6 +223,33 @@ def summarise_facts(facts: Any) -> dict[str, str]:
         return {"summary": "No task activity to report."}
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return {"summary": f"The team focused on {listed}."}
+
+
+# Keywords in a retrospective's comments → the theme a model would write about them.
+THEMES = (
+    (("review",), "Code reviews were slow and held up merges."),
+    (("scope",), "Scope grew or changed after the sprint started."),
+    (("ci", "pipeline", "flaky"), "Flaky CI slowed the team down."),
+    (("staging", "environment"), "The staging environment was unreliable."),
+)
+
+
+def retro_themes(facts: Any) -> dict[str, list[dict[str, Any]]]:
+    """Themes from the comments in a retrospective's facts, each citing the tasks it rests on."""
+    tasks = facts.get("tasks") if isinstance(facts, dict) else None
+    themes = []
+    for words, text in THEMES:
+        cited = [
+            str(t.get("id"))
+            for t in tasks or []
+            if isinstance(t, dict)
+            and any(
+                re.search(rf"\b{w}\b", str(c), re.I) for c in t.get("comments") or [] for w in words
+            )
+        ]
+        if cited:
+            themes.append({"text": text, "task_ids": cited})
+    return {"themes": themes}
 
 
 def _block(text: str, tag: str) -> str | None:
@@ -541,6 +570,7 @@ class OpenAIStandIn(LoopbackService):
         texts += [_message_text(m) for m in request["messages"] if m.get("role") != "user"]
         tasks_raw = next((b for t in texts if (b := _block(t, "tasks_json")) is not None), None)
         facts_raw = next((b for t in texts if (b := _block(t, "facts_json")) is not None), None)
+        retro_raw = next((b for t in texts if (b := _block(t, "retro_json")) is not None), None)
 
         if tasks_raw is not None:
             try:
@@ -574,6 +604,19 @@ class OpenAIStandIn(LoopbackService):
                 # A model that writes one confidence as a percentage (70 for 0.7).
                 judgements[0]["confidence"] = round(judgements[0]["confidence"] * 100)
             content = json.dumps({"judgements": judgements})
+        elif retro_raw is not None:
+            try:
+                retro = json.loads(retro_raw)
+            except ValueError:
+                return "I could not read the retrospective: the JSON is not valid.", "stop"
+            answer = retro_themes(retro)
+            if kind == "uncited_theme":
+                # Like a model that makes things up: a claim with no task, one with a stranger.
+                answer["themes"] += [
+                    {"text": "Morale was low all sprint.", "task_ids": []},
+                    {"text": "The release train was late again.", "task_ids": ["1999999999999"]},
+                ]
+            content = json.dumps(answer)
         elif facts_raw is not None:
             try:
                 facts = json.loads(facts_raw)

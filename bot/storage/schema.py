@@ -314,3 +314,36 @@ def m008_teams(schema: Schema) -> None:
         pk="aad_object_id",
         not_null=("updated_at",),
     )
+
+
+@migrations
+def m012_retrospectives(schema: Schema) -> None:
+    # Issue 14: what each digest found blocked, per task and local day (a retrospective counts
+    # the days a task spent blocked and the blockers that keep coming back).
+    schema.create_table(
+        "blocked_days",
+        {
+            "project_gid": str,
+            "task_gid": str,
+            "day": str,
+            "blocker": str,
+            "seen_at": str,
+        },
+        pk=("project_gid", "task_gid", "day", "blocker"),
+        not_null=("seen_at",),
+    )
+    schema.create_index("blocked_days", ["project_gid", "day"])
+    # A sprint's start date set by an approver (Home tab, or Teams' personal chat): it wins over
+    # the approval of its /plan-sprint proposal and over its tasks' dates.
+    schema.create_table(
+        "sprint_starts",
+        {
+            "project_gid": str,
+            "sprint": str,
+            "start_on": str,
+            "set_by": str,
+            "set_at": str,
+        },
+        pk=("project_gid", "sprint"),
+        not_null=("start_on", "set_at"),
+    )

@@ -19,11 +19,14 @@ from bot.storage.db import open_database
 from bot.storage.instances import InstancesStore, PendingCommandRow
 from bot.storage.people import ChannelLinkRow, OverloadAlertRow, PeopleStore
 from bot.storage.proposals import ItemRow, ProposalRow, ProposalsStore
+from bot.storage.retros import ApprovedSprintRow, BlockedDayRow, RetrosStore
 from bot.storage.schedules import DeliveryProblemRow, DigestScheduleRow, SchedulesStore
 from bot.storage.schema import migrations
 from bot.storage.teams import TeamsConversationRow, TeamsPersonRow, TeamsStore
 
 __all__ = [
+    "ApprovedSprintRow",
+    "BlockedDayRow",
     "ChannelLinkRow",
     "CommentRow",
     "DeliveryProblemRow",
@@ -47,6 +50,7 @@ class Store(
     PeopleStore,
     InstancesStore,
     TeamsStore,
+    RetrosStore,
     StoreBase,
 ):
     def __init__(

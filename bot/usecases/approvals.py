@@ -207,6 +207,13 @@ class TaskWriter(Protocol):
     def write_tasks(self, writes: Sequence[Any]) -> list[Any]: ...
 
 
+class ItemCreator(Protocol):
+    """Makes one item of a proposal kind whose items create things (tasks, comments) instead of
+    writing fields; it looks for its earlier write first, so calling it again is safe."""
+
+    def create(self, proposal: ProposalRow, item: ItemRow) -> ItemOutcome: ...
+
+
 WRITTEN = ("written", "already")  # item statuses meaning Asana holds the values
 NOT_WRITTEN = ("failed", "pending")  # what Retry would try again
 
@@ -348,6 +355,11 @@ class ApprovalEngine:
         # Workers of this engine that gave up (renewals kept failing) but may not have managed
         # to release their lease: the next click takes it over instead of waiting it out.
         self._abandoned: set[str] = set()
+        self._creators: dict[str, ItemCreator] = {}  # proposal kind → what makes its items
+
+    def register_creator(self, kind: str, creator: ItemCreator) -> None:
+        """Proposals of `kind` create things (see `_create`) rather than write task fields."""
+        self._creators[kind] = creator
 
     @property
     def lease_seconds(self) -> float:
@@ -493,7 +505,9 @@ class ApprovalEngine:
                 proposal = self._store.proposal(proposal_id)
                 assert proposal is not None
                 pending = [i for i in self._store.items(proposal_id) if i.status == "pending"]
-                if pending:
+                if pending and proposal.kind in self._creators:
+                    self._create(proposal, pending, lease)
+                elif pending:
                     self._write(proposal, pending, lease)
             items = self._item_results(proposal_id)
             done = DecisionResult(Outcome.APPLIED, proposal, items, resumed=resumed)
@@ -578,6 +592,26 @@ class ApprovalEngine:
                 if not lease.lost and rest:
                     self._record(lease, proposal, rest, stop.reason, actor)
                 return
+
+    def _create(self, proposal: ProposalRow, pending: list[ItemRow], lease: Lease) -> None:
+        """Items that create (a task, a comment): one at a time, each recorded at once.
+
+        The creator looks for its own earlier write before making one (a marker), so a resend
+        after a crash between Asana's answer and this record finds it instead of making another.
+        Asana failing stops the run; the rest is recorded as failed, for Retry.
+        """
+        creator = self._creators[proposal.kind]
+        actor = proposal.decided_by or "copilot"
+        for n, item in enumerate(pending):
+            if not lease.confirm():
+                return
+            self._store.audit(proposal.id, actor, "create_sent", detail={"item": item.task_gid})
+            try:
+                outcome = creator.create(proposal, item)
+            except (UpstreamError, UserFacingError) as exc:
+                self._record(lease, proposal, pending[n:], f"not written: {exc}", actor)
+                return
+            self._store.mark_items(proposal.id, [outcome], actor=actor, owner=lease.owner)
 
     def _record(
         self, lease: Lease, proposal: ProposalRow, items: Sequence[ItemRow], reason: str, actor: str

@@ -26,6 +26,8 @@ OPERATIONS = (
     ("GET", "/tasks/{task_gid}"),
     ("PUT", "/tasks/{task_gid}"),
     ("GET", "/tasks/{task_gid}/stories"),
+    ("POST", "/tasks"),
+    ("POST", "/tasks/{task_gid}/stories"),
     ("POST", "/custom_fields"),
     ("GET", "/custom_fields/{custom_field_gid}"),
     ("POST", "/custom_fields/{custom_field_gid}/enum_options"),

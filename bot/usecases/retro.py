@@ -1,0 +1,590 @@
+"""/retro: a sprint's retrospective from Asana, the approvals, the digests and the alerts.
+
+A sprint is the set of tasks whose Sprint field holds its name. Its dates: a start an approver
+set (Home tab / Teams), else the approval of its /plan-sprint proposal, else its tasks' start
+and due dates; it lasts COPILOT_SPRINT_DAYS. The facts come from bot.domain.retro; the model (when
+configured) only adds themes from the sprint's comments, each checked against the sprint's
+tasks. Up to three action items are proposed; Approve (the shared engine) creates them as tasks
+in COPILOT_RETRO_PROJECT and posts the retrospective as a comment on "<sprint> retrospective"
+there, once: every write is looked for (by a marker carrying the proposal id) before it is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from bot.domain.models import Task
+from bot.domain.retro import (
+    ActionItem,
+    BlockedDay,
+    OverloadRecord,
+    RetroFacts,
+    RetroTask,
+    SprintWindow,
+    ThemeCheck,
+    ThemeClaim,
+    build_retro,
+    check_themes,
+    facts_for_model,
+    propose_actions,
+    sprint_window,
+)
+from bot.domain.sprint_inputs import PlanArgs, PlanArgsError, canonical_option, split_words
+from bot.errors import ModelOutputError, ModelUnavailableError, NotFoundError, UserFacingError
+from bot.gateways.asana import FIELD_SPRINT, Comment, Project
+from bot.render.prompts import data_json, prompt_version, render_messages
+from bot.render.retro import retro_text, usage_text
+from bot.storage.store import ProposalRow, Store
+from bot.usecases.approvals import ApprovalEngine, ItemOutcome, NewProposal
+from bot.usecases.prioritize import ProjectAccess
+
+log = logging.getLogger(__name__)
+
+KIND = "retro"
+PROMPT = "retro"
+USAGE_HINT = "Name it first: `/retro [project] [sprint]`."
+HISTORY_SPRINTS = 6  # completed tasks are read back this many sprint lengths
+SUMMARY_ITEM = "summary"
+COMMENT_ITEM = "comment"
+ACTION_PREFIX = "action:"
+
+
+class RetroSource(Protocol):
+    def tasks_for_retro(self, project: Project, since: datetime) -> list[Task]: ...
+    def comments_by_task(self, task_gids: Sequence[str]) -> dict[str, list[Comment]]: ...
+
+
+class ThemeWriter(Protocol):
+    model: str
+
+    def themes(self, messages: list[dict[str, str]]) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class RetroReport:
+    id: str
+    project: Project
+    facts: RetroFacts
+    view: dict[str, Any]
+
+
+def marker(proposal_id: str, item: str) -> str:
+    """The text a write carries so that it is found, not made again, after a retry or a crash."""
+    return f"[copilot retro {proposal_id} {item}]"
+
+
+def parse_retro_args(text: str) -> PlanArgs:
+    """`[project] [sprint]`: words, quoted text kept together; PlanArgsError when unreadable."""
+    if text.strip().casefold() in ("help", "?", "-h", "--help"):
+        raise PlanArgsError("")
+    return PlanArgs(words=tuple(split_words(text)))
+
+
+def check_syntax(text: str) -> None:
+    try:
+        parse_retro_args(text)
+    except PlanArgsError as exc:
+        raise UserFacingError(usage_text(str(exc))) from None
+
+
+class Retrospectives:
+    def __init__(
+        self,
+        *,
+        asana: RetroSource,
+        engine: ApprovalEngine,
+        store: Store,
+        projects: ProjectAccess,
+        llm: ThemeWriter | None,
+        clock: Callable[[], datetime],
+        zone: str,
+        sprint_days: int = 14,
+        retro_project: str | None = None,
+        retro_project_name: Callable[[str], str] | None = None,
+    ) -> None:
+        self._asana = asana
+        self._engine = engine
+        self._store = store
+        self._projects = projects
+        self._llm = llm
+        self._clock = clock
+        self._zone = ZoneInfo(zone)
+        self._sprint_days = sprint_days
+        self._retro_project = retro_project
+        self._retro_project_name = retro_project_name
+
+    # -- the command ---------------------------------------------------------------------------
+
+    def propose(self, text: str, *, channel: str, user: str) -> RetroReport:
+        check_syntax(text)
+        args = parse_retro_args(text)
+        project, taken = self._project(args, channel)
+        words = args.words[1:] if taken else args.words
+        typed = " ".join(w.text for w in words).strip() or None
+        return self.report(project, typed, channel=channel, user=user)
+
+    def _project(self, args: PlanArgs, channel: str) -> tuple[Project, bool]:
+        word = args.project_word
+        if word is not None:
+            try:
+                return self._projects.resolve(channel, word.text, usage=USAGE_HINT), True
+            except NotFoundError:
+                if args.project_required:
+                    raise
+        return self._projects.resolve(channel, "", usage=USAGE_HINT), False
+
+    # -- sprints -------------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return self._clock().astimezone(self._zone).date()
+
+    def windows(self, project: Project, tasks: Sequence[RetroTask]) -> dict[str, SprintWindow]:
+        """Every sprint the project knows, dated (sprints nothing dates are left out)."""
+        field = project.fields.get(FIELD_SPRINT)
+        names = list(field.options) if field is not None and field.options else []
+        names += sorted({t.sprint for t in tasks if t.sprint and t.sprint not in names})
+        approvals = {a.sprint: a for a in self._store.approved_sprints(project.gid)}
+        starts = self._store.sprint_starts(project.gid)
+        found: dict[str, SprintWindow] = {}
+        for name in names:
+            approved = approvals.get(name)
+            start = starts.get(name) or (
+                approved.approved_at.astimezone(self._zone).date() if approved else None
+            )
+            window = sprint_window(name, tasks, sprint_days=self._sprint_days, approved_on=start)
+            if window is not None:
+                found[name] = window
+        return found
+
+    def finished(self, project: Project) -> list[SprintWindow]:
+        """The project's finished sprints, the one that ended last at the end."""
+        tasks, _ = self._read(project)
+        today = self.today()
+        return sorted(
+            (w for w in self.windows(project, tasks).values() if w.end < today),
+            key=lambda w: (w.end, w.start, w.name),
+        )
+
+    def _read(self, project: Project) -> tuple[list[RetroTask], dict[str, str]]:
+        """The project's tasks of the last sprints, and its people (Asana gid → name)."""
+        since = self._clock() - timedelta(days=self._sprint_days * HISTORY_SPRINTS)
+        read = self._asana.tasks_for_retro(project, since)
+        people = {t.assignee.gid: t.assignee.name for t in read if t.assignee is not None}
+        return [_retro_task(t) for t in read], people
+
+    # -- the report ----------------------------------------------------------------------------
+
+    def report(
+        self, project: Project, sprint: str | None, *, channel: str, user: str
+    ) -> RetroReport:
+        """Work out the sprint's retrospective and store it as a proposal (nothing posted)."""
+        tasks, people = self._read(project)
+        windows = self.windows(project, tasks)
+        today = self.today()
+        ended = sorted(
+            (w for w in windows.values() if w.end < today), key=lambda w: (w.end, w.start)
+        )
+        if sprint is None:
+            if not ended:
+                raise UserFacingError(
+                    f"No sprint of “{project.name}” has ended yet: nothing to look back on."
+                )
+            window = ended[-1]
+        else:
+            name = canonical_option(sprint, windows)
+            if name not in windows:
+                known = ", ".join(f"“{w.name}”" for w in ended[-5:]) or "none yet"
+                raise UserFacingError(
+                    f"“{project.name}” has no sprint named “{sprint[:80]}” with dates "
+                    f"(finished sprints: {known}). {USAGE_HINT}"
+                )
+            window = windows[name]
+            if window.end >= today:
+                raise UserFacingError(
+                    f"“{window.name}” has not ended yet (it runs to {window.end:%a %d %b}): its "
+                    "retrospective comes the morning after."
+                )
+        approvals = {a.sprint: a for a in self._store.approved_sprints(project.gid)}
+        approved = approvals.get(window.name)
+        facts = self._facts(
+            project, tasks, people, window, ended, approved.task_gids if approved else None
+        )
+        comments = self._comments(facts, window)
+        themes, source, note = self._themes(project, facts, tasks, comments)
+        actions = propose_actions(facts)
+        target = self._retro_project
+        proposal_id = uuid.uuid4().hex[:16]
+        view = retro_view(
+            project,
+            facts,
+            themes=themes,
+            themes_source=source,
+            themes_note=note,
+            actions=actions,
+            retro_project=(
+                {
+                    "gid": target,
+                    "name": self._retro_project_name(target) if self._retro_project_name else "",
+                }
+                if target
+                else None
+            ),
+        )
+        items = _items(proposal_id, view, target) if target and actions else []
+        proposal = NewProposal(
+            kind=KIND,
+            project_gid=project.gid,
+            project_name=project.name,
+            channel=channel,
+            created_by=user,
+            items=items,
+            inputs={
+                "sprint": window.name,
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+                "now": self._clock().isoformat(),
+                "committed_from": facts.committed_source,
+            },
+            model_output={"themes": [t["text"] for t in view["themes"]], "note": note},
+            view=view,
+            prompt_version=prompt_version(PROMPT) if source == "model" else None,
+            model=self._llm.model if self._llm is not None and source == "model" else None,
+            id=proposal_id,
+        )
+        self._engine.propose(proposal)
+        return RetroReport(proposal.id, project, facts, view)
+
+    def _facts(
+        self,
+        project: Project,
+        tasks: Sequence[RetroTask],
+        people: Mapping[str, str],
+        window: SprintWindow,
+        ended: Sequence[SprintWindow],
+        committed: Sequence[str] | None,
+    ) -> RetroFacts:
+        before = sorted(
+            (w for w in ended if w.end < window.end and w.name != window.name),
+            key=lambda w: w.end,
+            reverse=True,
+        )
+        previous = [
+            (w.name, build_retro(w, tasks, zone=self._zone).completed.points) for w in before[:3]
+        ]
+        blocked = [
+            BlockedDay(r.task_gid, r.day, r.blocker)
+            for r in self._store.blocked_days(project.gid, window.start, window.end)
+        ]
+        alerts = [
+            OverloadRecord(
+                person=people.get(a.person_gid, a.person_gid),
+                week_start=date.fromisoformat(a.week_start),
+                load=a.load,
+                capacity=a.capacity,
+                task_gids=tuple(sorted(a.task_gids)),
+            )
+            for a in self._store.overload_alerts_between(
+                project.gid, window.start - timedelta(days=6), window.end
+            )
+        ]
+        return build_retro(
+            window,
+            tasks,
+            committed=committed,
+            blocked_days=blocked,
+            overloads=alerts,
+            previous_velocity=previous,
+            zone=self._zone,
+        )
+
+    def _comments(self, facts: RetroFacts, window: SprintWindow) -> dict[str, list[str]]:
+        """The sprint's comments (written from its start to the day after its end), by task."""
+        start = datetime.combine(window.start, datetime.min.time(), tzinfo=self._zone)
+        end = datetime.combine(window.end + timedelta(days=1), datetime.min.time(), self._zone)
+        found = self._asana.comments_by_task(list(facts.tasks))
+        return {
+            gid: [
+                c.text
+                for c in said
+                if c.text.strip() and (c.created_at is None or start <= c.created_at < end)
+            ]
+            for gid, said in found.items()
+            if said
+        }
+
+    def _themes(
+        self,
+        project: Project,
+        facts: RetroFacts,
+        tasks: Sequence[RetroTask],
+        comments: Mapping[str, Sequence[str]],
+    ) -> tuple[ThemeCheck, str | None, str]:
+        """(checked themes, "model" | None, why the model's were not all used)."""
+        if self._llm is None or not any(comments.values()):
+            return ThemeCheck(()), None, ""
+        given = facts_for_model(facts, project=project.name, comments=comments)
+        messages = render_messages(
+            PROMPT,
+            project_name=project.name,
+            sprint=facts.window.name,
+            retro_json=data_json(given),
+        )
+        try:
+            answer = self._llm.themes(messages)
+        except (ModelOutputError, ModelUnavailableError) as exc:
+            log.warning("retrospective themes not used: %s", exc)
+            return ThemeCheck(()), "rules", str(exc)
+        claims = [ThemeClaim(a["text"], tuple(a["task_ids"])) for a in answer]
+        checked = check_themes(
+            claims,
+            facts,
+            known_task_names=[t.name for t in tasks],
+        )
+        for claim, why in checked.dropped:
+            log.warning("retrospective theme dropped (%s): %.80s", why, claim.text)
+        note = (
+            f"{len(checked.dropped)} theme(s) dropped: {checked.dropped[0][1]}"
+            if checked.dropped
+            else ""
+        )
+        return checked, "model", note
+
+
+def _retro_task(task: Task) -> RetroTask:
+    return RetroTask(
+        gid=task.gid,
+        name=task.name,
+        sprint=task.sprint,
+        points=task.story_points,
+        created_at=task.created_at,
+        start_on=task.start_on,
+        due_on=task.due_on,
+        completed_at=task.completed_at if task.completed else None,
+        hours_logged=(task.actual_minutes / 60) if task.actual_minutes else None,
+        assignee=task.assignee.name if task.assignee else None,
+        permalink=task.permalink,
+    )
+
+
+# -- the view ---------------------------------------------------------------------------------
+
+
+def retro_view(
+    project: Project,
+    facts: RetroFacts,
+    *,
+    themes: ThemeCheck,
+    themes_source: str | None,
+    themes_note: str,
+    actions: Sequence[ActionItem],
+    retro_project: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """Everything the message shows, as plain data kept with the proposal."""
+
+    def tally(t: Any) -> dict[str, Any]:
+        return {"count": t.count, "points": t.points, "tasks": list(t.task_gids)}
+
+    w = facts.window
+    e, c, b, v = facts.estimation, facts.cycle, facts.blocking, facts.velocity
+    return {
+        "kind": KIND,
+        "fallback": (
+            f"Retrospective of {w.name} ({project.name}): {facts.completed.count} of "
+            f"{facts.committed.count} committed tasks done, {facts.completed.points:g} points"
+        ),
+        "project": {"gid": project.gid, "name": project.name, "permalink": project.permalink},
+        "sprint": {
+            "name": w.name,
+            "start": w.start.isoformat(),
+            "end": w.end.isoformat(),
+            "dates_from": w.source.value,
+        },
+        "tasks": {
+            g: {"name": t.name, "permalink": t.permalink, "points": t.points}
+            for g, t in facts.tasks.items()
+        },
+        "committed_from": facts.committed_source,
+        "committed": tally(facts.committed),
+        "completed": tally(facts.completed),
+        "completed_committed": tally(facts.completed_committed),
+        "carried_over": tally(facts.carried_over),
+        "added": tally(facts.added),
+        "removed": tally(facts.removed),
+        "estimation": {
+            "hours_per_point": None if e.hours_per_point is None else round(e.hours_per_point, 2),
+            "measured": len(e.measured),
+            "without_hours": list(e.without_hours),
+            "misses": [
+                {
+                    "task": m.task_gid,
+                    "points": m.points,
+                    "hours": round(m.hours, 1),
+                    "ratio": round(m.ratio, 2),
+                }
+                for m in e.misses
+            ],
+        },
+        "cycle": {
+            "median_days": None if c.median_days is None else round(c.median_days, 1),
+            "measured": len(c.measured),
+            "slowest": [
+                {"task": s.task_gid, "days": round(s.days, 1), "since": s.since.value}
+                for s in c.slowest
+            ],
+        },
+        "blocking": {
+            "total_days": b.total_days,
+            "tasks": [
+                {"task": t.task_gid, "days": t.days, "blockers": list(t.blockers)} for t in b.tasks
+            ],
+            "recurring": [
+                {"blocker": r.blocker, "tasks": list(r.task_gids), "days": r.days}
+                for r in b.recurring
+            ],
+        },
+        "over_capacity": [
+            {
+                "person": o.person,
+                "weeks": [d.isoformat() for d in o.weeks],
+                "peak_load": round(o.peak_load, 1),
+                "capacity": round(o.capacity, 1),
+                "tasks": [g for g in o.task_gids if g in facts.tasks],
+            }
+            for o in facts.over_capacity
+        ],
+        "velocity": {
+            "points": v.points,
+            "previous": [[n, p] for n, p in v.previous],
+            "mean_previous": None if v.mean_previous is None else round(v.mean_previous, 1),
+        },
+        "themes": [{"text": t.text, "tasks": list(t.task_gids)} for t in themes.kept],
+        "themes_source": themes_source,
+        "themes_note": themes_note,
+        "themes_dropped": len(themes.dropped),
+        "actions": [{"title": a.title, "why": a.why, "tasks": list(a.task_gids)} for a in actions],
+        "retro_project": dict(retro_project) if retro_project else None,
+    }
+
+
+def summary_task_name(sprint: str) -> str:
+    return f"{sprint} retrospective"
+
+
+def _items(
+    proposal_id: str, view: Mapping[str, Any], target: str
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """The writes Approve makes, in order: each action item, the summary task, its comment."""
+    sprint = view["sprint"]["name"]
+    items: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
+    for n, action in enumerate(view["actions"], start=1):
+        key = f"{ACTION_PREFIX}{n}"
+        links = [
+            view["tasks"][g].get("permalink") or view["tasks"][g]["name"]
+            for g in action["tasks"][:10]
+            if g in view["tasks"]
+        ]
+        notes = "\n".join(
+            [
+                f"From the retrospective of {sprint} ({view['project']['name']}).",
+                action["why"],
+                *(f"- {x}" for x in links),
+                "",
+                marker(proposal_id, key),
+            ]
+        )
+        items.append(
+            (
+                key,
+                action["title"],
+                {"create_task": {"project": target, "name": action["title"], "notes": notes}},
+                {},
+            )
+        )
+    items.append(
+        (
+            SUMMARY_ITEM,
+            summary_task_name(sprint),
+            {"find_or_create_task": {"project": target, "name": summary_task_name(sprint)}},
+            {},
+        )
+    )
+    text = retro_text(view) + "\n\n" + marker(proposal_id, COMMENT_ITEM)
+    items.append(
+        (
+            COMMENT_ITEM,
+            f"Comment on “{summary_task_name(sprint)}”",
+            {"comment": {"project": target, "task_name": summary_task_name(sprint), "text": text}},
+            {},
+        )
+    )
+    return items
+
+
+# -- the writes Approve makes (through the engine's creator hook) -------------------------------
+
+
+class RetroTarget(Protocol):
+    def project_tasks_named(self, project_gid: str) -> list[dict[str, Any]]: ...
+    def create_task(self, project_gid: str, *, name: str, notes: str) -> dict[str, Any]: ...
+    def comments(self, task_gid: str) -> list[Comment]: ...
+    def add_comment(self, task_gid: str, text: str) -> str: ...
+
+
+class RetroWriter:
+    """Creates a retrospective's action items, its summary task and its comment, each once.
+
+    Every write is looked for first: an action item by the marker in its notes, the summary task
+    by its name, the comment by the marker in its text. So a second click, a Retry, or a restart
+    after a crash between Asana's answer and our record finds the write and records it.
+    """
+
+    def __init__(self, asana: RetroTarget) -> None:
+        self._asana = asana
+
+    def create(self, proposal: ProposalRow, item: Any) -> ItemOutcome:
+        changes = item.changes
+        if "create_task" in changes:
+            spec = changes["create_task"]
+            mark = marker(proposal.id, item.task_gid)
+            for row in self._asana.project_tasks_named(spec["project"]):
+                if mark in (row.get("notes") or ""):
+                    return (item.task_gid, "already", row["gid"], {"created": row["gid"]})
+            made = self._asana.create_task(spec["project"], name=spec["name"], notes=spec["notes"])
+            return (item.task_gid, "written", made["gid"], {"created": made["gid"]})
+        if "find_or_create_task" in changes:
+            spec = changes["find_or_create_task"]
+            found = self._summary_task(spec["project"], spec["name"])
+            if found is not None:
+                return (item.task_gid, "already", found, {"found": found})
+            notes = (
+                f"Retrospectives of {spec['name'].removesuffix(' retrospective')}, by the copilot."
+            )
+            made = self._asana.create_task(spec["project"], name=spec["name"], notes=notes)
+            return (item.task_gid, "written", made["gid"], {"created": made["gid"]})
+        if "comment" in changes:
+            spec = changes["comment"]
+            task = self._summary_task(spec["project"], spec["task_name"])
+            if task is None:
+                return (item.task_gid, "failed", "the retrospective task is missing", {})
+            mark = marker(proposal.id, COMMENT_ITEM)
+            if any(mark in c.text for c in self._asana.comments(task)):
+                return (item.task_gid, "already", task, {"task": task})
+            story = self._asana.add_comment(task, spec["text"])
+            return (item.task_gid, "written", task, {"task": task, "story": story})
+        return (item.task_gid, "failed", "unknown retrospective write", {})
+
+    def _summary_task(self, project_gid: str, name: str) -> str | None:
+        wanted = " ".join(name.split()).casefold()
+        rows = self._asana.project_tasks_named(project_gid)
+        found = [r for r in rows if " ".join((r.get("name") or "").split()).casefold() == wanted]
+        return (
+            min(found, key=lambda r: int(r["gid"]) if str(r["gid"]).isdigit() else 0)["gid"]
+            if found
+            else None
+        )
