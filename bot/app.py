@@ -23,6 +23,7 @@ from bot.surfaces.slack.listeners import (
     overload,
     sprint,
 )
+from bot.surfaces.slack import retro
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings, services: Services) -> App:
         app, services, refresh_home=lambda user, notice: home.publish_home(services, user, notice)
     )
     sprint.register(app, services)
+    retro.register(app, services)
     home.register(app, services)
     fallbacks.register(app)  # last: answers whatever no listener above handled
 

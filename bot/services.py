@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 
 from bot.domain.access import ApproverRule
-from bot.errors import ConfigError
+from bot.errors import ConfigError, CopilotError
 from bot.gateways.asana import AsanaGateway
 from bot.gateways.llm import LlmGateway
 from bot.gateways.slack import SlackGateway, web_client
@@ -25,6 +25,8 @@ from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
 from bot.usecases.instances import CommandLedger, Liveness
 from bot.usecases.prioritize import Prioritizer
+from bot.usecases.retro import KIND as RETRO_KIND
+from bot.usecases.retro import Retrospectives, RetroWriter
 from bot.usecases.sprint import SprintPlanner
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class Services:
     digests: DigestService = None  # type: ignore[assignment]  # set by build_services
     schedules: ScheduleBook = None  # type: ignore[assignment]  # set by build_services
     planner: SprintPlanner = None  # type: ignore[assignment]  # set by build_services
+    retros: Retrospectives = None  # type: ignore[assignment]  # set by build_services
     teams: TeamsSurface | None = None  # set by build_services when TEAMS_* are set
     # The chat port the use cases post through: Slack, or Teams for `teams:` channels.
     chat: ChatSurfaces = None  # type: ignore[assignment]  # set by build_services
@@ -104,6 +107,14 @@ class Services:
         if self.store.shared:
             self.liveness.stop()
         self.store.close()
+
+
+def project_name(asana: AsanaGateway, gid: str) -> str:
+    """A project's name for a message; its gid when Asana cannot say."""
+    try:
+        return asana.project(gid).name
+    except CopilotError:
+        return gid
 
 
 def build_services(
@@ -211,6 +222,20 @@ def build_services(
         weekly_hours=settings.weekly_hours,
         hours_per_point=settings.hours_per_point,
     )
+    services.retros = Retrospectives(
+        asana=asana,
+        engine=engine,
+        store=store,
+        projects=access,
+        llm=llm,
+        clock=clock,
+        zone=settings.standup_tz,
+        sprint_days=settings.sprint_days,
+        retro_project=settings.retro_project,
+        retro_project_name=lambda gid: project_name(asana, gid),
+    )
+    # Approving a retrospective creates its action items and comment (find before create).
+    engine.register_creator(RETRO_KIND, RetroWriter(asana))
     if settings.teams is not None:
         from bot.surfaces.teams.surface import TeamsSurface  # the SDK loads only when used
 

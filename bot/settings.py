@@ -142,6 +142,7 @@ class Settings:
     projects: frozenset[str] = frozenset()  # COPILOT_PROJECTS: gids every channel may use
     port: int = 3000
     sprint_days: int = 14
+    retro_project: str | None = None  # COPILOT_RETRO_PROJECT: where retro action items go
     weekly_hours: float = 40.0
     hours_per_point: float = 4.0
     overload_threshold: float = 1.2
@@ -234,6 +235,12 @@ class Settings:
                 raise ConfigError(f"{name} is invalid: {raw} is outside {low}..{high}")
             return value
 
+        retro_project = env.get("COPILOT_RETRO_PROJECT") or None
+        if retro_project is not None and not retro_project.strip().isdigit():
+            raise ConfigError(
+                "COPILOT_RETRO_PROJECT is invalid: expected a project gid (digits), "
+                f"got {retro_project!r}"
+            )
         project = env.get("ASANA_PROJECT")
         if project is not None and not project.isdigit():
             raise ConfigError(
@@ -306,6 +313,7 @@ class Settings:
             projects=projects,
             port=int(number("PORT", 3000, low=1, high=65535)),
             sprint_days=int(number("COPILOT_SPRINT_DAYS", 14, low=1, high=90)),
+            retro_project=retro_project.strip() if retro_project else None,
             weekly_hours=number("COPILOT_WEEKLY_HOURS", 40.0, low=1, high=168),
             hours_per_point=number("COPILOT_HOURS_PER_POINT", 4.0, low=0.1, high=100),
             overload_threshold=number("COPILOT_OVERLOAD_THRESHOLD", 1.2, low=0.5, high=5),

@@ -68,8 +68,13 @@ def tasks_text(view: Mapping[str, Any], gids: Sequence[str], link: Link) -> str:
     return ", ".join(shown) + (f" …and {more} more" if more > 0 else "")
 
 
-def sections(view: Mapping[str, Any], link: Link, bold: Style) -> list[tuple[str, list[str]]]:
-    """(heading, lines) of the whole retrospective, facts first, then themes and actions."""
+def sections(
+    view: Mapping[str, Any], link: Link, bold: Style, esc: Style = lambda s: s
+) -> list[tuple[str, list[str]]]:
+    """(heading, lines) of the whole retrospective, facts first, then themes and actions.
+
+    `bold` escapes what it is given; `esc` escapes text from Asana or the model for the surface.
+    """
     out: list[tuple[str, list[str]]] = []
     com, done = view["committed"], view["completed"]
     delivery = [
@@ -92,7 +97,7 @@ def sections(view: Mapping[str, Any], link: Link, bold: Style) -> list[tuple[str
             delivery.append(f"{bold(label)}: none.")
     v = view["velocity"]
     if v["previous"]:
-        before = ", ".join(f"{n} {_n(p)}" for n, p in v["previous"])
+        before = esc(", ".join(f"{n} {_n(p)}" for n, p in v["previous"]))
         change = (
             f" ({v['points'] / v['mean_previous']:.0%} of the mean {_n(v['mean_previous'])})"
             if v["mean_previous"]
@@ -151,7 +156,7 @@ def sections(view: Mapping[str, Any], link: Link, bold: Style) -> list[tuple[str
         )
         for r in b["recurring"]:
             blocking.append(
-                f"• Recurring: “{r['blocker'][:150]}”, {_s(r['days'], 'day')}: "
+                f"• Recurring: “{esc(r['blocker'][:150])}”, {_s(r['days'], 'day')}: "
                 + tasks_text(view, r["tasks"], link)
             )
     out.append(("Blocked", blocking))
@@ -172,7 +177,7 @@ def sections(view: Mapping[str, Any], link: Link, bold: Style) -> list[tuple[str
     else:
         out.append(("Over capacity", ["Nobody had an overload alert during the sprint."]))
 
-    themes = [f"• {t['text']} ({tasks_text(view, t['tasks'], link)})" for t in view["themes"]]
+    themes = [f"• {esc(t['text'])} ({tasks_text(view, t['tasks'], link)})" for t in view["themes"]]
     if view["themes_source"] == "model":
         if not themes:
             themes.append("The model found no theme its tasks support.")
@@ -183,10 +188,10 @@ def sections(view: Mapping[str, Any], link: Link, bold: Style) -> list[tuple[str
             )
         out.append(("Themes from the comments", themes))
     elif view["themes_source"] == "rules":
-        out.append(("Themes from the comments", [f"Not available: {view['themes_note']}"]))
+        out.append(("Themes from the comments", [f"Not available: {esc(view['themes_note'])}"]))
 
     actions = [
-        f"{n}. {bold(a['title'])}: {a['why']} ({tasks_text(view, a['tasks'], link)})"
+        f"{n}. {bold(a['title'])}: {esc(a['why'])} ({tasks_text(view, a['tasks'], link)})"
         for n, a in enumerate(view["actions"], start=1)
     ]
     if not actions:
@@ -196,8 +201,8 @@ def sections(view: Mapping[str, Any], link: Link, bold: Style) -> list[tuple[str
     else:
         name = view["retro_project"].get("name") or view["retro_project"]["gid"]
         actions.append(
-            f"Approve creates them as tasks in “{name}” and posts this retrospective as a comment "
-            f"on “{view['sprint']['name']} retrospective” there."
+            f"Approve creates them as tasks in “{esc(name)}” and posts this retrospective as a "
+            f"comment on “{esc(view['sprint']['name'])} retrospective” there."
         )
     out.append(("Proposed action items", actions))
     return out

@@ -33,6 +33,7 @@ from bot.domain.digest import (
     summary_problems,
 )
 from bot.domain.models import Task
+from bot.domain.retro import blocked_today
 from bot.errors import (
     ConfigError,
     ModelOutputError,
@@ -318,6 +319,7 @@ class DigestService:
             self._refused(channel, digest, exc)
             raise
         self._store.clear_delivery_problems(channel=channel, kinds=POST_KINDS)
+        self._remember_blocked(digest)
         self._store.record_digest(
             channel,
             digest.project_gid,
@@ -364,6 +366,7 @@ class DigestService:
             raise
         self._store.slot_posted(**key, message_ts=ts)
         self._store.clear_delivery_problems(channel=schedule.channel, kinds=POST_KINDS)
+        self._remember_blocked(digest)
         self._store.record_digest(
             schedule.channel,
             digest.project_gid,
@@ -372,6 +375,12 @@ class DigestService:
             project_name=digest.project_name,
         )
         return PostResult("posted", digest, ts, key["slot"])
+
+    def _remember_blocked(self, digest: StandupDigest) -> None:
+        """What this digest saw blocked, per task and day: a retrospective counts those days."""
+        self._store.record_blocked_days(
+            digest.project_gid, digest.facts.today, blocked_today(digest.facts)
+        )
 
     def _refused(self, channel: str, digest: StandupDigest, exc: PostBlocked) -> None:
         """Remember the refusal for the approvers' Home tab."""

@@ -191,6 +191,10 @@ def proposal_card(
         )
     if kind == "overload":
         return overload_card(view, proposal_id, names=names, decision=decision)
+    if kind == "retro":
+        from bot.surfaces.teams.retro_cards import retro_card  # it builds on this module
+
+        return retro_card(view, proposal_id, names=names, decision=decision)
     raise ValueError(f"no card for proposals of kind {kind!r}")
 
 
@@ -525,6 +529,8 @@ HELP_LINES = (
     "the channel's project) and propose the ranking for approval.",
     "**plan sprint [project] [sprint name] [capacity]**: propose the next sprint, e.g. "
     '`plan sprint`, `plan sprint 40`, `plan sprint "Platform Backlog" Sprint 25 30 pts`.',
+    "**retro [project] [sprint]**: the retrospective of a finished sprint (default the one "
+    "that ended last) with up to three action items to approve, e.g. `retro`, `retro Sprint 23`.",
     "**help**: this list.",
     "In a channel or group chat, @mention me first; in our personal chat, just type. Nothing is "
     "written to Asana until an approver presses **Approve**.",

@@ -10,6 +10,7 @@ from typing import Any
 
 PRIORITIZE = "prioritize"
 PLAN_SPRINT = "plan sprint"
+RETRO = "retro"
 HELP = "help"
 UNKNOWN = "unknown"
 
@@ -47,6 +48,8 @@ def parse(text: str) -> Command:
         return Command(PRIORITIZE, text[len(words[0]) :].strip())
     if first == "plan-sprint":
         return Command(PLAN_SPRINT, text[len(words[0]) :].strip())
+    if first in ("retro", "retrospective"):
+        return Command(RETRO, text[len(words[0]) :].strip())
     if first == "plan" and len(words) > 1 and words[1].casefold() == "sprint":
         return Command(PLAN_SPRINT, words[2].strip() if len(words) > 2 else "")
     return Command(UNKNOWN, text)

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from bot.jobs import SingleFlight
 from bot.surfaces.teams import cards
-from bot.surfaces.teams.commands import HELP, PLAN_SPRINT, PRIORITIZE, parse, strip_mentions
+from bot.surfaces.teams.commands import (
+    HELP,
+    PLAN_SPRINT,
+    PRIORITIZE,
+    RETRO,
+    parse,
+    strip_mentions,
+)
 from bot.surfaces.teams.sdk import App
 
 if TYPE_CHECKING:
@@ -64,6 +71,8 @@ def handle_message(
         teams.prioritize(sender, command.text, flights)
     elif command.name == PLAN_SPRINT:
         teams.plan_sprint(sender, command.text)
+    elif command.name == RETRO:
+        teams.retro(sender, command.text)
     elif command.name == HELP:
         teams.answer(sender, cards.help_card())
     else:

@@ -24,6 +24,7 @@ _DOMAIN = re.compile(
 COMMANDS = (
     ("prioritize", "Rank a project's open tasks: prioritize [project]"),
     ("plan sprint", "Propose the next sprint: plan sprint [project] [sprint name] [capacity]"),
+    ("retro", "A finished sprint's retrospective: retro [project] [sprint]"),
     ("help", "What the copilot can do, and how to ask"),
 )
 

@@ -257,6 +257,29 @@ class TeamsSurface:
             late=lambda deadline: deadline_note(deadline.seconds),
         )
 
+    def retro(self, sender: Sender, text: str) -> None:
+        """`retro [project] [sprint]`: the retrospective card in the conversation."""
+        from bot.usecases.retro import check_syntax as check_retro
+
+        try:
+            check_retro(text)
+        except UserFacingError as exc:
+            self.tell(sender, from_slack_text(str(exc)))
+            return
+        retros = self._services.retros
+
+        def work(deadline: Deadline) -> None:
+            report = retros.propose(text, channel=sender.channel, user=sender.user)
+            if not deadline.claim():
+                return
+            self.post_proposal(sender.channel, report.view, report.id, proposed_by=sender.user)
+
+        self._services.jobs.command(
+            work,
+            reply=self.private_reply(sender),
+            late=lambda deadline: deadline_note(deadline.seconds),
+        )
+
     def post_proposal(
         self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
     ) -> str:

@@ -29,4 +29,8 @@ def proposal_blocks(
         return overload_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
     if kind == "plan_sprint":
         return sprint_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    if kind == "retro":
+        from bot.surfaces.slack.retro import retro_blocks
+
+        return retro_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
     raise ValueError(f"no message builder for proposals of kind {kind!r}")
