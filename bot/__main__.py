@@ -66,6 +66,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.server import HttpServer
     from bot.services import build_services
     from bot.settings import Settings
+    from bot.surfaces.retro_post import JOB_AT as RETRO_JOB_AT
+    from bot.surfaces.retro_post import JOB_ID as RETRO_JOB_ID
+    from bot.surfaces.retro_post import morning_after
     from bot.usecases.overload import run_overload_check
     from bot.usecases.retention import RETENTION_AT, RETENTION_JOB_ID, prune_old_data
 
@@ -105,6 +108,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 days="mon-fri",
             )
         )
+    # Every morning: the retrospective of each sprint that just ended (issue 14), once.
+    services.scheduled_jobs.append(
+        ScheduledJob(
+            RETRO_JOB_ID,
+            partial(morning_after, services),
+            at=RETRO_JOB_AT,
+            tz=settings.standup_tz,
+            days="mon-sun",
+        )
+    )
     # Every day: proposals and caches older than COPILOT_RETENTION_DAYS are pruned.
     services.scheduled_jobs.append(
         ScheduledJob(

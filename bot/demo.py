@@ -193,6 +193,8 @@ def sandbox_env(
         "COPILOT_APPROVERS": LEAD,
         "COPILOT_PROJECTS": f"{seed.project_gid},{seed.other_project_gid}",
     }
+    if seed.retro_project_gid:  # retrospectives' action items go to "Process Improvement"
+        env["COPILOT_RETRO_PROJECT"] = seed.retro_project_gid
     if teams is not None:
         # Teams (issue 12): the lead is Ana Lima there, an approver named by her email.
         env.update(teams.environ())
