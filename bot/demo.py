@@ -282,6 +282,8 @@ def _team_zone(env: dict[str, str]) -> ZoneInfo:
 
 
 def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdout) -> int:
+    from bot.surfaces.retro_post import retro_demo
+
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
@@ -339,6 +341,8 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         if box.openai:
             say(f"  Model: {len(box.openai.requests)} requests")
         say()
+        if not retro_demo(box, say):  # before /plan-sprint moves the seed's carried-over tasks
+            return 1
         if not _sprint_demo(box, say):
             return 1
         if not _overload_demo(box, say):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.domain.digest import Item, Reason, ReasonKind
 from bot.domain.retro import (
     BlockedDay,
     CycleStart,
@@ -20,9 +21,11 @@ from bot.domain.retro import (
     SprintMove,
     SprintWindow,
     ThemeClaim,
+    blocked_today,
     build_retro,
     check_themes,
     facts_for_model,
+    propose_actions,
     sprint_window,
 )
 
@@ -292,3 +295,58 @@ def test_the_model_sees_each_task_once_with_its_id_and_comments() -> None:
     assert data["removed"] == {"count": 1, "points": 1.0, "tasks": [D]}
     assert data["recurring_blockers"][0]["tasks"] == [C, H]
     assert data["velocity"] == {"points": 10.0, "previous_mean": 20.0}
+
+
+def test_a_task_that_slipped_does_not_stretch_the_sprint() -> None:
+    slipped = [
+        RetroTask("1", "a", SPRINT, start_on=date(2027, 3, 1), due_on=date(2027, 3, 9)),
+        RetroTask("2", "b", SPRINT, start_on=date(2027, 3, 3), due_on=date(2027, 3, 30)),
+    ]
+    assert sprint_window(SPRINT, slipped, sprint_days=14) == SprintWindow(
+        SPRINT, date(2027, 3, 1), date(2027, 3, 14), DatesSource.TASKS
+    )
+
+
+def test_what_a_digest_saw_blocked_names_each_blocker() -> None:
+    from bot.domain.digest import DigestFacts
+
+    item = Item(
+        A,
+        "Login page",
+        "",
+        None,
+        None,
+        (
+            Reason(ReasonKind.DEPENDENCY_OVERDUE, task_gid=B, task_name="Search API"),
+            Reason(ReasonKind.COMMENT_BLOCKED, text="Blocked on  vendor\nAPI keys"),
+            Reason(ReasonKind.OVERDUE),
+        ),
+    )
+    digest = DigestFacts(
+        since=at(1),
+        now=at(2),
+        today=date(2027, 3, 2),
+        open_count=1,
+        done=(),
+        blocked=(item,),
+        overdue=(),
+        at_risk=(),
+        in_progress=(),
+        people=(),
+    )
+    assert blocked_today(digest) == [
+        (A, "waiting on “Search API”"),
+        (A, "Blocked on vendor API keys"),
+    ]
+
+
+def test_up_to_three_action_items_each_with_its_tasks() -> None:
+    actions = propose_actions(facts())
+    assert 1 <= len(actions) <= 3
+    assert all(a.task_gids for a in actions)
+    # The recurring vendor blocker comes first, citing the tasks it blocked.
+    assert actions[0].title.startswith("Remove a recurring blocker") and VENDOR in actions[0].title
+    assert set(actions[0].task_gids) == {C, H}
+    # Nothing to act on: no action item.
+    calm = build_retro(WINDOW, [task(A, "Login page", SPRINT, 3, completed_at=at(4))])
+    assert propose_actions(calm) == ()

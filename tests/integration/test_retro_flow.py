@@ -1,16 +1,18 @@
-"""/retro end to end: real Bolt app, real clients, the sandbox seeded with three finished sprints."""
+"""/retro end to end: real Bolt app, real clients, a sandbox seeded with three finished sprints."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.demo import CHANNEL, LEAD, Sandbox, running_sandbox
+from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, Sandbox, running_sandbox
 from bot.render.blocks import APPROVE, REJECT
 from bot.sandbox.asana_seed import RETRO_PROJECT_NAME
 from bot.sandbox.asana_server import parse_timestamp
+from bot.sandbox.teams_standin import card_problems
 from bot.surfaces.retro_post import morning_after
 from bot.usecases.approvals import new_owner
 from bot.usecases.retro import marker
@@ -239,3 +241,20 @@ def test_the_morning_after_posts_once_with_two_instances(
             )
             == "posted"
         )
+
+
+def test_retro_in_teams_then_approve(model_box):
+    box = model_box
+    _, message = box.teams_say("retro sprint 23")
+    assert message is not None
+    card = message["attachments"][0]["content"]
+    shown = json.dumps(card, ensure_ascii=False)
+    assert "Retrospective · Sprint 23 · Platform Backlog" in shown and "Carried over" in shown
+    assert card_problems(card) == [] and len(json.dumps(card).encode()) <= 28_000
+    assert [a["verb"] for a in card["actions"]] == ["approve", "reject"]
+    pid = card["actions"][0]["data"]["proposal"]
+    actions = box.services.store.proposal(pid).view["actions"]
+    box.teams_click(message, "approve")
+    updated = box.teams.activities[(TEAMS_CHANNEL, message["id"])]
+    assert "Approved** by Ana Lima" in json.dumps(updated, ensure_ascii=False)
+    assert len(retro_tasks(box)) == len(actions) + 1
