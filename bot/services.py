@@ -233,6 +233,8 @@ def build_services(
         sprint_days=settings.sprint_days,
         retro_project=settings.retro_project,
         retro_project_name=lambda gid: project_name(asana, gid),
+        known_projects=lambda: frozenset(link.gid for link in access.links()) | access.everywhere,
+        default_project=settings.asana_project,
     )
     # Approving a retrospective creates its action items and comment (find before create).
     engine.register_creator(RETRO_KIND, RetroWriter(asana))

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 KIND = "retro"
 PROMPT = "retro"
 USAGE_HINT = "Name it first: `/retro [project] [sprint]`."
+START_USAGE = (
+    "Set a sprint's start as `[project] <sprint name> <YYYY-MM-DD>`, e.g. "
+    '`"Platform Backlog" Sprint 25 2026-12-07`.'
+)
 HISTORY_SPRINTS = 6  # completed tasks are read back this many sprint lengths
 SUMMARY_ITEM = "summary"
 COMMENT_ITEM = "comment"
@@ -56,6 +60,7 @@ ACTION_PREFIX = "action:"
 
 
 class RetroSource(Protocol):
+    def project(self, gid: str) -> Project: ...
     def tasks_for_retro(self, project: Project, since: datetime) -> list[Task]: ...
     def comments_by_task(self, task_gids: Sequence[str]) -> dict[str, list[Comment]]: ...
 
@@ -107,7 +112,11 @@ class Retrospectives:
         sprint_days: int = 14,
         retro_project: str | None = None,
         retro_project_name: Callable[[str], str] | None = None,
+        known_projects: Callable[[], frozenset[str]] = frozenset,
+        default_project: str | None = None,
     ) -> None:
+        self._default_project = default_project  # ASANA_PROJECT: when none is named
+        self._known_projects = known_projects  # gids linked to some channel, or everywhere
         self._asana = asana
         self._engine = engine
         self._store = store
@@ -138,6 +147,53 @@ class Retrospectives:
                 if args.project_required:
                     raise
         return self._projects.resolve(channel, "", usage=USAGE_HINT), False
+
+    # -- a sprint's start, set by an approver (Slack Home tab, Teams personal chat) --------------
+
+    def set_start(self, user: str, text: str) -> str:
+        """`[project] <sprint name> <YYYY-MM-DD>`: that sprint starts that day; a notice."""
+        if not self._engine.can_approve(user):
+            raise UserFacingError("Only the team's approvers can set when a sprint starts.")
+        try:
+            words = list(split_words(text))
+        except PlanArgsError as exc:
+            raise UserFacingError(f"I could not read that: {exc} {START_USAGE}") from None
+        if len(words) < 2:
+            raise UserFacingError(START_USAGE)
+        try:
+            day = date.fromisoformat(words[-1].text)
+        except ValueError:
+            raise UserFacingError(f"“{words[-1].text[:40]}” is not a date. {START_USAGE}") from None
+        words = words[:-1]
+        project = self._known_project(words[0].text) if len(words) > 1 else None
+        if project is None:
+            project = self._known_project("")
+        else:
+            words = words[1:]
+        sprint = " ".join(w.text for w in words).strip()
+        if not sprint or len(sprint) > 100:
+            raise UserFacingError(START_USAGE)
+        tasks, _ = self._read(project)
+        sprint = canonical_option(sprint, [*self.windows(project, tasks), sprint])
+        self._store.set_sprint_start(project.gid, sprint, day, by=user)
+        end = day + timedelta(days=self._sprint_days - 1)
+        return (
+            f"{sprint} of {project.name} now runs {day:%a %d %b} – {end:%a %d %b %Y} "
+            f"({self._sprint_days} days): its retrospective uses these dates."
+        )
+
+    def _known_project(self, ref: str) -> Project | None:
+        """A project linked to some channel (or to every one) by gid or name; None for ''."""
+        gids = sorted(self._known_projects())
+        ref = " ".join(ref.split())
+        if not ref:
+            if self._default_project or len(gids) == 1:
+                return self._asana.project(self._default_project or gids[0])
+            raise UserFacingError(f"Which project? Name it first. {START_USAGE}")
+        if ref.isdigit():
+            return self._asana.project(ref) if ref in gids else None
+        found = [p for p in map(self._asana.project, gids) if p.name.casefold() == ref.casefold()]
+        return found[0] if len(found) == 1 else None
 
     # -- sprints -------------------------------------------------------------------------------
 

@@ -258,3 +258,46 @@ def test_retro_in_teams_then_approve(model_box):
     updated = box.teams.activities[(TEAMS_CHANNEL, message["id"])]
     assert "Approved** by Ana Lima" in json.dumps(updated, ensure_ascii=False)
     assert len(retro_tasks(box)) == len(actions) + 1
+
+
+def test_an_approver_sets_a_sprints_start_on_the_home_tab_and_the_retro_uses_it(rbox):
+    box = rbox
+    from bot.surfaces.slack.retro import SPRINT_START, START_BLOCK, START_INPUT
+
+    start = seeded_sprint(box, "Sprint 22")["start"] + timedelta(days=1)
+    assert box.slack.open_home(box.app_url, user_id=LEAD).status == 200
+    box.slack.wait_for(lambda: LEAD in box.slack.home_views, timeout=10)
+    values = {START_BLOCK: {START_INPUT: {"type": "plain_text_input", "value": None}}}
+    values[START_BLOCK][START_INPUT]["value"] = f'"Platform Backlog" sprint 22 {start}'
+    box.slack.click_home_button(box.app_url, user_id=LEAD, action_id=SPRINT_START, values=values)
+    box.services.jobs.drain()
+    assert "Sprint 22 of Platform Backlog now runs" in box.slack.render(box.slack.home_views[LEAD])
+    view = view_of(box, retro(box, "Sprint 22"))
+    assert view["sprint"]["start"] == start.isoformat()
+    assert view["sprint"]["end"] == (start + timedelta(days=SPRINT_DAYS - 1)).isoformat()
+    assert view["sprint"]["dates_from"] == "approval"
+    audit = [r for r in box.services.store.audit_rows() if r["action"] == "sprint_start_set"]
+    assert audit and audit[0]["actor"] == LEAD
+
+    # Someone else: refused, nothing stored.
+    assert box.slack.open_home(box.app_url, user_id="U0INTERN").status == 200
+    box.slack.wait_for(lambda: "U0INTERN" in box.slack.home_views, timeout=10)
+    assert "Set sprint start" not in box.slack.render(box.slack.home_views["U0INTERN"])
+    try:
+        box.services.retros.set_start("U0INTERN", f"Sprint 21 {start}")
+    except Exception as exc:
+        assert "Only the team's approvers" in str(exc)
+    assert "Sprint 21" not in box.services.store.sprint_starts(box.seed.project_gid)
+
+
+def test_sprint_start_in_teams_personal_chat(model_box):
+    box = model_box
+    from bot.demo import TEAMS_LEAD
+
+    chat = box.teams.personal_chat(TEAMS_LEAD)
+    box.teams_say("sprint start Sprint 21 2026-01-05", conversation=chat, expect_proposal=False)
+    box.services.jobs.drain()
+    said = json.dumps(box.teams.messages_in(chat), ensure_ascii=False)
+    starts = box.services.store.sprint_starts(box.seed.project_gid)
+    assert starts == {"Sprint 21": date(2026, 1, 5)}, said
+    assert "Sprint 21 of Platform Backlog now runs Mon 05 Jan" in said

@@ -66,11 +66,71 @@ def retro_blocks(
     return blocks
 
 
+SPRINT_START = "retro_sprint_start"
+START_BLOCK = "retro_sprint_start_text"
+START_INPUT = "text"
+
+
+def sprint_start_blocks(can_edit: bool) -> list[dict[str, Any]]:
+    """The Home tab's section where an approver sets when a sprint started (approvers only)."""
+    if not can_edit:
+        return []
+    return [
+        {"type": "divider"},
+        _section(
+            "*Sprint start dates* (retrospectives)\nA sprint starts when its /plan-sprint "
+            "proposal is approved; set another day here: `[project] <sprint name> <YYYY-MM-DD>`."
+        ),
+        {
+            "type": "input",
+            "block_id": START_BLOCK,
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Project, sprint and start day"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": START_INPUT,
+                "placeholder": {"type": "plain_text", "text": "Sprint 25 2026-12-07"},
+            },
+        },
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Set sprint start"},
+                    "action_id": SPRINT_START,
+                    "value": "set",
+                }
+            ],
+        },
+    ]
+
+
 def register(app: App, services: Services) -> None:
+    from bot.listeners.home import publish_home
     from bot.presenters import post_proposal, private_reply
     from bot.usecases.retro import check_syntax
 
     retros = services.retros
+    services.home_sections.append(
+        lambda user: sprint_start_blocks(services.engine.can_approve(user))
+    )
+
+    @app.action(SPRINT_START)
+    def handle_action_sprint_start(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = body["user"]["id"]
+        values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+        text = ((values.get(START_BLOCK) or {}).get(START_INPUT) or {}).get("value") or ""
+
+        def work() -> None:
+            try:
+                notice = escape(retros.set_start(user, text))
+            except UserFacingError as exc:
+                notice = f":warning: {escape(str(exc))}"
+            publish_home(services, user, notice)
+
+        services.jobs.other.submit(work, reply=lambda note: publish_home(services, user, note))
 
     @app.command("/retro")
     def handle_command_retro(ack: Ack, command: dict[str, Any]) -> None:

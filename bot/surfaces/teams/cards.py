@@ -531,6 +531,8 @@ HELP_LINES = (
     '`plan sprint`, `plan sprint 40`, `plan sprint "Platform Backlog" Sprint 25 30 pts`.',
     "**retro [project] [sprint]**: the retrospective of a finished sprint (default the one "
     "that ended last) with up to three action items to approve, e.g. `retro`, `retro Sprint 23`.",
+    "**sprint start [project] <sprint> <YYYY-MM-DD>** (approvers): when a sprint started, for "
+    "its retrospective (otherwise the day its plan was approved).",
     "**help**: this list.",
     "In a channel or group chat, @mention me first; in our personal chat, just type. Nothing is "
     "written to Asana until an approver presses **Approve**.",

@@ -11,6 +11,7 @@ from typing import Any
 PRIORITIZE = "prioritize"
 PLAN_SPRINT = "plan sprint"
 RETRO = "retro"
+SPRINT_START = "sprint start"
 HELP = "help"
 UNKNOWN = "unknown"
 
@@ -48,6 +49,8 @@ def parse(text: str) -> Command:
         return Command(PRIORITIZE, text[len(words[0]) :].strip())
     if first == "plan-sprint":
         return Command(PLAN_SPRINT, text[len(words[0]) :].strip())
+    if first == "sprint" and len(words) > 1 and words[1].casefold() == "start":
+        return Command(SPRINT_START, words[2].strip() if len(words) > 2 else "")
     if first in ("retro", "retrospective"):
         return Command(RETRO, text[len(words[0]) :].strip())
     if first == "plan" and len(words) > 1 and words[1].casefold() == "sprint":

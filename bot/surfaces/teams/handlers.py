@@ -19,6 +19,7 @@ from bot.surfaces.teams.commands import (
     PLAN_SPRINT,
     PRIORITIZE,
     RETRO,
+    SPRINT_START,
     parse,
     strip_mentions,
 )
@@ -71,6 +72,8 @@ def handle_message(
         teams.prioritize(sender, command.text, flights)
     elif command.name == PLAN_SPRINT:
         teams.plan_sprint(sender, command.text)
+    elif command.name == SPRINT_START:
+        teams.sprint_start(sender, command.text)
     elif command.name == RETRO:
         teams.retro(sender, command.text)
     elif command.name == HELP:

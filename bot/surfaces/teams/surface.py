@@ -257,6 +257,19 @@ class TeamsSurface:
             late=lambda deadline: deadline_note(deadline.seconds),
         )
 
+    def sprint_start(self, sender: Sender, text: str) -> None:
+        """`sprint start [project] <sprint> <YYYY-MM-DD>` (approvers): answered privately."""
+        retros = self._services.retros
+
+        def work() -> None:
+            try:
+                notice = retros.set_start(sender.user, text)
+            except UserFacingError as exc:
+                notice = str(exc)
+            self.tell(sender, from_slack_text(notice))
+
+        self._services.jobs.other.submit(work, reply=self.private_reply(sender))
+
     def retro(self, sender: Sender, text: str) -> None:
         """`retro [project] [sprint]`: the retrospective card in the conversation."""
         from bot.usecases.retro import check_syntax as check_retro
