@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, Sandbox, running_sandbox
 from bot.render.blocks import APPROVE, REJECT
@@ -301,3 +302,37 @@ def test_sprint_start_in_teams_personal_chat(model_box):
     starts = box.services.store.sprint_starts(box.seed.project_gid)
     assert starts == {"Sprint 21": date(2026, 1, 5)}, said
     assert "Sprint 21 of Platform Backlog now runs Mon 05 Jan" in said
+
+
+def test_an_approved_sprint_plan_dates_the_sprint_and_is_its_commitment(rbox, frozen_now):
+    box = rbox
+    box.setup_fields()
+    _, plan = box.command("/plan-sprint", "Sprint 25 30 pts")
+    assert plan is not None, last_ephemeral(box)
+    click(box, plan, APPROVE)
+    selected = {r["gid"] for r in view_of(box, plan)["selected"]}
+    assert selected
+    # Fifteen days later nobody has finished anything: the whole plan was carried over.
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=15), tick=True):
+        view = view_of(box, retro(box))
+    assert view["sprint"]["name"] == "Sprint 25"
+    assert view["sprint"]["dates_from"] == "approval"
+    assert view["sprint"]["start"] == frozen_now.today.isoformat()
+    assert view["committed_from"] == "approval"
+    assert set(view["committed"]["tasks"]) == selected
+    assert set(view["carried_over"]["tasks"]) == selected and view["completed"]["count"] == 0
+
+
+@every_now
+def test_each_digest_remembers_what_was_blocked_that_day(rbox, frozen_now):
+    box = rbox
+    box.link(box.seed.project_gid)
+    box.services.digests.post_now(box.seed.project_gid, CHANNEL)
+    box.services.digests.post_now(box.seed.project_gid, CHANNEL)  # twice a day: counted once
+    rows = box.services.store.blocked_days(box.seed.project_gid, frozen_now.today, frozen_now.today)
+    store = box.asana.store
+    tagged = {g for g, t in store.tasks.items() if t["tags"] and not t["completed"]}
+    assert {r.task_gid for r in rows} >= tagged
+    blockers = {(r.task_gid, r.blocker) for r in rows}
+    assert len(blockers) == len(rows)
+    assert all((g, "tagged blocked") in blockers for g in tagged)
