@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, Sandbox, running_sandbox
-from bot.render.blocks import APPROVE, REJECT
+from bot.render.blocks import APPROVE, REJECT, RETRY
 from bot.sandbox.asana_seed import RETRO_PROJECT_NAME
 from bot.sandbox.asana_server import parse_timestamp
 from bot.sandbox.teams_standin import card_problems
@@ -336,3 +336,21 @@ def test_each_digest_remembers_what_was_blocked_that_day(rbox, frozen_now):
     blockers = {(r.task_gid, r.blocker) for r in rows}
     assert len(blockers) == len(rows)
     assert all((g, "tagged blocked") in blockers for g in tagged)
+
+
+def test_a_creation_whose_answer_was_lost_is_found_on_retry_not_made_again(rbox):
+    box = rbox
+    message = retro(box)
+    view = view_of(box, message)
+    # Asana creates the first action item, then the connection drops before its answer.
+    box.asana.faults.add("drop_after", method="POST", path_contains="/tasks", times=1)
+    click(box, message, APPROVE)
+    pid = proposal_id(message)
+    assert box.services.store.proposal(pid).status == "partial"
+    assert len(retro_tasks(box)) == 1
+    click(box, current(box, message), RETRY)
+    names = sorted(t["name"] for t in retro_tasks(box).values())
+    assert names == sorted([a["title"] for a in view["actions"]] + ["Sprint 23 retrospective"])
+    assert box.services.store.proposal(pid).status == "applied"
+    first = box.services.store.items(pid)[0]
+    assert first.status == "already" and first.reason in retro_tasks(box)
