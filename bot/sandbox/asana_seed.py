@@ -750,8 +750,10 @@ def _sprint_history(
         and store.tasks[g]["parent"] is None
         and not store.tasks[g]["tags"]
     ]
-    for gid in spare[:2]:
-        store.set_custom_field(gid, sprint_field, FINISHED_SPRINTS[-1])
+    for gid in spare[:2]:  # as set back then: the task's modified_at stays as it was
+        store.tasks[gid]["custom_values"][sprint_field] = store._coerce(
+            sprint_field, FINISHED_SPRINTS[-1]
+        )
     retro_project = store.add_project(workspace, RETRO_PROJECT_NAME, owner_gid=owner)
     store.add_section(retro_project, "Action items")
     return retro_project, starts
