@@ -66,11 +66,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.server import HttpServer
     from bot.services import build_services
     from bot.settings import Settings
-    from bot.surfaces.retro_post import JOB_AT as RETRO_JOB_AT
-    from bot.surfaces.retro_post import JOB_ID as RETRO_JOB_ID
-    from bot.surfaces.retro_post import morning_after
     from bot.usecases.overload import run_overload_check
     from bot.usecases.retention import RETENTION_AT, RETENTION_JOB_ID, prune_old_data
+    from bot.usecases.retro import JOB_AT as RETRO_JOB_AT
+    from bot.usecases.retro import JOB_ID as RETRO_JOB_ID
 
     settings = Settings.from_env(os.environ)
     check_surfaces(settings)  # first: which surfaces to serve is the first thing to set up
@@ -112,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services.scheduled_jobs.append(
         ScheduledJob(
             RETRO_JOB_ID,
-            partial(morning_after, services),
+            services.retros.morning_after,
             at=RETRO_JOB_AT,
             tz=settings.standup_tz,
             days="mon-sun",

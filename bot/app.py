@@ -21,9 +21,9 @@ from bot.surfaces.slack.listeners import (
     fallbacks,
     home,
     overload,
+    retro,
     sprint,
 )
-from bot.surfaces.slack import retro
 
 log = logging.getLogger(__name__)
 

@@ -282,7 +282,7 @@ def _team_zone(env: dict[str, str]) -> ZoneInfo:
 
 
 def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdout) -> int:
-    from bot.surfaces.retro_post import retro_demo
+    from bot.surfaces.retro_demo import retro_demo
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)

@@ -235,6 +235,9 @@ def build_services(
         retro_project_name=lambda gid: project_name(asana, gid),
         known_projects=lambda: frozenset(link.gid for link in access.links()) | access.everywhere,
         default_project=settings.asana_project,
+        chat=services.chat,
+        schedules=services.digests.schedules,
+        holder_dead=liveness.holder_dead,
     )
     # Approving a retrospective creates its action items and comment (find before create).
     engine.register_creator(RETRO_KIND, RetroWriter(asana))

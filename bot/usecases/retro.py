@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.digest import DigestSchedule
 from bot.domain.models import Task
 from bot.domain.retro import (
     ActionItem,
@@ -36,12 +37,20 @@ from bot.domain.retro import (
     sprint_window,
 )
 from bot.domain.sprint_inputs import PlanArgs, PlanArgsError, canonical_option, split_words
-from bot.errors import ModelOutputError, ModelUnavailableError, NotFoundError, UserFacingError
+from bot.errors import (
+    ConfigError,
+    CopilotError,
+    ModelOutputError,
+    ModelUnavailableError,
+    NotFoundError,
+    UserFacingError,
+)
 from bot.gateways.asana import FIELD_SPRINT, Comment, Project
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.render.retro import retro_text, usage_text
 from bot.storage.store import ProposalRow, Store
-from bot.usecases.approvals import ApprovalEngine, ItemOutcome, NewProposal
+from bot.usecases.approvals import ApprovalEngine, ItemOutcome, NewProposal, new_owner
+from bot.usecases.chat import ChatPort
 from bot.usecases.prioritize import ProjectAccess
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,13 @@ START_USAGE = (
     '`"Platform Backlog" Sprint 25 2026-12-07`.'
 )
 HISTORY_SPRINTS = 6  # completed tasks are read back this many sprint lengths
+# The morning-after job: at JOB_AT in the team's zone, every day.
+JOB_ID = "retro:morning-after"
+JOB_AT = "09:00"
+LEDGER_KIND = "retro"
+CATCH_UP_DAYS = 3  # a sprint ending on Friday is looked back on by Monday's run at the latest
+STALE_CLAIM = timedelta(minutes=15)
+COPILOT = "copilot"
 SUMMARY_ITEM = "summary"
 COMMENT_ITEM = "comment"
 ACTION_PREFIX = "action:"
@@ -114,7 +130,16 @@ class Retrospectives:
         retro_project_name: Callable[[str], str] | None = None,
         known_projects: Callable[[], frozenset[str]] = frozenset,
         default_project: str | None = None,
+        chat: ChatPort | None = None,
+        schedules: Callable[[], Sequence[DigestSchedule]] = list,
+        project: Callable[[str], Project] | None = None,
+        holder_dead: Callable[[str], bool] = lambda owner: False,
     ) -> None:
+        self._chat = chat  # where the morning-after job posts
+        self._schedules = schedules  # the digests' (channel, project) pairs
+        self._project_of = project or self._asana_project
+        self._holder_dead = holder_dead
+        self._owner = new_owner()
         self._default_project = default_project  # ASANA_PROJECT: when none is named
         self._known_projects = known_projects  # gids linked to some channel, or everywhere
         self._asana = asana
@@ -147,6 +172,65 @@ class Retrospectives:
                 if args.project_required:
                     raise
         return self._projects.resolve(channel, "", usage=USAGE_HINT), False
+
+    # -- the morning after ------------------------------------------------------------------------
+
+    def morning_after(self, *, owner: str | None = None) -> list[str]:
+        """Post the retrospective of each sprint that ended since the last morning, once.
+
+        For every digest schedule's channel and project. The posted ledger (kind "retro", slot =
+        the sprint's name) is claimed before anything is read, as the digests' is, so a second
+        instance or a restart posts nothing twice. Returns the sprints this call posted.
+        """
+        if self._chat is None:
+            raise ConfigError("retrospectives have no chat surface to post to")
+        owner = owner or self._owner
+        today = self.today()
+        posted: list[str] = []
+        for schedule in self._schedules():
+            try:
+                project = self._project_of(schedule.project_gid)
+                due = [
+                    w
+                    for w in self.finished(project)
+                    if today - timedelta(days=CATCH_UP_DAYS) <= w.end < today
+                ]
+            except CopilotError as exc:
+                log.error("retrospectives of %s not checked: %s", schedule.project_gid, exc)
+                continue
+            for window in due:
+                key = {
+                    "kind": LEDGER_KIND,
+                    "channel": schedule.channel,
+                    "project_gid": project.gid,
+                    "slot": window.name,
+                }
+                if not self._store.claim_slot(
+                    **key,
+                    owner=owner,
+                    scheduled_for=None,
+                    stale_after=STALE_CLAIM,
+                    holder_dead=self._holder_dead,
+                ):
+                    continue
+                try:
+                    report = self.report(
+                        project, window.name, channel=schedule.channel, user=COPILOT
+                    )
+                except BaseException:
+                    self._store.release_slot(**key, owner=owner)
+                    raise
+                if not self._store.begin_posting(**key, owner=owner):
+                    continue
+                ts = self._chat.post_proposal(
+                    schedule.channel, report.view, report.id, proposed_by=COPILOT
+                )
+                self._store.slot_posted(**key, message_ts=ts)
+                posted.append(window.name)
+        return posted
+
+    def _asana_project(self, gid: str) -> Project:
+        return self._asana.project(gid)
 
     # -- a sprint's start, set by an approver (Slack Home tab, Teams personal chat) --------------
 

@@ -10,12 +10,11 @@ import pytest
 import time_machine
 
 from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, Sandbox, running_sandbox
-from bot.render.blocks import APPROVE, REJECT, RETRY
 from bot.sandbox.asana_seed import RETRO_PROJECT_NAME
 from bot.sandbox.asana_server import parse_timestamp
 from bot.sandbox.slack_standin import pings
 from bot.sandbox.teams_standin import card_problems
-from bot.surfaces.retro_post import morning_after
+from bot.surfaces.slack.blocks.common import APPROVE, REJECT, RETRY
 from bot.usecases.approvals import new_owner
 from bot.usecases.retro import marker
 from tests.clock import FrozenNow, every_now
@@ -231,9 +230,9 @@ def test_the_morning_after_posts_once_with_two_instances(
         ended = seeded_sprint(box, "Sprint 23")["end"]
         assert ended == frozen_now.today - timedelta(days=1)
         # Two instances sharing the database: the ledger lets one of them post.
-        first = morning_after(box.services, owner=new_owner())
-        second = morning_after(box.services, owner="other-host:1:machine:token")
-        again = morning_after(box.services)
+        first = box.services.retros.morning_after(owner=new_owner())
+        second = box.services.retros.morning_after(owner="other-host:1:machine:token")
+        again = box.services.retros.morning_after()
         posted = [m for m in box.channel_messages() if "Retrospective" in str(m.get("blocks"))]
         assert first == ["Sprint 23"] and second == [] and again == []
         assert len(posted) == 1
@@ -264,7 +263,7 @@ def test_retro_in_teams_then_approve(model_box):
 
 def test_an_approver_sets_a_sprints_start_on_the_home_tab_and_the_retro_uses_it(rbox):
     box = rbox
-    from bot.surfaces.slack.retro import SPRINT_START, START_BLOCK, START_INPUT
+    from bot.surfaces.slack.blocks.retro import SPRINT_START, START_BLOCK, START_INPUT
 
     start = seeded_sprint(box, "Sprint 22")["start"] + timedelta(days=1)
     assert box.slack.open_home(box.app_url, user_id=LEAD).status == 200

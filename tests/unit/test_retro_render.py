@@ -16,9 +16,9 @@ from bot.domain.retro import (
     propose_actions,
 )
 from bot.gateways.asana import Project
-from bot.render.blocks import MAX_BLOCKS, MAX_TEXT
 from bot.render.retro import retro_text
-from bot.surfaces.slack.retro import retro_blocks
+from bot.surfaces.slack.blocks.common import MAX_BLOCKS, MAX_TEXT
+from bot.surfaces.slack.blocks.retro import retro_blocks
 from bot.surfaces.teams.cards import CARD_BUDGET
 from bot.surfaces.teams.retro_cards import retro_card
 from bot.usecases.retro import retro_view

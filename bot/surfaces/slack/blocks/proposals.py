@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.surfaces.slack.blocks.common import priority_blocks
 from bot.surfaces.slack.blocks.overload import overload_blocks
+from bot.surfaces.slack.blocks.retro import retro_blocks
 from bot.surfaces.slack.blocks.sprint import sprint_blocks
 
 
@@ -30,7 +31,5 @@ def proposal_blocks(
     if kind == "plan_sprint":
         return sprint_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
     if kind == "retro":
-        from bot.surfaces.slack.retro import retro_blocks
-
         return retro_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
     raise ValueError(f"no message builder for proposals of kind {kind!r}")
