@@ -379,3 +379,14 @@ def test_a_comment_that_tries_to_steer_the_model_stays_data_and_pings_nobody(mod
     assert all(p.startswith("<https://app.asana.com/") for p in pings(current(box, message)))
     view = view_of(box, message)
     assert all(set(t["tasks"]) <= set(view["tasks"]) for t in view["themes"])
+
+
+def test_the_morning_after_posts_once_on_postgresql_too(frozen_now: FrozenNow, request, pg_url):
+    with _box(
+        frozen_now, request, use_model=False, STANDUP_CHANNEL=CHANNEL, DATABASE_URL=pg_url
+    ) as box:
+        assert box.services.store.shared
+        runs = [box.services.retros.morning_after(owner=f"host-{n}:1:m:t") for n in range(3)]
+        assert runs == [["Sprint 23"], [], []]
+        posted = [m for m in box.channel_messages() if "Retrospective" in str(m.get("blocks"))]
+        assert len(posted) == 1
