@@ -89,10 +89,14 @@ class HttpServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.close()
-        # close() leaves accepted (keep-alive) connections in the loop's map, so the loop and
-        # its 48 worker threads would live on: close them, and stop the workers.
-        wasyncore.close_all(self._server._map)  # type: ignore[union-attr]
-        self._server.task_dispatcher.shutdown(timeout=5)  # type: ignore[union-attr]
-        if self._thread is not None:
+        server: Any = self._server
+        if self._thread is not None and self._thread.is_alive():
+            # Close from inside the loop, woken at once by its trigger: closed from here, the
+            # sockets would leave it asleep in select() for up to a second (asyncore_loop_timeout).
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
             self._thread.join(timeout=5)
+        # close() leaves accepted (keep-alive) connections in the loop's map, so the loop and
+        # its 48 worker threads would live on: close them (if the loop has not), and stop the
+        # workers.
+        wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown(timeout=5)
