@@ -90,13 +90,29 @@ class HttpServer:
     def stop(self) -> None:
         self._stopping.set()
         server: Any = self._server
-        if self._thread is not None and self._thread.is_alive():
-            # Close from inside the loop, woken at once by its trigger: closed from here, the
-            # sockets would leave it asleep in select() for up to a second (asyncore_loop_timeout).
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-            self._thread.join(timeout=5)
+        thread = self._thread
+        if thread is not None and thread.is_alive() and _close_inside_loop(server):
+            thread.join(timeout=5)
         # close() leaves accepted (keep-alive) connections in the loop's map, so the loop and
         # its 48 worker threads would live on: close them (if the loop has not), and stop the
         # workers.
         wasyncore.close_all(server._map)
         server.task_dispatcher.shutdown(timeout=5)
+        if thread is not None:
+            thread.join(timeout=5)
+
+
+def _close_inside_loop(server: Any) -> bool:
+    """Have the loop close every socket itself, woken at once by its trigger; False if it cannot.
+
+    Closed from another thread, the sockets would leave the loop asleep in select() for up to a
+    second (waitress's asyncore_loop_timeout) before it saw they were gone.
+    """
+    trigger = server.trigger
+    if getattr(trigger, "_closed", False):
+        return False
+    try:
+        trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    except OSError:
+        return False
+    return True
