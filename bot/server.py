@@ -89,17 +89,21 @@ class HttpServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        server: Any = self._server
-        thread = self._thread
-        if thread is not None and thread.is_alive() and _close_inside_loop(server):
-            thread.join(timeout=5)
-        # close() leaves accepted (keep-alive) connections in the loop's map, so the loop and
-        # its 48 worker threads would live on: close them (if the loop has not), and stop the
-        # workers.
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown(timeout=5)
-        if thread is not None:
-            thread.join(timeout=5)
+        stop_waitress(self._server, self._thread)
+
+
+def stop_waitress(server: Any, thread: threading.Thread | None) -> None:
+    """Stop a waitress server whose loop runs on `thread`: its sockets, loop and worker threads.
+
+    Its close() leaves accepted (keep-alive) connections in the loop's map, so the loop and its
+    worker threads would live on: every socket is closed, then the workers are stopped.
+    """
+    if thread is not None and thread.is_alive() and _close_inside_loop(server):
+        thread.join(timeout=5)
+    wasyncore.close_all(server._map)  # what the loop has not closed
+    server.task_dispatcher.shutdown(timeout=5)
+    if thread is not None:
+        thread.join(timeout=5)
 
 
 def _close_inside_loop(server: Any) -> bool:
