@@ -89,10 +89,34 @@ class HttpServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.close()
-        # close() leaves accepted (keep-alive) connections in the loop's map, so the loop and
-        # its 48 worker threads would live on: close them, and stop the workers.
-        wasyncore.close_all(self._server._map)  # type: ignore[union-attr]
-        self._server.task_dispatcher.shutdown(timeout=5)  # type: ignore[union-attr]
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_waitress(self._server, self._thread)
+
+
+def stop_waitress(server: Any, thread: threading.Thread | None) -> None:
+    """Stop a waitress server whose loop runs on `thread`: its sockets, loop and worker threads.
+
+    Its close() leaves accepted (keep-alive) connections in the loop's map, so the loop and its
+    worker threads would live on: every socket is closed, then the workers are stopped.
+    """
+    if thread is not None and thread.is_alive() and _close_inside_loop(server):
+        thread.join(timeout=5)
+    wasyncore.close_all(server._map)  # what the loop has not closed
+    server.task_dispatcher.shutdown(timeout=5)
+    if thread is not None:
+        thread.join(timeout=5)
+
+
+def _close_inside_loop(server: Any) -> bool:
+    """Have the loop close every socket itself, woken at once by its trigger; False if it cannot.
+
+    Closed from another thread, the sockets would leave the loop asleep in select() for up to a
+    second (waitress's asyncore_loop_timeout) before it saw they were gone.
+    """
+    trigger = server.trigger
+    if getattr(trigger, "_closed", False):
+        return False
+    try:
+        trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    except OSError:
+        return False
+    return True

@@ -21,7 +21,16 @@ ENABLE_HINT = (
     "PostgreSQL tests skipped: no server at {url}. Start PostgreSQL there (trust auth) or set "
     "COPILOT_TEST_DATABASE_URL to a database you may create schemas in."
 )
+# The skip reasons, gathered from the test reports (under xdist the skips happen in the workers,
+# the summary is written by the controller, which sees their reports).
 skipped_for_postgres: list[str] = []
+
+
+def note_postgres_skip(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if reason.startswith(ENABLE_HINT.split("{", 1)[0]):
+            skipped_for_postgres.append(reason)
 
 
 def server_url_for_tests() -> str:
@@ -46,7 +55,6 @@ def require_postgres() -> str:
     if problem is not None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but PostgreSQL is not reachable at {url}: {problem}")
-        skipped_for_postgres.append(url)
         pytest.skip(ENABLE_HINT.format(url=url))
     return url
 
@@ -67,7 +75,11 @@ class PostgresSchemas:
     def new(self) -> str:
         import psycopg
 
-        schema = f"copilot_t_{uuid.uuid4().hex[:12]}"
+        # Unique per test across xdist workers and concurrent runs; the worker in the name says
+        # whose a schema left by a killed run was.
+        schema = (
+            f"copilot_t_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:12]}"
+        )
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             conn.execute(f'create schema "{schema}"')
         self.created.append(schema)

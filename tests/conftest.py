@@ -1,3 +1,4 @@
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -67,14 +68,29 @@ def frozen_now(request: pytest.FixtureRequest) -> Iterator[FrozenNow]:
 # Both backends (issue 11): SQLite, and a real PostgreSQL server in a schema per test.
 from tests.backends import (  # noqa: E402, F401
     database_target,
+    note_postgres_skip,
     pg_url,
     postgres_schemas,
     skipped_for_postgres,
 )
 
 
+def pytest_runtest_logreport(report):
+    note_postgres_skip(report)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if skipped_for_postgres:
-        from tests.backends import ENABLE_HINT
+        terminalreporter.write_line(skipped_for_postgres[0])
 
-        terminalreporter.write_line(ENABLE_HINT.format(url=skipped_for_postgres[0]))
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject addopts): two workers per CPU, at most eight.
+
+    Most of a test's time is spent waiting (on the sandbox servers, child processes, PostgreSQL,
+    leases), so a worker per CPU leaves them idle. PYTEST_XDIST_AUTO_NUM_WORKERS still overrides.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2 * (cpus or 1), 8)

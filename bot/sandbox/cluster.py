@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import secrets
 import signal
 import socket
@@ -38,9 +39,29 @@ CHANNEL = "C0TEAM"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, for a child process to bind in a moment.
+
+    Drawn at random below the kernel's ephemeral range, so no port the kernel hands out meanwhile
+    (a bind to port 0 by another sandbox, an outgoing connection's own port) can take it before
+    the child binds it; processes drawing at once (parallel test workers) rarely meet.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(10_000, low) if low > 11_000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free loopback port")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; elsewhere (macOS: 49152) below it is safe too
 
 
 @dataclass

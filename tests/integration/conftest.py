@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bot.demo import CHANNEL, LEAD, Sandbox, proposal_id_of, running_sandbox
-from tests.clock import FrozenNow
+from tests.clock import NOWS, FrozenNow
 
 
 def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
@@ -16,6 +16,28 @@ def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
 def both_backends(fixture: str = "box") -> pytest.MarkDecorator:
     """Run a test with its sandbox on SQLite, then on PostgreSQL (issue 11)."""
     return pytest.mark.parametrize(fixture, ["sqlite", "postgresql"], indirect=True)
+
+
+# The nows a date-sensitive flow also runs at on PostgreSQL: the default Wednesday, New York's
+# repeated hour, and New Year's Eve (the local date and year are not UTC's).
+POSTGRESQL_NOWS = ("wednesday", "new-york-fall-back", "dec-31")
+
+
+def both_backends_every_now(fixture: str = "box") -> pytest.MarkDecorator:
+    """Run a date-sensitive flow on SQLite at every one of NOWS, on PostgreSQL at three of them.
+
+    The dates are worked out above the Store, by the same code on either backend, and the schema
+    keeps them as the text it is given (week_start, slot, scheduled_for: bot/storage/schema.py),
+    so no database date arithmetic differs from one now to another: SQLite's nine runs test the
+    dates, PostgreSQL's three the storage at the edges where local and UTC dates part.
+    """
+    params = [
+        pytest.param(backend, now, id=f"{backend}-{now.id}")
+        for backend in ("sqlite", "postgresql")
+        for now in NOWS
+        if backend == "sqlite" or now.id in POSTGRESQL_NOWS
+    ]
+    return pytest.mark.parametrize((fixture, "frozen_now"), params, indirect=True)
 
 
 @pytest.fixture

@@ -145,7 +145,12 @@ def test_an_approver_links_a_project_to_a_channel_on_the_home_tab_and_then_uses_
     box, legal = abox
     open_home(box, LEAD, expect="Projects of each channel")
     box.slack.click_home_button(box.app_url, user_id=LEAD, action_id=LINK_ADD)
-    [modal] = [v for v in box.slack.views.values() if v.get("callback_id") == LINK_VIEW]
+
+    def forms() -> list[dict]:
+        return [v for v in list(box.slack.views.values()) if v.get("callback_id") == LINK_VIEW]
+
+    assert box.slack.wait_for(forms)  # views.open runs right after the click's ack
+    [modal] = forms()
     values = {
         "channel": {"channel": {"type": "conversations_select", "selected_conversation": CHANNEL}},
         "project": {"project": {"type": "plain_text_input", "value": LEGAL}},

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from bot.demo import (
     CHANNEL,
@@ -27,6 +28,7 @@ from bot.demo import (
 )
 from bot.sandbox.asana_server import RecordedRequest
 from bot.usecases.overload import run_overload_check
+from tests.clock import DEFAULT_NOW
 
 SPEC = json.loads(Path(__file__).with_name("asana_spec_operations.json").read_text("utf-8"))
 # Query parameters the asana client adds or the transport needs, none of which Asana reads as
@@ -98,8 +100,14 @@ def problems_of(requests: list[RecordedRequest]) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def demo_traffic() -> tuple[list[RecordedRequest], set[str]]:
-    """Run the demo's flows once; return every recorded Asana request and the operations used."""
-    with running_sandbox(tasks=60, lease_seconds=1.0) as box:
+    """Run the demo's flows once; return every recorded Asana request and the operations used.
+
+    Module-scoped, it is set up before the autouse `frozen_now`: it freezes the clock itself.
+    """
+    with (
+        time_machine.travel(DEFAULT_NOW.instant, tick=True),
+        running_sandbox(tasks=60, lease_seconds=1.0) as box,
+    ):
         box.setup_fields()
         _, message = box.command("/prioritize", box.seed.project_name)  # by name: typeahead
         assert message is not None

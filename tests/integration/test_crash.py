@@ -7,16 +7,11 @@ import subprocess
 import time
 
 from bot.demo import CHANNEL, LEAD
+from bot.sandbox.cluster import free_port
 from bot.storage.store import Store
 from tests.clock import clocked_command
 
 from .conftest import proposal_id, put_actions
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(box, db_path: str, port: int) -> subprocess.Popen:

@@ -19,7 +19,14 @@ from bot.services import build_services
 from bot.surfaces.slack.blocks.home import SCHEDULE_ADD, SCHEDULE_EDIT, SCHEDULE_REMOVE
 from tests.clock import FrozenNow, every_now
 
-from .conftest import backend_env, both_backends, click, outside_links, prioritize
+from .conftest import (
+    backend_env,
+    both_backends,
+    both_backends_every_now,
+    click,
+    outside_links,
+    prioritize,
+)
 
 APPROVER = "U0ALICE"
 OTHER = "U0BOB"
@@ -329,8 +336,7 @@ def test_without_a_model_the_digest_is_complete_without_prose(rules_box):
 # -- posting once ---------------------------------------------------------------------------------
 
 
-@every_now
-@both_backends()
+@both_backends_every_now()
 def test_two_processes_posting_the_same_slot_post_one_digest(box):
     second = build_services(box.settings)  # another process on the same database
     try:

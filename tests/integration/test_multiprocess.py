@@ -210,8 +210,14 @@ def test_a_command_cut_short_by_a_dead_instance_is_told_at_the_next_start(cluste
     # The model stand-in is absent: make Asana so slow the command is still running at the kill.
     cluster.asana.faults.add("latency", method="GET", path_contains="/tasks", times=-1, delay=5)
     before = len(cluster.slack.response_posts)
+    reads_before = len(cluster.asana.requests)
     assert cluster.command(0, "/prioritize", "Platform Backlog").status == 200
-    time.sleep(0.5)
+    # Kill it once its read of the tasks has reached Asana (and is held there).
+    assert wait(
+        lambda: any(
+            r.method == "GET" and "/tasks" in r.path for r in cluster.asana.requests[reads_before:]
+        )
+    ), cluster.outputs()
     cluster.kill(0)
     cluster.asana.faults.clear()
     cluster.start(0)  # the next start of any instance tells the person

@@ -39,7 +39,13 @@ from bot.surfaces.slack.blocks.overload import (
 from bot.usecases.overload import run_overload_check, set_weekly_hours
 from tests.clock import FrozenNow, clocked_command, every_now
 
-from .conftest import backend_env, both_backends, current, last_ephemeral, put_actions
+from .conftest import (
+    backend_env,
+    both_backends_every_now,
+    current,
+    last_ephemeral,
+    put_actions,
+)
 
 
 @contextmanager
@@ -80,8 +86,7 @@ def task(box: Sandbox, gid: str) -> dict:
     return box.asana.store.task(gid)
 
 
-@every_now
-@both_backends("crunch_box")
+@both_backends_every_now("crunch_box")
 def test_alert_with_chart_then_approve_reassigns_exactly_once(crunch_box) -> None:
     box, crunch = crunch_box
     box.asana.reset_requests()
@@ -131,8 +136,7 @@ def test_reject_changes_nothing(crunch_box) -> None:
     assert "Rejected" in updated and "Nothing was written" in updated
 
 
-@every_now
-@both_backends("crunch_box")
+@both_backends_every_now("crunch_box")
 def test_a_second_check_posts_nothing_and_a_grown_overload_alerts_again(crunch_box) -> None:
     box, crunch = crunch_box
     check(box, crunch)

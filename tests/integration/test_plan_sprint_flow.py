@@ -16,7 +16,7 @@ from tests.clock import FrozenNow, every_now
 from .conftest import (
     backend_env,
     batch_kinds,
-    both_backends,
+    both_backends_every_now,
     click,
     current,
     last_ephemeral,
@@ -144,8 +144,7 @@ def test_proposal_fits_capacity_keeps_dependencies_and_explains_the_rest(sbox):
         assert ping == f"<@{LEAD}>" or ping.startswith("<https://app.asana.com/"), ping
 
 
-@every_now
-@both_backends("sbox")
+@both_backends_every_now("sbox")
 def test_approve_sets_sprint_and_next_on_exactly_the_selected_tasks_once(sbox):
     box = sbox
     message = plan(box)

@@ -10,15 +10,10 @@ import time
 import pytest
 
 from bot.demo import CHANNEL, LEAD, run_demo, running_sandbox
+from bot.sandbox.cluster import free_port
 from tests.clock import clocked_command, every_now
 
 from .conftest import click, prioritize, proposal_id
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_copilot_serve_answers_signed_slash_commands_over_http(rules_box):

@@ -8,9 +8,8 @@ import subprocess
 import time
 
 from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, TEAMS_LEAD
+from bot.sandbox.cluster import free_port
 from tests.clock import clocked_command
-
-from .test_serve_and_demo import free_port
 
 
 def serve(box, port: int, *, slack: bool) -> subprocess.Popen[str]:

@@ -5,15 +5,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROBE = """
 def test_needs_postgres(pg_url):
     assert pg_url
 """
 
 
-def run_probe(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
+def run_probe(
+    tmp_path: Path, ci: str | None, workers: str = "1"
+) -> subprocess.CompletedProcess[str]:
+    """Run the probe in a pytest of its own: on one xdist worker (whose reports the controller
+    summarises), or in-process with workers "0"."""
     root = Path(__file__).resolve().parents[2]
-    probe = root / "tests" / "storage" / f"test_probe_{os.getpid()}_{ci}.py"
+    probe = root / "tests" / "storage" / f"test_probe_{os.getpid()}_{ci}_{workers}.py"
     probe.write_text(PROBE)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -23,7 +29,7 @@ def run_probe(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str
         env["CI"] = ci
     try:
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(probe)],
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", workers, str(probe)],
             cwd=root,
             env=env,
             capture_output=True,
@@ -42,8 +48,9 @@ def test_ci_fails_when_the_server_is_missing(tmp_path):
     assert "CI=true but PostgreSQL is not reachable" in result.stdout
 
 
-def test_a_laptop_skips_with_one_line_saying_how_to_enable_it(tmp_path):
-    result = run_probe(tmp_path, None)
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_laptop_skips_with_one_line_saying_how_to_enable_it(tmp_path, workers):
+    result = run_probe(tmp_path, None, workers)
     assert result.returncode == 0, result.stdout
     assert "1 skipped" in result.stdout
     hints = [line for line in result.stdout.splitlines() if "COPILOT_TEST_DATABASE_URL" in line]

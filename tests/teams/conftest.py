@@ -9,6 +9,7 @@ import pytest
 from waitress.server import create_server
 
 from bot.sandbox.teams_standin import TeamsStandIn
+from bot.server import stop_waitress
 from bot.settings import Secret
 from bot.surfaces.teams.auth import ActivityAuth, ClientCredentialsToken, SigningKeys
 from bot.surfaces.teams.endpoint import TeamsEndpoint, answer
@@ -70,5 +71,4 @@ def served(teams: TeamsStandIn, runtime: TeamsRuntime) -> Iterator[tuple[TeamsSt
         yield teams, f"http://127.0.0.1:{server.effective_port}/api/messages"
     finally:
         stopping.set()
-        server.close()
-        thread.join(timeout=5)
+        stop_waitress(server, thread)
