@@ -205,6 +205,11 @@ def post_refusal_text(service: str, code: str) -> str:
     """What a person reads when a chat service refused a post for good."""
     if service == "Slack":
         return slack_refusal_text(code)
+    if code == "app_removed":
+        return (
+            f"The copilot was removed from that {escape(service)} team or chat, so nothing more "
+            "is posted there: add the app again to resume. Nothing was changed."
+        )
     return (
         f"{escape(service)} refused to let the copilot post there ({escape(code or 'refused')}): "
         "ask an admin to add the app to that conversation again. Nothing was changed."

@@ -7,12 +7,20 @@ It serves what a bot on Microsoft's Teams SDK reaches over HTTP:
 - the client-credentials token endpoint (`/{tenant}/oauth2/v2.0/token`, scope
   `https://api.botframework.com/.default`);
 - the Bot Connector under `service_url`: create a conversation, post, reply to and update
-  activities, read members; every call needs a token from the endpoint above.
+  activities, read members, list a team's channels; every call needs a token from the endpoint
+  above.
 
 It delivers activities to the app as Teams does: a JSON body with a Bearer JWT (RS256, `iss`
 https://api.botframework.com, `aud` the app's client id, `serviceurl` the activity's serviceUrl),
-for messages, installs and `adaptiveCard/action` invokes; each piece of the token can be forged
-for hostile-request tests.
+for messages, installs (conversationUpdate with the bot in membersAdded, then installationUpdate
+"add"), uninstalls (installationUpdate "remove") and `adaptiveCard/action` invokes; each piece of
+the token can be forged for hostile-request tests. After an uninstall, the connector refuses the
+bot in that team's conversations with 403 `BotNotInConversationRoster`, as Teams does.
+
+Images in cards are checked as Teams renders them (Adaptive Cards `Image.url`): an https URL, or
+a `data:image/png|jpeg|gif;base64,` URI (1.2+) whose bytes are that format, at most 1024×1024
+pixels (Teams' limit for pictures in bot messages); and the whole message, images included,
+must stay within the 28 KB budget.
 
 Choices where Teams' behaviour is not pinned down by Microsoft's documentation:
 - A message (the activity's JSON) larger than 28 KB is refused with 413 `MessageSizeTooBig`, and an
@@ -57,6 +65,7 @@ __all__ = [
     "TeamsStandIn",
     "TeamsUser",
     "card_problems",
+    "image_problems",
     "render_card",
 ]
 
@@ -64,6 +73,9 @@ BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 BOT_SCOPE = "https://api.botframework.com/.default"
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 MAX_MESSAGE_BYTES = 28 * 1024
+MAX_IMAGE_PIXELS = 1024  # width and height of a picture in a bot message (Teams' docs)
+_DATA_URI = re.compile(r"^data:image/(png|jpeg|gif);base64,([A-Za-z0-9+/]+={0,2})$")
+_IMAGE_MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "gif": b"GIF8"}
 MAX_CARD_VERSION = (1, 5)
 TOKEN_TTL_S = 3600
 
@@ -244,6 +256,30 @@ def _version(value: Any) -> tuple[int, ...] | None:
     return tuple(int(p) for p in value.split("."))
 
 
+def image_problems(url: Any) -> list[str]:
+    """What Teams would not show of an Image's url: not https, or a data URI that is not an
+    image of its declared format, or larger than 1024×1024 pixels."""
+    if not isinstance(url, str):
+        return ["an image needs a url"]
+    if url.startswith("https://"):
+        return []
+    found = _DATA_URI.match(url)
+    if found is None:
+        return ["an image url must be https or a base64 data URI of a PNG, JPEG or GIF"]
+    kind, encoded = found.groups()
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return ["the image's base64 does not decode"]
+    if not raw.startswith(_IMAGE_MAGIC[kind]):
+        return [f"the image is not a {kind.upper()}"]
+    if kind == "png" and len(raw) >= 24:
+        width, height = int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
+        if width > MAX_IMAGE_PIXELS or height > MAX_IMAGE_PIXELS:
+            return [f"the image is {width}×{height}, above 1024×1024 pixels"]
+    return []
+
+
 def card_problems(card: Any) -> list[str]:
     """What Teams would refuse in an Adaptive Card: its version, unknown elements and actions."""
     if not isinstance(card, dict) or card.get("type") != "AdaptiveCard":
@@ -271,6 +307,8 @@ def card_problems(card: Any) -> list[str]:
                 problems.append(f"{pointer}: element {kind} is not in Adaptive Cards 1.5")
             if kind == "TextBlock" and not isinstance(node.get("text"), str):
                 problems.append(f"{pointer}: a TextBlock needs a text")
+            if kind == "Image":
+                problems.extend(f"{pointer}: {p}" for p in image_problems(node.get("url")))
         for key, value in node.items():
             if key == "msteams" and not pointer:
                 continue  # Teams' own card properties (width, mention entities), checked below
@@ -379,6 +417,7 @@ class TeamsStandIn(LoopbackService):
         self.users: dict[str, TeamsUser] = {u.id: u for u in users}
         self.conversations: dict[str, TeamsConversation] = {c.id: c for c in conversations}
         self.faults = TeamsFaults()
+        self.removed: set[str] = set()  # conversations the bot was uninstalled from
         self.calls: list[ConnectorCall] = []
         self.activities: dict[tuple[str, str], dict[str, Any]] = {}  # (conversation, id) -> last
         self.history: list[dict[str, Any]] = []  # every post and update, in order
@@ -572,6 +611,8 @@ class TeamsStandIn(LoopbackService):
 
     def _route(self, verb: str, path: str, body: Any, size: int) -> tuple[int, Any]:
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+        if parts[:2] == ["v3", "teams"] and verb == "GET" and len(parts) in (3, 4):
+            return self._team(parts[2], channels=len(parts) == 4 and parts[3] == "conversations")
         # v3 / conversations [/ {id} [/ activities [/ {activityId}] | members [/ {memberId}]]]
         if parts[:2] != ["v3", "conversations"]:
             raise _ConnectorError(404, "NotFound", "no such endpoint")
@@ -583,6 +624,10 @@ class TeamsStandIn(LoopbackService):
         conversation = rest[0]
         if not self._known(conversation):
             raise _ConnectorError(404, "ConversationNotFound", "Conversation not found.")
+        if conversation.split(";")[0] in self.removed:
+            raise _ConnectorError(
+                403, "BotNotInConversationRoster", "The bot is not part of the conversation roster."
+            )
         tail = rest[1:]
         if tail[:1] == ["activities"]:
             if verb == "POST" and len(tail) in (1, 2):
@@ -600,6 +645,17 @@ class TeamsStandIn(LoopbackService):
         if tail == ["pagedmembers"] and verb == "GET":
             return 200, {"members": self._members(conversation), "continuationToken": None}
         raise _ConnectorError(404, "NotFound", "no such endpoint")
+
+    def _team(self, team_id: str, *, channels: bool) -> tuple[int, Any]:
+        """GET /v3/teams/{id}[/conversations]: a team the bot is in, and its channels (the
+        General channel, whose id is the team's, comes without a name, as in Teams)."""
+        members = [c for c in self.conversations.values() if c.team_id == team_id]
+        if not members or team_id in self.removed:
+            raise _ConnectorError(404, "NotFound", "Team not found or the bot is not in it.")
+        if not channels:
+            return 200, {"id": team_id, "name": members[0].team_name, "aadGroupId": team_id}
+        listed = [{"id": c.id} | ({"name": c.name} if c.id != team_id else {}) for c in members]
+        return 200, {"conversations": listed}
 
     def _known(self, conversation: str) -> bool:
         return conversation.split(";")[0] in self.conversations
@@ -791,8 +847,12 @@ class TeamsStandIn(LoopbackService):
         )
 
     def install(self, app_url: str, *, user: str, conversation: str) -> HttpResult:
-        """The bot is added to a team, group chat or personal scope: Teams' conversationUpdate."""
-        return self.deliver(
+        """The bot is added to a team, group chat or personal scope: Teams sends a
+        conversationUpdate (the bot in membersAdded) and an installationUpdate "add"; the answer
+        to the latter is returned."""
+        with self._lock:
+            self._removed(conversation, removed=False)
+        self.deliver(
             app_url,
             self.activity(
                 "conversationUpdate",
@@ -801,6 +861,40 @@ class TeamsStandIn(LoopbackService):
                 membersAdded=[{"id": self.bot_id}],
             ),
         )
+        return self.installation_update(app_url, "add", user=user, conversation=conversation)
+
+    def uninstall(self, app_url: str, *, user: str, conversation: str) -> HttpResult:
+        """The bot is removed: installationUpdate "remove"; from then on the connector refuses
+        it in that team's (or chat's) conversations."""
+        result = self.installation_update(app_url, "remove", user=user, conversation=conversation)
+        with self._lock:
+            self._removed(conversation, removed=True)
+        return result
+
+    def installation_update(
+        self, app_url: str, action: str, *, user: str, conversation: str
+    ) -> HttpResult:
+        """An installationUpdate as Teams shapes it (channelData.settings names the channel
+        picked at install)."""
+        activity = self.activity(
+            "installationUpdate", user=user, conversation=conversation, action=action
+        )
+        conv = self.conversations[conversation.split(";")[0]]
+        if conv.kind == "channel":
+            activity["channelData"]["settings"] = {"selectedChannel": {"id": conv.id}}
+        return self.deliver(app_url, activity)
+
+    def _removed(self, conversation: str, *, removed: bool) -> None:
+        conv = self.conversations[conversation.split(";")[0]]
+        ids = {
+            c.id for c in self.conversations.values() if conv.team_id and c.team_id == conv.team_id
+        } | {conv.id}
+        if conv.team_id:
+            ids.add(conv.team_id)
+        if removed:
+            self.removed |= ids
+        else:
+            self.removed -= ids
 
     def invoke(
         self,

@@ -346,6 +346,9 @@ class ProposalsStore(StoreBase):
             counts["slack_users"] = conn.execute(
                 "delete from slack_users_by_email where checked_at < ?", [cutoff]
             )
+            counts["teams_card_images"] = conn.execute(
+                "delete from teams_card_images where created_at < ?", [cutoff]
+            )
             self._audit(conn, None, "copilot", "pruned", None, {"before": cutoff, **counts})
         return counts
 

@@ -347,3 +347,31 @@ def m012_retrospectives(schema: Schema) -> None:
         pk=("project_gid", "sprint"),
         not_null=("start_on", "set_at"),
     )
+
+
+@migrations
+def m013_teams_settings(schema: Schema) -> None:
+    # Issue 12: where the copilot is installed in Teams. installationUpdate "remove" marks a
+    # team's conversations (or a chat) removed, so nothing more is posted there and approvers
+    # see why; "add" marks them installed again (and welcomes once).
+    schema.create_table(
+        "teams_installs",
+        {
+            "conversation_id": str,
+            "team_id": str,
+            "state": str,
+            "changed_by": str,
+            "changed_at": str,
+        },
+        pk="conversation_id",
+        not_null=("state", "changed_at"),
+    )
+    schema.create_index("teams_installs", ["team_id"])
+    # The load chart shown in an overload alert's card, kept so every redraw of the card (the
+    # clicker's answer, the update after the decision) shows it again.
+    schema.create_table(
+        "teams_card_images",
+        {"proposal_id": str, "png_base64": str, "created_at": str},
+        pk="proposal_id",
+        not_null=("png_base64", "created_at"),
+    )

@@ -23,6 +23,7 @@ from bot.storage.retros import ApprovedSprintRow, BlockedDayRow, RetrosStore
 from bot.storage.schedules import DeliveryProblemRow, DigestScheduleRow, SchedulesStore
 from bot.storage.schema import migrations
 from bot.storage.teams import TeamsConversationRow, TeamsPersonRow, TeamsStore
+from bot.storage.teams_installs import TeamRef, TeamsInstallsStore
 
 __all__ = [
     "ApprovedSprintRow",
@@ -36,6 +37,7 @@ __all__ = [
     "PendingCommandRow",
     "ProposalRow",
     "Store",
+    "TeamRef",
     "TeamsConversationRow",
     "TeamsPersonRow",
     "iso",
@@ -51,6 +53,7 @@ class Store(
     InstancesStore,
     TeamsStore,
     RetrosStore,
+    TeamsInstallsStore,
     StoreBase,
 ):
     def __init__(

@@ -17,6 +17,9 @@ from typing import Any, Protocol
 from bot.domain.digest import StandupDigest
 from bot.usecases.approvals import DecisionResult
 
+# The code of a post refused because the copilot was removed from the conversation.
+APP_REMOVED = "app_removed"
+
 
 class ChatPort(Protocol):
     def post_proposal(

@@ -47,8 +47,9 @@ from bot.render.notes import not_linked_for_posting
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.settings import Settings
 from bot.storage.store import DeliveryProblemRow, DigestScheduleRow, Store
+from bot.usecases.access import place
 from bot.usecases.approvals import holder_is_dead, new_owner
-from bot.usecases.chat import ChatPort
+from bot.usecases.chat import APP_REMOVED, ChatPort
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def ledger_key(schedule: DigestSchedule, slot: datetime) -> dict[str, str]:
 
 STALE_CLAIM = timedelta(minutes=15)  # a claim not yet posting after this may be taken over
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_TEAMS_CHANNEL = re.compile(r"^teams:[^\s;]{3,300}$")  # a Teams channel, not a thread of it
 
 
 class DigestSource(Protocol):
@@ -382,6 +384,35 @@ class DigestService:
             digest.project_gid, digest.facts.today, blocked_today(digest.facts)
         )
 
+    def removed_from(self, channels: set[str]) -> int:
+        """The copilot was removed from `channels`: every scheduled post there (digests, and the
+        overload check in STANDUP_CHANNEL) is recorded as refused, so approvers see why they
+        stop, until a post there works again. How many were recorded."""
+        recorded = 0
+        for schedule in self.schedules():
+            if place(schedule.channel) not in channels:
+                continue
+            name = schedule.project_name or self._store.digest_project_name(schedule.project_gid)
+            self._store.record_delivery_problem(
+                kind="digest",
+                channel=schedule.channel,
+                project_gid=schedule.project_gid,
+                project_name=name or "",
+                error=APP_REMOVED,
+            )
+            recorded += 1
+        s = self._settings
+        if s.standup_channel and s.asana_project and place(s.standup_channel) in channels:
+            self._store.record_delivery_problem(
+                kind="overload",
+                channel=s.standup_channel,
+                project_gid=s.asana_project,
+                project_name=self._store.digest_project_name(s.asana_project) or "",
+                error=APP_REMOVED,
+            )
+            recorded += 1
+        return recorded
+
     def _refused(self, channel: str, digest: StandupDigest, exc: PostBlocked) -> None:
         """Remember the refusal for the approvers' Home tab."""
         self._store.record_delivery_problem(
@@ -485,7 +516,7 @@ class ScheduleBook:
         if not self.can_edit(user):
             return {"channel": "Only the team's approvers can change digest schedules."}
         errors: dict[str, str] = {}
-        if not _CHANNEL_ID.match(form.channel):
+        if not (_CHANNEL_ID.match(form.channel) or _TEAMS_CHANNEL.match(form.channel)):
             errors["channel"] = "Pick a channel."
         if not form.project.strip():
             errors["project"] = "Give the Asana project's name or gid."

@@ -137,11 +137,13 @@ def test_the_daily_prune_removes_old_proposals_and_caches_and_keeps_the_audit_lo
     store.cache_judgements({"old-key": {"score": 1}}, model="m")
     store.remember_slack_user("old@acme.example", "U0OLD")
     store.remember_comments({"1201": ("Blocked on keys", T0, T0)})
+    store.keep_card_image(old, "iVBORw0KGgo=")  # the load chart of an old Teams card
     audit_before = store.audit_rows(old)
 
     clock.now = T0 + timedelta(days=80)
     recent = propose(engine)
     store.cache_judgements({"new-key": {"score": 2}}, model="m")
+    store.keep_card_image(recent, "iVBORw0KGgo=")
 
     clock.now = T0 + timedelta(days=91)
     counts = prune_old_data(store, clock=clock, retention_days=90)
@@ -160,7 +162,9 @@ def test_the_daily_prune_removes_old_proposals_and_caches_and_keeps_the_audit_lo
         "model_cache": 1,
         "task_comments": 1,
         "slack_users": 1,
+        "teams_card_images": 1,
     }
+    assert store.card_image(old) is None and store.card_image(recent) == "iVBORw0KGgo="
     # The audit log keeps the decision and the write of the pruned proposal.
     assert store.audit_rows(old) == audit_before
     assert {"reject", "written"} <= {r["action"] for r in store.audit_rows(old)}

@@ -34,6 +34,23 @@ KEYS_REFRESH_MIN_S = 300  # an unknown kid refetches at most this often (no ampl
 MAX_BODY_BYTES = 256_000  # activities are a few KB; Teams messages are capped at 28 KB
 HTTP_TIMEOUT_S = 10.0
 INVOKES = frozenset({"adaptiveCard/action"})
+# Activity types the copilot takes (others could not be parsed by the SDK, which would answer
+# 500 with a traceback): the rest are refused with 400 before it.
+TYPES = frozenset(
+    {
+        "message",
+        "conversationUpdate",
+        "installationUpdate",
+        "invoke",
+        "messageReaction",
+        "messageUpdate",
+        "messageDelete",
+        "typing",
+    }
+)
+# installationUpdate actions: Teams' own ("-upgrade" when the app is updated in place) and the
+# SDK's ("upgrade"); the "-upgrade" ones the SDK cannot parse are answered without it.
+INSTALL_ACTIONS = frozenset({"add", "remove", "upgrade", "add-upgrade", "remove-upgrade"})
 
 
 class Refusal(Exception):
@@ -181,6 +198,10 @@ def _activity(body: bytes) -> dict[str, Any]:
         part = activity.get(name)
         if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
             raise Refusal(400, f"activity without {name}.id")
+    if activity["type"] not in TYPES:
+        raise Refusal(400, "activity type not handled")
+    if activity["type"] == "installationUpdate" and activity.get("action") not in INSTALL_ACTIONS:
+        raise Refusal(400, "unknown installation action")
     if activity["type"] == "message" and not isinstance(activity.get("text", ""), str):
         raise Refusal(400, "message text is not a string")
     if activity["type"] == "invoke":

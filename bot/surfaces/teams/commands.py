@@ -13,6 +13,7 @@ PLAN_SPRINT = "plan sprint"
 RETRO = "retro"
 SPRINT_START = "sprint start"
 HELP = "help"
+SETTINGS = "settings"
 UNKNOWN = "unknown"
 
 _AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
@@ -21,7 +22,7 @@ _TAGS = re.compile(r"<[^>]+>")
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # PRIORITIZE | PLAN_SPRINT | HELP | UNKNOWN
+    name: str  # PRIORITIZE | PLAN_SPRINT | SETTINGS | HELP | UNKNOWN
     text: str  # what follows the command, as the Slack command would receive it
 
 
@@ -45,6 +46,8 @@ def parse(text: str) -> Command:
     first = words[0].casefold().lstrip("/") if words and words[0] else ""
     if first in ("", "help", "?"):
         return Command(HELP, "")
+    if first in ("settings", "setting") and len(words) == 1:
+        return Command(SETTINGS, "")
     if first == "prioritize":
         return Command(PRIORITIZE, text[len(words[0]) :].strip())
     if first == "plan-sprint":

@@ -58,7 +58,11 @@ class TeamsEndpoint:
             # Without the signing keys nothing can be trusted; Teams retries a 503.
             log.warning("could not check a Teams request: %s", exc)
             return answer(start_response, 503, {"error": "signing keys unavailable"})
-        status, payload = self._runtime.handle(caller.activity, authorization)
+        activity = caller.activity
+        if activity["type"] == "installationUpdate" and activity["action"].endswith("-upgrade"):
+            # The app updated in place: nothing to remember or drop, and the SDK cannot parse it.
+            return answer(start_response, 200, None)
+        status, payload = self._runtime.handle(activity, authorization)
         return answer(start_response, status, payload)
 
 

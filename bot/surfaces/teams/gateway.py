@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.errors import UpstreamError
+from bot.errors import PostBlocked, UpstreamError
 from bot.surfaces.teams.sdk import (
     Account,
     Attachment,
@@ -85,6 +85,10 @@ class TeamsGateway:
                 return self._runtime.run(make())
             except httpx.HTTPStatusError as exc:
                 status, code = connector_error(exc)
+                if status == 403:  # blocked (writes blocked, the bot removed): a person must act
+                    raise PostBlocked(
+                        "Teams", f"{what} failed ({code})", status=403, code=code
+                    ) from None
                 if status not in TRANSIENT or attempt == self._max_attempts:
                     raise UpstreamError("Teams", f"{what} failed ({code})", status=status) from None
                 wait = _retry_after(exc.response) if status == 429 else 0.5 * 2 ** (attempt - 1)
@@ -139,6 +143,17 @@ class TeamsGateway:
         api = self._runtime.app.api.from_service_url(service_url)
         created = self._call("opening a personal chat", lambda: api.conversations.create(params))
         return str(created.id)
+
+    def team_channels(self, team_id: str, *, service_url: str) -> tuple[str, list[tuple[str, str]]]:
+        """A team's name and its channels, (id, name); Teams leaves the General channel (whose id
+        is the team's) unnamed."""
+        api = self._runtime.app.api.from_service_url(service_url)
+        team = self._call("reading a team", lambda: api.teams.get_by_id(team_id))
+        channels = self._call(
+            "listing a team's channels", lambda: api.teams.get_conversations(team_id)
+        )
+        named = [(str(c.id), c.name or "General") for c in channels if c.id]
+        return str(team.name or "Team"), named
 
     def member(self, conversation_id: str, member_id: str, *, service_url: str) -> Member | None:
         """One person of a conversation (by bot-scoped id or AAD object id), None if not in it."""

@@ -19,6 +19,7 @@ from bot.surfaces.teams.commands import (
     PLAN_SPRINT,
     PRIORITIZE,
     RETRO,
+    SETTINGS,
     SPRINT_START,
     parse,
     strip_mentions,
@@ -43,6 +44,10 @@ def register(app: App, services: Services, teams: TeamsSurface) -> None:
     @app.on_conversation_update
     async def handle_teams_install(ctx: Any) -> None:
         await asyncio.to_thread(teams.installed, _wire(ctx.activity))
+
+    @app.on_installation_update
+    async def handle_teams_installation_update(ctx: Any) -> None:
+        await asyncio.to_thread(teams.install_update, _wire(ctx.activity))
 
     @app.on_message
     async def handle_teams_message(ctx: Any) -> None:
@@ -76,6 +81,8 @@ def handle_message(
         teams.sprint_start(sender, command.text)
     elif command.name == RETRO:
         teams.retro(sender, command.text)
+    elif command.name == SETTINGS:
+        teams.settings.open(sender)
     elif command.name == HELP:
         teams.answer(sender, cards.help_card())
     else:

@@ -25,6 +25,7 @@ COMMANDS = (
     ("prioritize", "Rank a project's open tasks: prioritize [project]"),
     ("plan sprint", "Propose the next sprint: plan sprint [project] [sprint name] [capacity]"),
     ("retro", "A finished sprint's retrospective: retro [project] [sprint]"),
+    ("settings", "Digest schedules, weekly hours and linked projects (our personal chat)"),
     ("help", "What the copilot can do, and how to ask"),
 )
 

@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.access import Denial
 from bot.domain.digest import StandupDigest
-from bot.errors import PostRefused, UpstreamError, UserFacingError
+from bot.errors import PostBlocked, PostRefused, UpstreamError, UserFacingError
 from bot.jobs import Deadline, SingleFlight
 from bot.render.notes import INTERRUPTED_NOTE, deadline_note, decision_refusal_text, expired_note
 from bot.settings import TeamsSettings
-from bot.surfaces.teams import cards
+from bot.surfaces.teams import cards, settings_cards
 from bot.surfaces.teams.auth import ActivityAuth, ClientCredentialsToken, SigningKeys
 from bot.surfaces.teams.endpoint import TeamsEndpoint, WsgiApp
 from bot.surfaces.teams.gateway import Member, TeamsGateway
+from bot.surfaces.teams.personal import PersonalSettings
 from bot.surfaces.teams.sdk import TeamsRuntime
 from bot.usecases.access import TEAMS as PREFIX
 from bot.usecases.approvals import DecisionResult, Outcome, Refusal, decision_view
+from bot.usecases.chat import APP_REMOVED
 from bot.usecases.sprint import check_syntax
 
 if TYPE_CHECKING:
@@ -105,6 +107,7 @@ class TeamsSurface:
             setup=lambda app: register(app, services, self),
         )
         self.gateway = TeamsGateway(self.runtime)
+        self.settings = PersonalSettings(services, self)
         self.auth = ActivityAuth(
             client_id=settings.client_id,
             tenant_id=settings.tenant_id,
@@ -210,12 +213,49 @@ class TeamsSurface:
         return lambda note: self.tell(sender, from_slack_text(note))
 
     def installed(self, activity: Mapping[str, Any]) -> None:
-        """Added to a team, group chat or personal chat: remember where, and say hello."""
+        """A conversationUpdate: when it adds the copilot, an install (see `install_update`)."""
         bot = (activity.get("recipient") or {}).get("id")
         added = [m.get("id") for m in activity.get("membersAdded") or []]
-        sender = self.sender(activity)
         if bot and bot in added:
+            self._install(activity, welcome=True)
+        else:
+            self.sender(activity)  # another member came or went: refresh where we are
+
+    def install_update(self, activity: Mapping[str, Any]) -> None:
+        """installationUpdate: "add" remembers the conversation and says hello (once, whichever
+        of it and the conversationUpdate comes first); "remove" drops the conversation's
+        reference, so nothing more is posted there, and leaves approvers a record of why.
+        "upgrade" (the app updated in place) changes nothing."""
+        action = str(activity.get("action") or "")
+        if action == "add":
+            self._install(activity, welcome=True)
+        elif action == "remove":
+            self._uninstall(activity)
+        else:
+            log.info("installationUpdate %r: nothing to do", action[:40])
+
+    def _install(self, activity: Mapping[str, Any], *, welcome: bool) -> None:
+        sender = self.sender(activity)
+        team_id = _team_of(activity)
+        scope = team_id or base_conversation(sender.conversation)
+        fresh = self._services.store.teams_installed(scope, team_id=team_id, by=sender.user)
+        if fresh and welcome:
             self.answer(sender, cards.welcome_card())
+
+    def _uninstall(self, activity: Mapping[str, Any]) -> None:
+        """Not `sender()`: that would store the reference again."""
+        store = self._services.store
+        person = activity.get("from") or {}
+        who = PREFIX + str(person.get("aadObjectId") or person.get("id") or "someone").lower()
+        team_id = _team_of(activity)
+        conversation = base_conversation(str((activity.get("conversation") or {}).get("id")))
+        removed = {
+            PREFIX + c
+            for c in store.teams_removed(team_id or conversation, team_id=team_id, by=who)
+        }
+        removed.add(PREFIX + conversation)
+        self._services.digests.removed_from(removed)
+        log.info("removed from Teams conversation(s) %s by %s", sorted(removed), who)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -298,17 +338,15 @@ class TeamsSurface:
     ) -> str:
         """Post a new proposal's card in its conversation and link the two; the activity id.
 
-        When Teams refuses for good (403: the conversation blocks the bot's messages), the
-        proposal is withdrawn so no invisible proposal stays open, and the error goes on.
+        When Teams refuses for good (403: the conversation blocks the bot's messages, or the
+        copilot was removed), the proposal is withdrawn so no invisible proposal stays open,
+        and the error goes on.
         """
         card = cards.proposal_card(view, proposal_id, proposed_by=proposed_by, names=self.name)
         try:
             activity_id = self._post_to(channel, card)
-        except UpstreamError as exc:
-            if exc.status == 403:
-                self._services.engine.withdraw(proposal_id, reason=str(exc))
-                refused = str(exc).removeprefix("Teams: ")
-                raise PostRefused("Teams", refused, status=403) from None
+        except PostRefused as exc:
+            self._services.engine.withdraw(proposal_id, reason=str(exc))
             raise
         self._services.engine.posted(proposal_id, channel, activity_id)
         return activity_id
@@ -317,6 +355,12 @@ class TeamsSurface:
         """Where a conversation's connector lives: as last seen there, else as last seen at all
         (any channel of a team the copilot is in can be named; Teams answers 404 otherwise)."""
         store = self._services.store
+        if store.teams_install_state(base_conversation(conversation)) == "removed":
+            raise PostBlocked(
+                "Teams",
+                f"the copilot was removed from Teams conversation {conversation}",
+                code=APP_REMOVED,
+            )
         where = store.teams_conversation(base_conversation(conversation))
         service_url = where.service_url if where else store.latest_teams_service_url()
         if service_url is None:
@@ -389,7 +433,14 @@ class TeamsSurface:
         sender = self.sender(activity)
         action = (activity.get("value") or {}).get("action") or {}
         verb, data = str(action.get("verb")), action.get("data") or {}
+        if not isinstance(data, dict):
+            data = {}
         services = self._services
+        if verb in settings_cards.VERBS:
+            refusal = self.refusal(sender)
+            if refusal is not None:
+                return _message(refusal)
+            return self.settings.act(sender, activity, verb, data)
         engine = services.engine
         proposal = services.store.proposal(str(data.get("proposal") or ""))
         if verb not in cards.VERBS or proposal is None:
@@ -477,6 +528,10 @@ class TeamsSurface:
 
 
 PENDING = {cards.APPROVE: "approving", cards.REJECT: "rejecting", cards.RETRY: "approving"}
+
+
+def _team_of(activity: Mapping[str, Any]) -> str | None:
+    return str(((activity.get("channelData") or {}).get("team") or {}).get("id") or "") or None
 
 
 def _card(card: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.digest import WEEKDAYS, DigestSchedule, parse_days
-from bot.render.notes import APP_NAME, slack_refusal_text
+from bot.render.notes import APP_NAME, post_refusal_text, slack_refusal_text
 from bot.render.text import clip, escape, mention
 from bot.surfaces.slack.blocks.common import slack_date
 
@@ -96,7 +96,12 @@ def delivery_problem_blocks(problems: Sequence[Any]) -> list[dict[str, Any]]:
         channel = problem.channel
         channel = f"<#{channel}>" if channel[:1] in "CG" else escape(channel)
         times = f" ({problem.count} times)" if problem.count > 1 else ""
-        fix = slack_refusal_text(problem.error, here=False).replace(" Nothing was changed.", "")
+        refusal = (
+            post_refusal_text("Teams", problem.error)
+            if problem.channel.startswith("teams:")
+            else slack_refusal_text(problem.error, here=False)
+        )
+        fix = refusal.replace(" Nothing was changed.", "")
         text = (
             f"{what}{f' · *{project}*' if project else ''} → {channel}: "
             f"`{escape(problem.error)}`{times}, last {escape(problem.last_at[:16])} UTC.\n{fix}"
