@@ -119,3 +119,24 @@ def _day(moment: date) -> str:
 def _short(name: str) -> str:
     name = " ".join(name.split()) or "?"
     return name if len(name) <= 18 else name[:17] + "…"
+
+
+def compact_png(png: bytes, *, max_bytes: int, max_side: int = 1024) -> bytes | None:
+    """The chart small enough to travel inside a message: at most `max_side` pixels a side and
+    `max_bytes` long (a 32-colour palette, then smaller steps); None when even 320 pixels wide
+    would not fit. Flat colours and text survive a palette well."""
+    from PIL import Image  # with matplotlib already; imported only where a chart is shrunk
+
+    with Image.open(io.BytesIO(png)) as opened:
+        image = opened.convert("RGB")
+    scale = min(1.0, max_side / max(image.size))
+    while True:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        small = image.resize(size, Image.Resampling.LANCZOS) if scale < 1 else image
+        buffer = io.BytesIO()
+        small.quantize(colors=32).save(buffer, format="PNG", optimize=True)
+        if buffer.tell() <= max_bytes:
+            return buffer.getvalue()
+        if size[0] <= 320:
+            return None
+        scale *= 0.8

@@ -28,10 +28,16 @@ class ChatSurfaces:
         return self.teams
 
     def post_proposal(
-        self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
+        self,
+        channel: str,
+        view: Mapping[str, Any],
+        proposal_id: str,
+        *,
+        proposed_by: str,
+        chart: Callable[[], bytes] | None = None,
     ) -> str:
         return self.surface(channel).post_proposal(
-            channel, view, proposal_id, proposed_by=proposed_by
+            channel, view, proposal_id, proposed_by=proposed_by, chart=chart
         )
 
     def refresh(self, result: DecisionResult) -> None:

@@ -23,11 +23,18 @@ APP_REMOVED = "app_removed"
 
 class ChatPort(Protocol):
     def post_proposal(
-        self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
+        self,
+        channel: str,
+        view: Mapping[str, Any],
+        proposal_id: str,
+        *,
+        proposed_by: str,
+        chart: Callable[[], bytes] | None = None,
     ) -> str:
         """Post a stored proposal with Approve / Reject and link the two (engine.posted); the
         message id. When the service certainly did not post, the proposal is withdrawn (nobody
-        could decide it) and PostRefused goes on."""
+        could decide it) and PostRefused goes on. `chart` draws the load chart (PNG) for a
+        surface that shows it in the proposal itself; Slack shares it after (`share_chart`)."""
         ...
 
     def refresh(self, result: DecisionResult) -> None:

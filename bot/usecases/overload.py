@@ -8,6 +8,7 @@ posted; one PNG chart of everyone's weekly load goes with the alerts of a run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -461,6 +462,8 @@ class OverloadChecker:
             raise UserFacingError("Which channel? Pass --channel <id>, or set STANDUP_CHANNEL.")
         snap = self.snapshot(project_ref, channel=channel)
         project = snap.project
+        # Drawn once, and only if a surface shows it (Teams in each alert's card, Slack after).
+        chart = functools.cache(lambda: self.chart_png(snap))
         # The daily check has just read the project: the Home tab's overview comes for free.
         self._store.cache_capacity_overview(
             self.project_key(project_ref),
@@ -497,7 +500,7 @@ class OverloadChecker:
                 continue
             try:
                 alert, after_items, after = self._alert(
-                    snap, overload, items, forecast, reason, channel
+                    snap, overload, items, forecast, reason, channel, chart
                 )
             except MaybePosted as exc:
                 # Keep the claim, as digests do: the alert may be in the channel, and posting it
@@ -527,7 +530,7 @@ class OverloadChecker:
         chart_file_id, chart_error = None, ""
         if alerts:
             self._store.clear_delivery_problems(channel=channel, kinds=("overload",))
-            chart_file_id, chart_error = self._share_chart(snap, channel)
+            chart_file_id, chart_error = self._share_chart(snap, channel, chart)
         return OverloadReport(
             project=project,
             today=snap.today,
@@ -541,7 +544,9 @@ class OverloadChecker:
             chart_error=chart_error,
         )
 
-    def _share_chart(self, snap: CapacitySnapshot, channel: str) -> tuple[str | None, str]:
+    def _share_chart(
+        self, snap: CapacitySnapshot, channel: str, chart: Callable[[], bytes]
+    ) -> tuple[str | None, str]:
         """Share the load chart in the channel: (its id, error). A refusal a person must fix
         (the bot is not in the channel) is shown to approvers on the Home tab."""
         project = snap.project
@@ -550,7 +555,7 @@ class OverloadChecker:
                 channel,
                 filename=f"load-{project.gid}-{snap.today.isoformat()}.png",
                 title=f"Weekly load vs capacity · {project.name}",
-                png=lambda: self.chart_png(snap),
+                png=chart,
             )
         except PostBlocked as exc:
             log.warning("load chart not uploaded: %s", exc)
@@ -581,6 +586,7 @@ class OverloadChecker:
         forecast: Forecast,
         reason: str,
         channel: str,
+        chart: Callable[[], bytes],
     ) -> tuple[Alert, list[WorkItem], Forecast]:
         """Propose the fix, store it with the engine, post it; return the items once approved."""
         # Each proposal is made as if the ones posted before it in this run were approved, so
@@ -598,7 +604,7 @@ class OverloadChecker:
         )
         after_items = apply_moves(items, rebalance.moves)
         after = forecast_load(after_items, today=snap.today, weeks=self._weeks)
-        alert = self._post(snap, overload, rebalance, forecast, after, reason, channel)
+        alert = self._post(snap, overload, rebalance, forecast, after, reason, channel, chart)
         return alert, after_items, after
 
     def _post(
@@ -610,6 +616,7 @@ class OverloadChecker:
         after: Forecast,
         reason: str,
         channel: str,
+        chart: Callable[[], bytes],
     ) -> Alert:
         person = snap.people[overload.person]
         slack_user = self.chat_user(person, channel)
@@ -635,7 +642,9 @@ class OverloadChecker:
         )
         self._engine.propose(proposal)
         try:
-            ts = self._chat.post_proposal(channel, view, proposal.id, proposed_by=ACTOR)
+            ts = self._chat.post_proposal(
+                channel, view, proposal.id, proposed_by=ACTOR, chart=chart
+            )
         except PostRefused:  # certainly not posted: the surface withdrew it (nobody can see it)
             raise
         except UpstreamError as exc:  # the outcome is unknown: keep it open (buttons work)

@@ -154,3 +154,66 @@ def test_faults_answer_in_the_bot_framework_shape(teams: TeamsStandIn) -> None:
     status, body, _ = call(url, method="POST", body=card(), token=token)
     assert status == 403 and body["error"]["code"] == "MessageWritesBlocked"
     assert call(url, method="POST", body=card(), token=token)[0] == 201
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG of that size (Pillow), for the image checks."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_images_in_cards_are_checked_as_teams_shows_them(teams: TeamsStandIn) -> None:
+    import base64
+
+    token = bot_token(teams)[1]["access_token"]
+    url = f"{teams.service_url}v3/conversations/{urllib.parse.quote(TEAM_ID)}/activities"
+
+    def with_image(image_url: str) -> dict[str, Any]:
+        return card(body=[{"type": "Image", "url": image_url}])
+
+    def data(raw: bytes, kind: str = "png") -> str:
+        return f"data:image/{kind};base64,{base64.b64encode(raw).decode()}"
+
+    assert call(url, method="POST", body=with_image(data(_png(200, 100))), token=token)[0] == 201
+    assert (
+        call(url, method="POST", body=with_image("https://x.example/c.png"), token=token)[0] == 201
+    )
+    refused = {
+        "plain http": "http://x.example/c.png",
+        "not an image": data(b"%PDF-1.7 not a picture"),
+        "another format than declared": data(_png(10, 10), "jpeg"),
+        "bad base64": "data:image/png;base64,@@@",
+        "too many pixels": data(_png(1500, 300)),
+    }
+    for why, image_url in refused.items():
+        status, body, _ = call(url, method="POST", body=with_image(image_url), token=token)
+        assert status == 400, why
+        assert "/body/0" in body["error"]["message"], why
+    # The image counts toward the message budget, like everything else in it.
+    huge = data(_png(1000, 1000) + b"\0" * MAX_MESSAGE_BYTES)
+    assert call(url, method="POST", body=with_image(huge), token=token)[0] == 413
+    assert len(teams.history) == 2
+
+
+def test_a_team_lists_its_channels_and_an_uninstalled_bot_is_refused(
+    teams: TeamsStandIn,
+) -> None:
+    token = bot_token(teams)[1]["access_token"]
+    base = f"{teams.service_url}v3/teams/{urllib.parse.quote(TEAM_ID)}"
+    status, body, _ = call(f"{base}/conversations", token=token)
+    assert status == 200
+    assert body["conversations"] == [
+        {"id": TEAM_ID},  # General: unnamed, as Teams sends it
+        {"id": "19:platform-planning@thread.tacv2", "name": "Planning"},
+    ]
+    assert call(base, token=token)[1]["name"] == "Platform"
+    teams._removed(TEAM_ID, removed=True)
+    url = f"{teams.service_url}v3/conversations/{urllib.parse.quote(TEAM_ID)}/activities"
+    status, body, _ = call(url, method="POST", body=card(), token=token)
+    assert status == 403 and body["error"]["code"] == "BotNotInConversationRoster"
+    assert call(f"{base}/conversations", token=token)[0] == 404

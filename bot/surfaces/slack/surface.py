@@ -55,11 +55,18 @@ class SlackSurface:
         self._engine = engine
 
     def post_proposal(
-        self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
+        self,
+        channel: str,
+        view: Mapping[str, Any],
+        proposal_id: str,
+        *,
+        proposed_by: str,
+        chart: Callable[[], bytes] | None = None,
     ) -> str:
         """When Slack certainly did not post it (the bot is not in a private channel, the
         channel is archived, …) the proposal is withdrawn, so no invisible proposal stays open,
-        and the error goes on to the job queue, which tells the person what to do."""
+        and the error goes on to the job queue, which tells the person what to do. A chart is
+        not drawn here: Slack gets it as one file after the alerts (`share_chart`)."""
         try:
             ts = self._slack.post(
                 channel,

@@ -178,8 +178,10 @@ def proposal_card(
     proposed_by: str,
     names: Names,
     decision: Mapping[str, Any] | None = None,
+    chart_png: str | None = None,
 ) -> dict[str, Any]:
-    """The card of any proposal, by its kind (every flow shares the approval engine)."""
+    """The card of any proposal, by its kind (every flow shares the approval engine);
+    `chart_png` (base64) is the load chart an overload alert shows."""
     kind = view.get("kind")
     if kind == "prioritize":
         return priority_card(
@@ -190,7 +192,7 @@ def proposal_card(
             view, proposal_id, proposed_by=proposed_by, names=names, decision=decision
         )
     if kind == "overload":
-        return overload_card(view, proposal_id, names=names, decision=decision)
+        return overload_card(view, proposal_id, names=names, decision=decision, chart_png=chart_png)
     if kind == "retro":
         from bot.surfaces.teams.retro_cards import retro_card  # it builds on this module
 
@@ -464,8 +466,12 @@ def overload_card(
     *,
     names: Names,
     decision: Mapping[str, Any] | None = None,
+    chart_png: str | None = None,
 ) -> dict[str, Any]:
-    """One overload alert with its proposed fix; with `decision`, the card after a click."""
+    """One overload alert with its proposed fix; with `decision`, the card after a click.
+
+    The load chart (a base64 PNG, data URI: Adaptive Cards 1.2+) comes last, when the card
+    with it stays within the budget; otherwise the card says it was left out."""
     week = f"{_day(view['week_start'])} – {_day(view['week_end'])}"
     person = f"**{md(clip(view['person'].get('name') or '?', 80))}**"
     body = [heading(f"Over capacity · week of {week}")]
@@ -511,6 +517,17 @@ def overload_card(
     else:
         body.append(text("❌ **No fix found:** take scope out of the week by hand."))
     actions = proposal_actions(proposal_id, decision, page_from=None) if moves or decision else []
+    if chart_png:
+        chart = {
+            "type": "Image",
+            "url": f"data:image/png;base64,{chart_png}",
+            "altText": f"Weekly load vs capacity · {clip(project['name'], 80)}",
+            "size": "Stretch",
+        }
+        with_chart = card([*body, chart], actions)
+        if size(with_chart) <= CARD_BUDGET:
+            return with_chart
+        body.append(subtle("The load chart did not fit in this card."))
     return card(body, actions)
 
 

@@ -7,6 +7,7 @@ policy and the store need no Teams-specific code beyond these strings.
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 import re
@@ -20,6 +21,7 @@ from bot.domain.access import Denial
 from bot.domain.digest import StandupDigest
 from bot.errors import PostBlocked, PostRefused, UpstreamError, UserFacingError
 from bot.jobs import Deadline, SingleFlight
+from bot.render.chart import compact_png
 from bot.render.notes import INTERRUPTED_NOTE, deadline_note, decision_refusal_text, expired_note
 from bot.settings import TeamsSettings
 from bot.surfaces.teams import cards, settings_cards
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEMBER_TTL_S = 60.0  # a person made a guest loses access within a minute
+# The load chart inside an overload card: with the card's text it stays under the 28 KB budget.
+CHART_BYTES = 10_000
 CARD_RESPONSE = "application/vnd.microsoft.card.adaptive"
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
 
@@ -334,7 +338,13 @@ class TeamsSurface:
         )
 
     def post_proposal(
-        self, channel: str, view: Mapping[str, Any], proposal_id: str, *, proposed_by: str
+        self,
+        channel: str,
+        view: Mapping[str, Any],
+        proposal_id: str,
+        *,
+        proposed_by: str,
+        chart: Callable[[], bytes] | None = None,
     ) -> str:
         """Post a new proposal's card in its conversation and link the two; the activity id.
 
@@ -342,7 +352,10 @@ class TeamsSurface:
         copilot was removed), the proposal is withdrawn so no invisible proposal stays open,
         and the error goes on.
         """
-        card = cards.proposal_card(view, proposal_id, proposed_by=proposed_by, names=self.name)
+        chart_png = self._keep_chart(proposal_id, chart) if chart is not None else None
+        card = cards.proposal_card(
+            view, proposal_id, proposed_by=proposed_by, names=self.name, chart_png=chart_png
+        )
         try:
             activity_id = self._post_to(channel, card)
         except PostRefused as exc:
@@ -350,6 +363,15 @@ class TeamsSurface:
             raise
         self._services.engine.posted(proposal_id, channel, activity_id)
         return activity_id
+
+    def _keep_chart(self, proposal_id: str, chart: Callable[[], bytes]) -> str | None:
+        """The load chart, small enough for the card, kept for the card's redraws; base64."""
+        png = compact_png(chart(), max_bytes=CHART_BYTES)
+        if png is None:
+            return None
+        encoded = base64.b64encode(png).decode("ascii")
+        self._services.store.keep_card_image(proposal_id, encoded)
+        return encoded
 
     def _service_url(self, conversation: str) -> str:
         """Where a conversation's connector lives: as last seen there, else as last seen at all
@@ -403,7 +425,7 @@ class TeamsSurface:
     def share_chart(
         self, channel: str, *, filename: str, title: str, png: Callable[[], bytes]
     ) -> str | None:
-        return None  # Teams: no chart yet (see the README)
+        return None  # Teams shows the chart in each alert's card (post_proposal), not apart
 
     def person_id(self, channel: str, email: str | None) -> str | None:
         return None  # a Teams card finds its @mentions in the conversation's roster
@@ -505,12 +527,16 @@ class TeamsSurface:
         decision = pending
         if result is not None and proposal.status != "open":
             decision = decision_view(result)
+        chart_png = None
+        if proposal.view.get("kind") == "overload":  # its card shows the load chart again
+            chart_png = self._services.store.card_image(proposal.id)
         return cards.proposal_card(
             proposal.view,
             proposal.id,
             proposed_by=proposal.created_by,
             names=self.name,
             decision=decision,
+            chart_png=chart_png,
         )
 
     def refresh(self, result: DecisionResult) -> None:
