@@ -225,3 +225,10 @@ def test_settings_typed_in_a_channel_arrive_in_the_personal_chat(box) -> None:
     chat = "a:personal-1ana"
     assert box.teams.wait_for(lambda: bool(box.teams.messages_in(chat)))
     assert "Copilot settings" in shown(box.teams.messages_in(chat)[-1])
+
+
+def test_help_names_the_settings(box) -> None:
+    box.teams_say("help", expect_proposal=False)
+    assert "**settings**" in json.dumps(
+        box.teams.messages_in(TEAMS_CHANNEL)[-1], ensure_ascii=False
+    )

@@ -550,6 +550,8 @@ HELP_LINES = (
     "that ended last) with up to three action items to approve, e.g. `retro`, `retro Sprint 23`.",
     "**sprint start [project] <sprint> <YYYY-MM-DD>** (approvers): when a sprint started, for "
     "its retrospective (otherwise the day its plan was approved).",
+    "**settings**: stand-up digest schedules, projects linked to channels and weekly hours, in "
+    "our personal chat (approvers change them there).",
     "**help**: this list.",
     "In a channel or group chat, @mention me first; in our personal chat, just type. Nothing is "
     "written to Asana until an approver presses **Approve**.",
