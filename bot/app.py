@@ -14,6 +14,7 @@ from bot.gateways.slack import error_code
 from bot.jobs import message_for
 from bot.services import Services
 from bot.settings import Settings
+from bot.surfaces.slack import triage
 from bot.surfaces.slack.listeners import (
     access,
     actions,
@@ -52,6 +53,7 @@ def create_app(settings: Settings, services: Services) -> App:
     )
     sprint.register(app, services)
     retro.register(app, services)
+    triage.register(app, services)  # issue 13: /estimate and the triage card's assignee menu
     home.register(app, services)
     fallbacks.register(app)  # last: answers whatever no listener above handled
 

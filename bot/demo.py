@@ -369,6 +369,10 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         say()
         if not _teams_demo(box, say):
             return 1
+        from bot.demo_triage import triage_demo  # issue 13; it imports this module
+
+        if not triage_demo(box, say):
+            return 1
     return 0
 
 

@@ -28,6 +28,7 @@ from bot.usecases.prioritize import Prioritizer
 from bot.usecases.retro import KIND as RETRO_KIND
 from bot.usecases.retro import Retrospectives, RetroWriter
 from bot.usecases.sprint import SprintPlanner
+from bot.usecases.triage import TriageService
 
 if TYPE_CHECKING:
     from bot.scheduler import DigestScheduler, ScheduledJob
@@ -58,6 +59,7 @@ class Services:
     schedules: ScheduleBook = None  # type: ignore[assignment]  # set by build_services
     planner: SprintPlanner = None  # type: ignore[assignment]  # set by build_services
     retros: Retrospectives = None  # type: ignore[assignment]  # set by build_services
+    triage: TriageService = None  # type: ignore[assignment]  # set by build_services
     teams: TeamsSurface | None = None  # set by build_services when TEAMS_* are set
     # The chat port the use cases post through: Slack, or Teams for `teams:` channels.
     chat: ChatSurfaces = None  # type: ignore[assignment]  # set by build_services
@@ -98,6 +100,8 @@ class Services:
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.triage is not None:
+            self.triage.close()
         self.jobs.shutdown()
         if self.teams is not None:
             self.teams.close()
@@ -241,6 +245,22 @@ def build_services(
     )
     # Approving a retrospective creates its action items and comment (find before create).
     engine.register_creator(RETRO_KIND, RetroWriter(asana))
+    services.triage = TriageService(
+        asana=asana,
+        engine=engine,
+        store=store,
+        prioritizer=services.prioritizer,
+        channels=access,
+        jobs=services.jobs,
+        clock=clock,
+        today=services.today,
+        default_project=settings.asana_project,
+        default_channel=settings.standup_channel,
+        weekly_hours=settings.weekly_hours,
+        hours_per_point=settings.hours_per_point,
+        llm=llm,
+        chat=services.chat,
+    )
     if settings.teams is not None:
         from bot.surfaces.teams.surface import TeamsSurface  # the SDK loads only when used
 

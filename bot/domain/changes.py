@@ -106,3 +106,27 @@ def _show(value: Any) -> str:
         value = ", ".join(str(v) for v in value)
     text = str(value)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+# Values the copilot only fills in: a person's value, even one set after the proposal, stays.
+FILL_ONLY = ("Story Points",)
+
+
+def keep_filled(
+    changes: Mapping[str, Any], guard: Mapping[str, Any], current: Task
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """`changes` and `guard` without the fill-only keys a person has set, and what was kept.
+
+    A key that already holds the proposed value stays (the write landed: "already written").
+    """
+    changes, guard = dict(changes), dict(guard)
+    kept: dict[str, str] = {}
+    for key in FILL_ONLY:
+        if key not in changes:
+            continue
+        now = value_of(current, key)
+        if now is not None and not same(now, changes[key]):
+            del changes[key]
+            guard.pop(key, None)
+            kept[key] = _show(now)
+    return changes, guard, kept

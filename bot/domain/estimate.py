@@ -427,3 +427,23 @@ def _calibrate(
             break
         chosen, measured = bounds, share
     return chosen[0], chosen[1], measured
+
+
+class TextIndex:
+    """Cosine similarity of a text to a fixed set of texts (the estimator's TF-IDF, public).
+
+    Used for possible duplicates among open tasks: the same words, the same weighting, nothing
+    downloaded, deterministic.
+    """
+
+    def __init__(self, texts: Sequence[tuple[str, str]]) -> None:
+        self._index = _TfIdf([_task_terms(title, description) for title, description in texts])
+
+    def similar(
+        self, title: str, description: str = "", *, k: int = 3, at_least: float = 0.0
+    ) -> list[tuple[int, float]]:
+        """Positions and similarities of the ``k`` most similar texts above ``at_least``."""
+        sims = self._index.similarities(_task_terms(title, description or ""))
+        positions = np.arange(len(sims))
+        order = np.lexsort((positions, -sims))[:k]
+        return [(int(i), round(float(sims[i]), 4)) for i in order if sims[i] > at_least]

@@ -277,6 +277,7 @@ class AsanaGateway:
         # workspace gid -> (read at, user gid -> email): one users read per workspace per TTL.
         self._emails: dict[str, tuple[float, dict[str, str]]] = {}
         self._emails_lock = threading.Lock()
+        self._me: str | None = None
 
     def close(self) -> None:
         # The v5 client has no close(): stop its thread pool and drop pooled connections.
@@ -837,6 +838,45 @@ class AsanaGateway:
             raise UpstreamError(
                 "Asana", f"unreachable while reading {what} ({type(exc).__name__})"
             ) from None
+
+    # -- triage (issue 13) -------------------------------------------------------------------
+
+    def me(self) -> str:
+        """The gid of the user the token acts as (the copilot's own writes carry it)."""
+        if self._me is None:
+            data = self._call(
+                "the token's user",
+                lambda: self._users.get_user(
+                    "me", {"opt_fields": "name"}, _request_timeout=self._timeout
+                ),
+            )
+            self._me = str(data["gid"])
+        return self._me
+
+    def creators(self, gids: Sequence[str]) -> dict[str, str | None]:
+        """Who created each task (a user gid; None: unknown or deleted), 10 a /batch request."""
+        found: dict[str, str | None] = {}
+        for gid, answer in self._batch_get(gids, "/tasks/{}", {"fields": ["created_by"]}):
+            status = answer.get("status_code")
+            if status not in (200, 404):
+                raise UpstreamError(
+                    "Asana", f"reading who created task {gid} failed ({status})", status=status
+                )
+            creator = ((answer.get("body") or {}).get("data") or {}).get("created_by")
+            found[gid] = str(creator["gid"]) if isinstance(creator, dict) else None
+        return found
+
+    def stories(self, task_gid: str) -> list[tuple[str, str]]:
+        """A task's stories as (gid, text), oldest first (every page)."""
+        rows = self._list(
+            f"stories of task {task_gid}",
+            lambda: self._stories.get_stories_for_task(
+                task_gid,
+                {"limit": PAGE_SIZE, "opt_fields": "text,resource_subtype"},
+                _request_timeout=self._timeout,
+            ),
+        )
+        return [(str(r["gid"]), r.get("text") or "") for r in rows]
 
     # -- reads for the stand-up digest (issue 4) -------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import openai
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from bot.errors import ModelOutputError, ModelUnavailableError
 from bot.settings import Secret
@@ -80,6 +80,16 @@ class ThemesOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     themes: list[ThemeOut]
+
+
+class CriteriaOut(BaseModel):
+    """A triage card's acceptance criteria, as the model must answer them (issue 13)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    criteria: list[Annotated[str, StringConstraints(min_length=3, max_length=200)]] = Field(
+        min_length=1, max_length=6
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,14 @@ class LlmGateway:
         data, _usage = self._complete(messages, ThemesOut)
         try:
             return ThemesOut.model_validate(data).model_dump()["themes"]
+        except pydantic.ValidationError as exc:
+            raise ModelOutputError(f"malformed answer ({_why(exc)})") from None
+
+    def draft_criteria(self, messages: list[dict[str, str]]) -> list[str]:
+        """Ask for acceptance criteria ({"criteria": [str]}); ModelOutputError when unusable."""
+        data, _ = self._complete(messages, CriteriaOut)
+        try:
+            return [" ".join(c.split()) for c in CriteriaOut.model_validate(data).criteria]
         except pydantic.ValidationError as exc:
             raise ModelOutputError(f"malformed answer ({_why(exc)})") from None
 

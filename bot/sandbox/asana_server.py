@@ -340,8 +340,12 @@ class AsanaStore:
         modified_at: datetime | str | None = None,
         section: str | None = None,
         workspace_gid: str | None = None,
+        created_by: str | None = None,
     ) -> str:
-        """Create a task; ``tags`` are tag names or gids, enum values option gids or names."""
+        """Create a task; ``tags`` are tag names or gids, enum values option gids or names.
+
+        ``created_by``: the user who created it (a person's gid; the token's user, ``me``, for
+        a task the app itself created); None leaves it unknown, as for tasks Asana imported."""
         with self.lock:
             if assignee is not None:
                 self._need(self.users, assignee, "user")
@@ -383,6 +387,7 @@ class AsanaStore:
                 "dependencies": [],
                 "dependents": [],
                 "custom_values": {},
+                "created_by": created_by,
             }
             for field_gid, value in (custom_fields or {}).items():
                 self.tasks[gid]["custom_values"][field_gid] = self._coerce(field_gid, value)
@@ -711,6 +716,7 @@ SCHEMA: dict[str, dict[str, str | None]] = {
         "completed_at": None,
         "completed_by": "user",
         "created_at": None,
+        "created_by": "user",
         "modified_at": None,
         "start_on": None,
         "start_at": None,
@@ -968,6 +974,9 @@ class _Renderer:
             "completed_at": lambda: t["completed_at"],
             "completed_by": lambda: None,
             "created_at": lambda: t["created_at"],
+            "created_by": lambda: (
+                Ref("user", t["created_by"], view="minimal") if t.get("created_by") else None
+            ),
             "modified_at": lambda: t["modified_at"],
             "start_on": lambda: t["start_on"],
             "start_at": lambda: None,
@@ -1655,6 +1664,7 @@ class AsanaApi:
             due_on=data.get("due_on"),
             parent=parent,
             workspace_gid=workspace,
+            created_by=self.store.me,  # the token's user: Asana records who created it
         )
         for project_gid in projects[1:]:
             self.store.tasks[gid]["memberships"].append(

@@ -5,7 +5,8 @@ including `client.chat.completions.parse(response_format=SomeModel)`.
 
 The "model" reads the tasks the product sends as JSON between the lines `<tasks_json>` and
 `</tasks_json>` and answers `{"judgements": [...]}`, one per task, deterministically (see
-`judge_task`). With `<facts_json>` … `</facts_json>` it answers `{"summary": "..."}`. Task text is
+`judge_task`). With `<facts_json>` … `</facts_json>` it answers `{"summary": "..."}`; with
+`<task_json>` … `</task_json>`, `{"criteria": [...]}` (see `draft_criteria`). Task text is
 treated as data: instructions inside it are ignored, unless the "obey_injection" fault is planned:
 then it obeys scoring instructions it reads in any task's text, across the whole request (see
 `obeyed_scores`), like a gullible model would.
@@ -130,6 +131,21 @@ class FaultPlan:
 
 def _has(text: str, keyword: str) -> bool:
     return re.search(rf"\b{re.escape(keyword)}", text) is not None
+
+
+def draft_criteria(task: Mapping[str, Any]) -> list[str]:
+    """Acceptance criteria as the sandbox model drafts them, deterministically: one per line or
+    sentence of the description (instructions in it ignored), then the task's own outcome."""
+    notes = str(task.get("notes") or "")
+    parts = [p.strip(" -*•\t") for p in re.split(r"[\n.!?]+", notes)]
+    criteria = [
+        f"Verified that {p[0].lower()}{p[1:]}."
+        for p in parts
+        if len(p.split()) >= 3 and not _IGNORE.search(p.lower())
+    ][:4]
+    name = " ".join(str(task.get("name") or "the task").split())
+    criteria.append(f"A reviewer confirms “{name[:120]}” works as described.")
+    return criteria
 
 
 def judge_task(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -571,6 +587,7 @@ class OpenAIStandIn(LoopbackService):
         tasks_raw = next((b for t in texts if (b := _block(t, "tasks_json")) is not None), None)
         facts_raw = next((b for t in texts if (b := _block(t, "facts_json")) is not None), None)
         retro_raw = next((b for t in texts if (b := _block(t, "retro_json")) is not None), None)
+        task_raw = next((b for t in texts if (b := _block(t, "task_json")) is not None), None)
 
         if tasks_raw is not None:
             try:
@@ -623,10 +640,18 @@ class OpenAIStandIn(LoopbackService):
             except ValueError:
                 return "I could not read the facts: the JSON is not valid.", "stop"
             content = json.dumps(summarise_facts(facts))
+        elif task_raw is not None:
+            try:
+                task = json.loads(task_raw)
+            except ValueError:
+                return "I could not read the task: the JSON is not valid.", "stop"
+            content = json.dumps(
+                {"criteria": draft_criteria(task if isinstance(task, dict) else {})}
+            )
         else:
             return (
-                "The sandbox model needs tasks between <tasks_json> lines "
-                "or facts between <facts_json> lines.",
+                "The sandbox model needs tasks between <tasks_json> lines, "
+                "facts between <facts_json> lines or a task between <task_json> lines.",
                 "stop",
             )
         if kind == "truncated":

@@ -1610,6 +1610,75 @@ class SlackStandIn(LoopbackService):
         }
         return self._post_payload(app_url, payload, timeout)
 
+    def choose_option(
+        self,
+        app_url: str,
+        *,
+        channel_id: str,
+        message_ts: str,
+        block_id: str,
+        value: str,
+        user_id: str,
+        timeout: float = 10,
+    ) -> HttpResult:
+        """Pick an option of a static_select in a stored message (outside an input block, Slack
+        sends the block_actions payload at once, with `selected_option`).
+
+        Raises LookupError when the message, the menu or the option does not exist.
+        """
+        with self._lock:
+            message = self.messages.get((channel_id, message_ts))
+            if message is None:
+                raise LookupError(f"no message {message_ts} in {channel_id}")
+            message = json.loads(json.dumps(message))
+        block = next((b for b in message.get("blocks", []) if b.get("block_id") == block_id), None)
+        menu = next(
+            (e for e in (block or {}).get("elements") or [] if e.get("type") == "static_select"),
+            None,
+        )
+        if block is None or menu is None:
+            raise LookupError(f"no static_select in block {block_id!r}")
+        option = next((o for o in menu["options"] if o["value"] == value), None)
+        if option is None:
+            raise LookupError(f"no option {value!r} in block {block_id!r}")
+        action = {
+            "type": "static_select",
+            "action_id": menu["action_id"],
+            "block_id": block_id,
+            "selected_option": option,
+            "placeholder": menu.get("placeholder"),
+            "action_ts": f"{time.time():.6f}",
+        }
+        message = self._message_view(message)
+        payload = {
+            "type": "block_actions",
+            "user": self._user_block(user_id),
+            "api_app_id": APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel_id,
+                "is_ephemeral": False,
+            },
+            "trigger_id": self._new_trigger(),
+            **self._click_origin(user_id),
+            "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
+            "message": message,
+            "state": {
+                "values": {
+                    block_id: {
+                        menu["action_id"]: {"type": "static_select", "selected_option": option}
+                    }
+                }
+            },
+            "response_url": self._new_response_url(
+                channel=channel_id, user=user_id, message_ts=message_ts
+            ),
+            "actions": [action],
+        }
+        return self._post_payload(app_url, payload, timeout)
+
     def open_home(self, app_url: str, *, user_id: str, timeout: float = 10) -> HttpResult:
         """Deliver an app_home_opened event in the Events API envelope."""
         now = time.time()

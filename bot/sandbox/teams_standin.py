@@ -905,10 +905,18 @@ class TeamsStandIn(LoopbackService):
         reply_to: str,
         verb: str,
         data: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> HttpResult:
-        """A person presses an Action.Execute button of the card in activity `reply_to`."""
+        """A person presses an Action.Execute button of the card in activity `reply_to`.
+
+        `inputs`: the values of the card's inputs (by id); Teams merges them into the action's
+        data, as it does for Universal Actions."""
         value = {
-            "action": {"type": "Action.Execute", "verb": verb, "data": dict(data or {})},
+            "action": {
+                "type": "Action.Execute",
+                "verb": verb,
+                "data": dict(data or {}) | dict(inputs or {}),
+            },
             "trigger": "manual",
         }
         return self.deliver(

@@ -317,6 +317,24 @@ def m008_teams(schema: Schema) -> None:
 
 
 @migrations
+def m010_triage(schema: Schema) -> None:
+    # Issue 13: each task is triaged once, across restarts and instances (the first claim wins),
+    # and the comment an approved triage posts on a task is recorded with its story gid.
+    schema.create_table(
+        "triaged_tasks",
+        {"task_gid": str, "project_gid": str, "proposal_id": str, "claimed_at": str},
+        pk="task_gid",
+        not_null=("project_gid", "claimed_at"),
+    )
+    schema.create_table(
+        "triage_comments",
+        {"proposal_id": str, "task_gid": str, "story_gid": str, "posted_at": str},
+        pk=("proposal_id", "task_gid"),
+        not_null=("story_gid", "posted_at"),
+    )
+
+
+@migrations
 def m012_retrospectives(schema: Schema) -> None:
     # Issue 14: what each digest found blocked, per task and local day (a retrospective counts
     # the days a task spent blocked and the blockers that keep coming back).

@@ -24,6 +24,7 @@ from bot.storage.schedules import DeliveryProblemRow, DigestScheduleRow, Schedul
 from bot.storage.schema import migrations
 from bot.storage.teams import TeamsConversationRow, TeamsPersonRow, TeamsStore
 from bot.storage.teams_installs import TeamRef, TeamsInstallsStore
+from bot.storage.triage import TriageStore
 
 __all__ = [
     "ApprovedSprintRow",
@@ -54,6 +55,7 @@ class Store(
     TeamsStore,
     RetrosStore,
     TeamsInstallsStore,
+    TriageStore,
     StoreBase,
 ):
     def __init__(

@@ -18,13 +18,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.domain.changes import ItemAction, check_item
+from bot.domain.changes import ItemAction, check_item, keep_filled
 from bot.domain.models import Task
 from bot.errors import NotFoundError, UpstreamError, UserFacingError
 from bot.storage.store import ItemRow, ProposalRow, Store
@@ -41,6 +41,10 @@ UNCERTAIN_RETRIES = 2  # resends of a write whose outcome Asana did not tell (af
 RATE_LIMIT_RESENDS = 3  # resends of a batch Asana answered 429 (after Retry-After and a re-read)
 
 ItemOutcome = tuple[str, str, str, dict[str, Any]]  # gid, status, reason, audit detail
+# What a kind of proposal does once its items are written (triage: a comment on each task). It
+# gets the written items and a `confirm` to call before each outside write (False: the lease is
+# lost, stop); it returns outcomes for the items whose follow-up failed (Retry runs them again).
+FollowUp = Callable[[ProposalRow, Sequence[ItemRow], Callable[[], bool]], list[ItemOutcome]]
 
 
 @dataclass(frozen=True)
@@ -356,10 +360,15 @@ class ApprovalEngine:
         # to release their lease: the next click takes it over instead of waiting it out.
         self._abandoned: set[str] = set()
         self._creators: dict[str, ItemCreator] = {}  # proposal kind → what makes its items
+        self._follow_ups: dict[str, FollowUp] = {}  # proposal kind → what follows its writes
 
     def register_creator(self, kind: str, creator: ItemCreator) -> None:
         """Proposals of `kind` create things (see `_create`) rather than write task fields."""
         self._creators[kind] = creator
+
+    def add_follow_up(self, kind: str, follow_up: FollowUp) -> None:
+        """Run `follow_up` after the writes of every approval of `kind` (see FollowUp)."""
+        self._follow_ups[kind] = follow_up
 
     @property
     def lease_seconds(self) -> float:
@@ -509,6 +518,7 @@ class ApprovalEngine:
                     self._create(proposal, pending, lease)
                 elif pending:
                     self._write(proposal, pending, lease)
+                self._follow_up(proposal, lease)
             items = self._item_results(proposal_id)
             done = DecisionResult(Outcome.APPLIED, proposal, items, resumed=resumed)
             status = "partial" if done.failed else "applied"
@@ -613,6 +623,23 @@ class ApprovalEngine:
                 return
             self._store.mark_items(proposal.id, [outcome], actor=actor, owner=lease.owner)
 
+    def _follow_up(self, proposal: ProposalRow, lease: Lease) -> None:
+        """The kind's follow-up on the written items, by the lease holder, before finishing.
+
+        It runs on every apply (a resume, a Retry), so it must be safe to run again: the triage
+        comment looks for its own marker among the task's stories before posting.
+        """
+        follow_up = self._follow_ups.get(proposal.kind)
+        if follow_up is None or lease.lost:
+            return
+        written = [i for i in self._store.items(proposal.id) if i.status in WRITTEN]
+        if not written or not lease.confirm():
+            return
+        failed = follow_up(proposal, written, lease.confirm)
+        if failed and not lease.lost:
+            actor = proposal.decided_by or "copilot"
+            self._store.mark_items(proposal.id, failed, actor=actor, owner=lease.owner)
+
     def _record(
         self, lease: Lease, proposal: ProposalRow, items: Sequence[ItemRow], reason: str, actor: str
     ) -> None:
@@ -656,8 +683,16 @@ class ApprovalEngine:
                 stop = _Stop(f"could not re-read Asana before writing: {exc}")
                 break
             send: list[ItemRow] = []
-            for item in remaining:
-                task = current.get(item.task_gid)
+            for listed in remaining:
+                task = current.get(listed.task_gid)
+                item, kept = _keep_filled(listed, task)
+                if kept is not None and not item.changes:  # nothing left to write
+                    outcomes.append((item.task_gid, "skipped", kept, {}))
+                    continue
+                if item is not listed:
+                    writes[item.task_gid] = self._asana.encode_write(
+                        project, item.task_gid, item.changes
+                    )
                 outcome = _settle(item, task, seen, unsure)
                 if outcome is not None:
                     outcomes.append(outcome)
@@ -686,7 +721,10 @@ class ApprovalEngine:
             for item, result in zip(send, results, strict=True):
                 if result.ok:
                     unsure.discard(item.task_gid)
-                    outcomes.append((item.task_gid, "written", "", {"changes": item.changes}))
+                    # item.reason: what was kept of a person's values (see _keep_filled)
+                    outcomes.append(
+                        (item.task_gid, "written", item.reason, {"changes": item.changes})
+                    )
                 elif result.retry_after is not None:  # not processed: re-read, then resend
                     remaining.append(item)
                     limited = True
@@ -739,6 +777,21 @@ class _Stop:
 
     reason: str
     settled: set[str] = field(default_factory=set)
+
+
+def _keep_filled(item: ItemRow, task: Task | None) -> tuple[ItemRow, str | None]:
+    """The item without the values a person has set since (Story Points), and what was kept.
+
+    Checked on the fresh read right before each send, as the guards are: a person's estimate is
+    never overwritten, and the rest of the item is still written.
+    """
+    if task is None:
+        return item, None
+    changes, guard, kept = keep_filled(item.changes, item.guard, task)
+    if not kept:
+        return item, None
+    reason = "; ".join(f"kept the {key} a person set ({value})" for key, value in kept.items())
+    return replace(item, changes=changes, guard=guard, reason=reason), reason
 
 
 def _settle(

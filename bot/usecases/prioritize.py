@@ -126,17 +126,7 @@ class Prioritizer:
         tasks = self._asana.open_tasks(project)
         if not tasks:
             raise UserFacingError(f"“{project.name}” has no open tasks: nothing to prioritize.")
-        today = self._today()
-        stats = ModelStats()
-        version = prompt_version(PROMPT) if self._judge else None
-        judgements, refused = self._judgements(project, tasks, today, stats, version)
-        ranked = score_backlog(
-            tasks,
-            today=today,
-            judgements=judgements,
-            refused=refused,
-            hours_per_point=self._hours_per_point,
-        )
+        ranked, stats, version, judgements, refused = self._score(project, tasks)
         model = self._judge.model if self._judge else None
         missing = project.missing(AI_FIELDS)
         view = priority_view(project, ranked, stats, model=model, missing_fields=missing)
@@ -146,7 +136,7 @@ class Prioritizer:
             project_name=project.name,
             channel=channel,
             created_by=user,
-            items=[_item(s) for s in ranked],
+            items=[priority_item(s) for s in ranked],
             inputs=[_snapshot(t) for t in tasks],
             model_output={
                 "judgements": {gid: j.__dict__ for gid, j in judgements.items()},
@@ -170,6 +160,28 @@ class Prioritizer:
             stats=stats,
             view=view,
         )
+
+    def score(self, project: Project, tasks: Sequence[Task]) -> tuple[list[ScoredTask], str | None]:
+        """Score `tasks` as /prioritize does (rules, model judgement, the same cache and checks):
+        the ranking and the model's name (None: rules only). For triage's new tasks."""
+        ranked, *_ = self._score(project, tasks)
+        return ranked, self._judge.model if self._judge else None
+
+    def _score(
+        self, project: Project, tasks: Sequence[Task]
+    ) -> tuple[list[ScoredTask], ModelStats, str | None, dict[str, Judgement], dict[str, str]]:
+        today = self._today()
+        stats = ModelStats()
+        version = prompt_version(PROMPT) if self._judge else None
+        judgements, refused = self._judgements(project, tasks, today, stats, version)
+        ranked = score_backlog(
+            tasks,
+            today=today,
+            judgements=judgements,
+            refused=refused,
+            hours_per_point=self._hours_per_point,
+        )
+        return ranked, stats, version, judgements, refused
 
     # -- model judgement -------------------------------------------------------------------
 
@@ -389,7 +401,7 @@ def _cache_key(row: dict[str, Any], version: str, model: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _item(scored: ScoredTask) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+def priority_item(scored: ScoredTask) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     task = scored.task
     changes = {
         FIELD_AI_SCORE: scored.score,

@@ -20,6 +20,7 @@ OPERATIONS = (
     ("GET", "/workspaces/{workspace_gid}/typeahead"),
     ("GET", "/workspaces/{workspace_gid}/custom_fields"),
     ("GET", "/users"),
+    ("GET", "/users/{user_gid}"),
     ("GET", "/projects/{project_gid}"),
     ("GET", "/projects/{project_gid}/tasks"),
     ("POST", "/projects/{project_gid}/addCustomFieldSetting"),

@@ -1,7 +1,8 @@
 """Every request the app sends to Asana during the demo flows is one Asana's OpenAPI spec declares.
 
 The flows of `copilot demo` (setup, /prioritize by name, Approve, /plan-sprint, Approve, the
-stand-up digest, the overload check and its Approve) run against the sandbox; each recorded
+stand-up digest, the overload check and its Approve, a new task's triage and its Approve with
+its comment, /estimate and its Approve) run against the sandbox; each recorded
 request, and each action inside a /batch, is checked against asana_spec_operations.json (taken
 from Asana/openapi at the commit it names): a declared path, only declared query parameters, the
 required ones present, and only opt_fields names of that operation's enum.
@@ -26,6 +27,7 @@ from bot.demo import (
     proposal_id_of,
     running_sandbox,
 )
+from bot.demo_triage import triage_demo
 from bot.sandbox.asana_server import RecordedRequest
 from bot.usecases.overload import run_overload_check
 from tests.clock import DEFAULT_NOW
@@ -39,7 +41,9 @@ NOT_INPUT: frozenset[str] = frozenset()
 def _operations() -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
     ops = []
     for op in SPEC["operations"]:
-        pattern = re.compile(re.sub(r"\{[a-z_]+\}", r"\\d+", op["path"]) + "/?")
+        # A gid; {user_gid} may also be "me" (the spec: "the string 'me', an email, or a gid").
+        path = op["path"].replace("{user_gid}", "(?:\\d+|me)")
+        pattern = re.compile(re.sub(r"\{[a-z_]+\}", r"\\d+", path) + "/?")
         ops.append((op["method"], pattern, op))
     return ops
 
@@ -124,6 +128,8 @@ def demo_traffic() -> tuple[list[RecordedRequest], set[str]]:
         report = run_overload_check(box.services, project_ref=crunch.project_gid, channel=CHANNEL)
         assert report.alerts
         box.click(report.alerts[0].message_ts, "proposal_approve")
+        # Issue 13: a new task triaged and approved (its comment), then /estimate and Approve.
+        assert triage_demo(box, lambda text="": None)
         requests = list(box.asana.requests)
     used = {f"{r.method} {r.path}" for r in requests}
     used |= {
@@ -149,6 +155,8 @@ def test_the_flows_use_the_operations_the_spec_list_covers(demo_traffic) -> None
         "getTask",
         "updateTask",
         "getStoriesForTask",
+        "createStoryForTask",
+        "getUser",
         "createBatchRequest",
         "createEnumOptionForCustomField",
         "createCustomField",

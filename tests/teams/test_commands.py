@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.surfaces.teams.commands import (
+    ESTIMATE,
     HELP,
     PLAN_SPRINT,
     PRIORITIZE,
@@ -46,6 +47,9 @@ def test_a_mention_of_someone_named_like_the_bot_is_not_the_bot() -> None:
         ),
         ("Plan Sprint 40", PLAN_SPRINT, "40"),
         ("/plan-sprint Sprint 25", PLAN_SPRINT, "Sprint 25"),
+        ("estimate", ESTIMATE, ""),
+        ("Estimate Platform Backlog", ESTIMATE, "Platform Backlog"),
+        ("/estimate 1209876543210008", ESTIMATE, "1209876543210008"),
         ("help", HELP, ""),
         ("", HELP, ""),
         ("plan a party", UNKNOWN, "plan a party"),

@@ -38,6 +38,7 @@ _SAFE_URL = re.compile(r"^https?://[^\s<>()\[\]]+$")
 
 Names = Callable[[str | None], str]  # "teams:<aad id>" (or a Slack id) -> a display name
 
+ESTIMATE_HINT = "_Type **estimate** to propose Story Points for these from similar finished work._"
 REASON_TITLES = {
     "over capacity": "Over the team's capacity",
     "assignee over capacity": "Assignee at capacity",
@@ -197,6 +198,14 @@ def proposal_card(
         from bot.surfaces.teams.retro_cards import retro_card  # it builds on this module
 
         return retro_card(view, proposal_id, names=names, decision=decision)
+    if kind in ("triage", "estimate"):  # issue 13; imported here: it builds on this module
+        from bot.surfaces.teams.triage_cards import estimate_card, triage_card
+
+        if kind == "triage":
+            return triage_card(view, proposal_id, names=names, decision=decision)
+        return estimate_card(
+            view, proposal_id, proposed_by=proposed_by, names=names, decision=decision
+        )
     raise ValueError(f"no card for proposals of kind {kind!r}")
 
 
@@ -431,7 +440,8 @@ def sprint_card(
                     more = (
                         f"\n- …and {len(rows) - per_reason} more" if len(rows) > per_reason else ""
                     )
-                    body.append(text(f"**{title} ({len(rows)})**\n\n{shown_rows}{more}"))
+                    hint = f"\n\n{ESTIMATE_HINT}" if reason == "needs estimate" else ""
+                    body.append(text(f"**{title} ({len(rows)})**{hint}\n\n{shown_rows}{more}"))
         has_more = len(selected) > shown or any(
             sum(r["reason"] == reason for r in left_out) > per_reason for reason in REASON_TITLES
         )
@@ -552,6 +562,10 @@ HELP_LINES = (
     "its retrospective (otherwise the day its plan was approved).",
     "**settings**: stand-up digest schedules, projects linked to channels and weekly hours, in "
     "our personal chat (approvers change them there).",
+    "**estimate [project]**: propose Story Points for every open task without an estimate, "
+    "each with the three most similar finished tasks as evidence.",
+    "New tasks are triaged as they are created: a card proposes their priority, estimate, "
+    "acceptance criteria, possible duplicates and an assignee.",
     "**help**: this list.",
     "In a channel or group chat, @mention me first; in our personal chat, just type. Nothing is "
     "written to Asana until an approver presses **Approve**.",

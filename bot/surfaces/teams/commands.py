@@ -12,6 +12,7 @@ PRIORITIZE = "prioritize"
 PLAN_SPRINT = "plan sprint"
 RETRO = "retro"
 SPRINT_START = "sprint start"
+ESTIMATE = "estimate"
 HELP = "help"
 SETTINGS = "settings"
 UNKNOWN = "unknown"
@@ -22,7 +23,7 @@ _TAGS = re.compile(r"<[^>]+>")
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # PRIORITIZE | PLAN_SPRINT | SETTINGS | HELP | UNKNOWN
+    name: str  # PRIORITIZE | PLAN_SPRINT | SETTINGS | ESTIMATE | HELP | UNKNOWN
     text: str  # what follows the command, as the Slack command would receive it
 
 
@@ -50,6 +51,8 @@ def parse(text: str) -> Command:
         return Command(SETTINGS, "")
     if first == "prioritize":
         return Command(PRIORITIZE, text[len(words[0]) :].strip())
+    if first == "estimate":
+        return Command(ESTIMATE, text[len(words[0]) :].strip())
     if first == "plan-sprint":
         return Command(PLAN_SPRINT, text[len(words[0]) :].strip())
     if first == "sprint" and len(words) > 1 and words[1].casefold() == "start":

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot.jobs import SingleFlight
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.commands import (
+    ESTIMATE,
     HELP,
     PLAN_SPRINT,
     PRIORITIZE,
@@ -83,6 +84,8 @@ def handle_message(
         teams.retro(sender, command.text)
     elif command.name == SETTINGS:
         teams.settings.open(sender)
+    elif command.name == ESTIMATE:
+        teams.estimate(sender, command.text)
     elif command.name == HELP:
         teams.answer(sender, cards.help_card())
     else:

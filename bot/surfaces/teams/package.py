@@ -26,6 +26,7 @@ COMMANDS = (
     ("plan sprint", "Propose the next sprint: plan sprint [project] [sprint name] [capacity]"),
     ("retro", "A finished sprint's retrospective: retro [project] [sprint]"),
     ("settings", "Digest schedules, weekly hours and linked projects (our personal chat)"),
+    ("estimate", "Propose Story Points for open tasks without one: estimate [project]"),
     ("help", "What the copilot can do, and how to ask"),
 )
 

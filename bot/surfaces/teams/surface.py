@@ -399,6 +399,24 @@ class TeamsSurface:
             late=lambda deadline: deadline_note(deadline.seconds),
         )
 
+    def estimate(self, sender: Sender, project_ref: str) -> None:
+        """`estimate [project]`: like /estimate in Slack."""
+        triage = self._services.triage
+
+        def work(deadline: Deadline) -> None:
+            proposal = triage.propose_estimates(
+                project_ref, channel=sender.channel, user=sender.user
+            )
+            if not deadline.claim():  # the person was told it took too long: post nothing
+                return
+            self.post_proposal(sender.channel, proposal.view, proposal.id, proposed_by=sender.user)
+
+        self._services.jobs.command(
+            work,
+            reply=self.private_reply(sender),
+            late=lambda deadline: deadline_note(deadline.seconds),
+        )
+
     def post_proposal(
         self,
         channel: str,
@@ -562,6 +580,14 @@ class TeamsSurface:
             if result.outcome is Outcome.EXPIRED:
                 return _message(from_slack_text(expired_note(engine.proposal_ttl_days)))
             return _card(self._card(result.proposal, result))
+
+        if verb == cards.APPROVE:
+            try:  # a triage card's assignee menus are submitted with Approve
+                services.triage.choose_from_inputs(
+                    proposal, data, user=sender.user, channel=sender.channel
+                )
+            except UserFacingError as exc:
+                return _message(from_slack_text(str(exc)))
 
         def work() -> None:
             if verb == cards.RETRY:

@@ -13,6 +13,7 @@ from bot.surfaces.slack.blocks.common import priority_blocks
 from bot.surfaces.slack.blocks.overload import overload_blocks
 from bot.surfaces.slack.blocks.retro import retro_blocks
 from bot.surfaces.slack.blocks.sprint import sprint_blocks
+from bot.surfaces.slack.triage_blocks import estimate_blocks, triage_blocks
 
 
 def proposal_blocks(
@@ -32,4 +33,8 @@ def proposal_blocks(
         return sprint_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
     if kind == "retro":
         return retro_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    if kind == "triage":
+        return triage_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
+    if kind == "estimate":
+        return estimate_blocks(view, proposal_id, proposed_by=proposed_by, decision=decision)
     raise ValueError(f"no message builder for proposals of kind {kind!r}")

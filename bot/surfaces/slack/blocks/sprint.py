@@ -101,6 +101,9 @@ def _left_line(row: Mapping[str, Any], unit: str) -> str:
     return f"{_task(row, unit)}: needs an estimate"
 
 
+ESTIMATE_HINT = "_Run `/estimate` to propose Story Points for these from similar finished work._"
+
+
 def capacity_text(view: Mapping[str, Any]) -> str:
     """Which capacity was used and why, then each person's used / available."""
     cap, unit = view["capacity"], view["unit"]
@@ -229,6 +232,8 @@ def sprint_blocks(
             if not rows:
                 continue
             lines.append(f"*{title} ({len(rows)})*")
+            if reason == "needs estimate":
+                lines.append(ESTIMATE_HINT)
             lines += [_left_line(r, unit) for r in rows[:SHOW_PER_REASON]]
             if len(rows) > SHOW_PER_REASON:
                 lines.append(f"…and {len(rows) - SHOW_PER_REASON} more")

@@ -18,7 +18,8 @@ def register(app: App) -> None:
         name = escape(str(command.get("command", "")))[:40]
         ack(
             response_type="ephemeral",
-            text=f"I don't know {name}. Try `/prioritize [project]` or `/plan-sprint`.",
+            text=f"I don't know {name}. Try `/prioritize [project]`, `/plan-sprint` or "
+            "`/estimate [project]`.",
         )
 
     @app.action(ANYTHING)

@@ -1,0 +1,67 @@
+"""Words shared by both surfaces for triage and /estimate, and the comment posted on a task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.gateways.asana import FIELD_STORY_POINTS
+
+
+def comment_marker(proposal_id: str) -> str:
+    """Put in every triage comment, so a comment that landed is found before posting again."""
+    return f"[copilot triage {proposal_id}]"
+
+
+def points(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def estimate_line(estimate: Mapping[str, Any] | None) -> str:
+    """“3 pts (range 2–5, 80 %; held 84 % of past tasks)” in plain words."""
+    if estimate is None:
+        return "no estimate: the project has no finished task with Story Points yet"
+    text = f"{points(estimate['points'])} pts (range {points(estimate['low'])}–"
+    text += f"{points(estimate['high'])}, meant to hold {round(estimate['coverage'] * 100)} %"
+    measured = estimate.get("measured_coverage")
+    if measured is not None:
+        text += f"; held {round(measured * 100)} % of the project's recent tasks"
+    text += ")"
+    if estimate.get("basis") == "project median":
+        text += ", the project's median"
+    return text
+
+
+def comment_text(row: Mapping[str, Any], proposal_id: str, written: Mapping[str, Any]) -> str:
+    """The comment an approved triage leaves on its task: what was written, and why."""
+    lines = [
+        f"Triaged by the copilot: AI Priority Score {row['score']:g} "
+        f"({round(row['confidence'] * 100)} % confident), suggested sprint {row['sprint']}.",
+        f"Why: {row['rationale']}",
+    ]
+    estimate = row.get("estimate")
+    if estimate is not None:
+        if FIELD_STORY_POINTS in written:
+            lines.append(f"Story Points: {estimate_line(estimate)}.")
+        else:
+            lines.append(
+                f"Story Points kept as set by a person; the copilot's estimate was "
+                f"{estimate_line(estimate)}."
+            )
+        if estimate["evidence"]:
+            lines.append("Most similar finished tasks:")
+            lines += [
+                f"- {e['name']}: {points(e['points'])} pts ({e['permalink'] or e['gid']})"
+                for e in estimate["evidence"]
+            ]
+    if row.get("criteria"):
+        lines.append("Acceptance criteria (draft):")
+        lines += [f"- {c}" for c in row["criteria"]]
+    if row.get("duplicates"):
+        lines.append("Possible duplicates:")
+        lines += [
+            f"- {d['name']} ({d['permalink'] or d['gid']}), similarity {d['similarity']:.2f}"
+            for d in row["duplicates"]
+        ]
+    lines.append(comment_marker(proposal_id))
+    return "\n".join(lines)
