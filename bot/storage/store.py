@@ -24,6 +24,7 @@ from bot.storage.schedules import DeliveryProblemRow, DigestScheduleRow, Schedul
 from bot.storage.schema import migrations
 from bot.storage.teams import TeamsConversationRow, TeamsPersonRow, TeamsStore
 from bot.storage.teams_installs import TeamRef, TeamsInstallsStore
+from bot.storage.webhooks import WebhookRow, WebhooksStore
 
 __all__ = [
     "ApprovedSprintRow",
@@ -40,6 +41,7 @@ __all__ = [
     "TeamRef",
     "TeamsConversationRow",
     "TeamsPersonRow",
+    "WebhookRow",
     "iso",
     "utc_now",
 ]
@@ -54,6 +56,7 @@ class Store(
     TeamsStore,
     RetrosStore,
     TeamsInstallsStore,
+    WebhooksStore,
     StoreBase,
 ):
     def __init__(

@@ -20,6 +20,7 @@ OPERATIONS = (
     ("GET", "/workspaces/{workspace_gid}/typeahead"),
     ("GET", "/workspaces/{workspace_gid}/custom_fields"),
     ("GET", "/users"),
+    ("GET", "/users/{user_gid}"),
     ("GET", "/projects/{project_gid}"),
     ("GET", "/projects/{project_gid}/tasks"),
     ("POST", "/projects/{project_gid}/addCustomFieldSetting"),
@@ -33,6 +34,11 @@ OPERATIONS = (
     ("POST", "/custom_fields/{custom_field_gid}/enum_options"),
     ("PUT", "/enum_options/{enum_option_gid}"),
     ("POST", "/batch"),
+    ("GET", "/tasks"),
+    ("GET", "/webhooks"),
+    ("POST", "/webhooks"),
+    ("GET", "/webhooks/{webhook_gid}"),
+    ("DELETE", "/webhooks/{webhook_gid}"),
 )
 OUT = Path(__file__).with_name("asana_spec_operations.json")
 
