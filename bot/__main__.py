@@ -1,4 +1,4 @@
-"""`copilot` / `python -m bot`: serve, setup, demo, overload, digest."""
+"""`copilot` / `python -m bot`: serve, setup, demo, overload, digest, webhooks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import ConfigError, CopilotError
 
@@ -132,6 +133,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             days="mon-sun",
         )
     )
+    if settings.public_url:
+        # Asana webhooks (issue 13): the catch-up read of what deliveries missed, and a check
+        # that each webhook is still active (re-created, and approvers told, when it is not).
+        services.scheduled_jobs.append(
+            ScheduledJob(
+                "asana-webhooks-reconcile",
+                services.webhooks.reconcile,
+                every=timedelta(minutes=settings.reconcile_minutes),
+            )
+        )
     scheduler = services.start_scheduler()  # the stand-up digests (and any scheduled_jobs)
     log.info("scheduler started: %d job(s)", len(scheduler.scheduler.get_jobs()))
     http_slack = None if socket_mode else app
@@ -142,18 +153,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else None,
         seen_before=services.replay_guard(),
         teams=services.teams,
+        asana_webhooks=services.webhooks,
         host=args.host,
         port=settings.port,
     )
     served = [
         *(["Slack at POST /slack/events"] if http_slack is not None else []),
         *(["Teams at POST /api/messages"] if services.teams is not None else []),
+        "Asana webhooks at POST /asana/events/{project}",
     ]
+    if settings.public_url:
+        # The port is bound already: the handshake Asana sends while each creation request is
+        # open waits in the listen queue until the server runs.
+        threading.Thread(
+            target=ensure_webhooks, args=(services,), name="copilot-webhooks", daemon=True
+        ).start()
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         assert app is not None and settings.slack_app_token is not None
-        if services.teams is not None:
+        if services.teams is not None or settings.public_url:
             server.start()
             log.info("serving HTTP on %s:%s: %s", args.host, settings.port, ", ".join(served))
         log.info("serving Slack in Socket Mode")
@@ -162,6 +181,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("serving HTTP on %s:%s: %s", args.host, settings.port, ", ".join(served))
     server.serve_forever()
     return 0
+
+
+def ensure_webhooks(services: Any) -> None:
+    """One webhook per linked project (list first, reuse, create what is missing)."""
+    for outcome in services.webhooks.ensure_all():
+        if outcome.action == "failed":
+            log.warning("Asana webhook of project %s: %s", outcome.project_gid, outcome.detail)
+        else:
+            log.info(
+                "Asana webhook of project %s: %s (%s)",
+                outcome.project_gid,
+                outcome.action,
+                outcome.webhook_gid,
+            )
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from bot.services import build_services
+    from bot.settings import Settings
+
+    settings = Settings.from_env(os.environ, require=("ASANA_ACCESS_TOKEN",))
+    configure_logging(settings.secrets(), "WARNING")
+    if settings.public_url is None:
+        raise ConfigError(
+            "COPILOT_PUBLIC_URL is not set: the public https base URL of `copilot serve`, where "
+            "Asana sends events (/asana/events/{project})"
+        )
+    services = build_services(settings)
+    try:
+        gids = [args.project] if args.project else services.webhooks.linked_projects()
+        if not gids:
+            print("No linked project: link one to a channel first (Home tab, ASANA_PROJECT).")
+            return 0
+        failed = False
+        for gid in gids:
+            if args.delete:
+                outcome = services.webhooks.remove(gid)
+            else:
+                [outcome] = services.webhooks.ensure_all([gid])
+            failed = failed or outcome.action == "failed"
+            what = outcome.detail if outcome.action == "failed" else outcome.webhook_gid or ""
+            print(f"project {gid}: {outcome.action} {what}".rstrip())
+        print("Webhooks the token has on these projects:")
+        for gid, hooks in services.webhooks.listing(gids):
+            for hook in hooks:
+                state = "active" if hook.active else "INACTIVE"
+                print(f"  project {gid}: webhook {hook.gid} {state} -> {hook.target}")
+            if not hooks:
+                print(f"  project {gid}: none")
+    finally:
+        services.close()
+    return 1 if failed else 0
 
 
 def check_surface_of(channel: str, settings: Settings) -> None:
@@ -363,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     overload.add_argument("--project", help="project gid or name (default ASANA_PROJECT)")
     overload.add_argument("--channel", help="channel id (default STANDUP_CHANNEL)")
     overload.set_defaults(func=cmd_overload)
+    webhooks = sub.add_parser(
+        "webhooks",
+        help="make sure each linked project has one Asana webhook (or --delete them); list them",
+    )
+    webhooks.add_argument("--project", help="one project gid (default: every linked project)")
+    webhooks.add_argument("--delete", action="store_true", help="delete the copilot's webhooks")
+    webhooks.set_defaults(func=cmd_webhooks)
     digest = sub.add_parser("digest", help="post the stand-up digest of a project now")
     digest.add_argument("--project", help="project gid or name (default ASANA_PROJECT)")
     digest.add_argument("--channel", help="channel id (default STANDUP_CHANNEL)")

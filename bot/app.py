@@ -24,6 +24,7 @@ from bot.surfaces.slack.listeners import (
     overload,
     retro,
     sprint,
+    webhooks,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def create_app(settings: Settings, services: Services) -> App:
     sprint.register(app, services)
     retro.register(app, services)
     triage.register(app, services)  # issue 13: /estimate and the triage card's assignee menu
+    webhooks.register(app, services)  # issue 13: approvers see re-created Asana webhooks
     home.register(app, services)
     fallbacks.register(app)  # last: answers whatever no listener above handled
 

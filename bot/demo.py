@@ -235,9 +235,11 @@ def running_sandbox(
     store: AsanaStore | None = None,
     seed: SeedInfo | None = None,
     asana: Any = None,
+    webhooks: bool = False,
 ) -> Iterator[Sandbox]:
     """Start the stand-ins and the app on loopback; stop everything on exit.
 
+    `webhooks` creates the Asana webhooks of the linked projects, targeting the app's server.
     `asana` may be an Asana sandbox already running elsewhere (e.g. in another process, so a
     benchmark measures the app and not the sandbox); it needs `base_url` and `token`.
     The seed is built around the clock's now (frozen in tests, real for `copilot demo`): its
@@ -282,10 +284,15 @@ def running_sandbox(
             signing_secret=signing_secret,
             seen_before=services.replay_guard(),
             teams=services.teams,
+            asana_webhooks=services.webhooks,
             host="127.0.0.1",
             port=0,
         ).start()
         stack.callback(server.stop)
+        if webhooks:
+            # Asana webhooks on each linked project, delivered to this server (issue 13).
+            services.webhooks.public_url = services.webhooks.public_url or server.base_url
+            services.webhooks.ensure_all()
         yield Sandbox(asana, slack, openai, seed, settings, services, server, teams)
 
 

@@ -24,7 +24,7 @@ def triage_demo(box: Sandbox, say: Any) -> bool:
     box.link(seed.project_gid, CHANNEL)
     author = next(g for g in seed.user_gids.values() if g != store.me)
     say(f"== {store.users[author]['name']} creates “{NEW_TASK}” in {seed.project_name} ==")
-    gid = store.add_task(seed.project_gid, NEW_TASK, notes=NEW_NOTES, created_by=author)
+    gid = store.add_task(seed.project_gid, NEW_TASK, notes=NEW_NOTES, by=author)
     before = len(box.channel_messages())
     # What an Asana webhook delivery does (issue 13 §1): tell the triage service.
     box.services.triage.tasks_created(seed.project_gid, [gid])

@@ -208,6 +208,7 @@ class JobQueue:
         decisions: int = 4,
         pages: int = 2,
         other: int = 2,
+        events: int = 2,
         deadline_seconds: float = COMMAND_DEADLINE_SECONDS,
     ) -> None:
         self._notes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="copilot-note")
@@ -215,12 +216,14 @@ class JobQueue:
         self.decisions = Lane("decision", decisions, notes=self._notes)
         self.pages = Lane("page", pages, notes=self._notes)
         self.other = Lane("job", other, notes=self._notes)
+        # Asana webhook deliveries (issue 13), answered at once and worked on here.
+        self.events = Lane("asana-event", events, notes=self._notes)
         self.deadline_seconds = deadline_seconds
         self._watchdog = Watchdog()
 
     @property
     def lanes(self) -> tuple[Lane, ...]:
-        return (self.commands, self.decisions, self.pages, self.other)
+        return (self.commands, self.decisions, self.pages, self.other, self.events)
 
     def submit(
         self,

@@ -58,6 +58,7 @@ class ScheduledJob:
     at: str = "08:00"
     tz: str = "UTC"
     days: str = "mon-fri"
+    every: timedelta | None = None  # set: every so often instead of at a time of day
 
 
 def cron_trigger(at: str, tz: str, days: str) -> CronTrigger:
@@ -114,7 +115,9 @@ class DigestScheduler:
         for job in self._extra_jobs:
             self.scheduler.add_job(
                 job.func,
-                cron_trigger(job.at, job.tz, job.days),
+                cron_trigger(job.at, job.tz, job.days)
+                if job.every is None
+                else IntervalTrigger(seconds=job.every.total_seconds(), timezone=UTC),
                 id=job.id,
                 name=job.id,
                 replace_existing=True,

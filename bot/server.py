@@ -1,6 +1,7 @@
 """HTTP mode: one waitress server (multi-threaded WSGI) on one port for both surfaces: Slack
 (Bolt behind its guard) at POST /slack/events, Teams (the SDK behind the JWT check) at
-POST /api/messages, each when configured."""
+POST /api/messages, each when configured; and Asana's webhook deliveries at
+POST /asana/events/{project gid}."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.http_guard import MAX_BODY_BYTES, SlackRequestGuard
 
 if TYPE_CHECKING:
     from bot.surfaces.teams.surface import TeamsSurface
+    from bot.usecases.webhooks import AsanaWebhooks
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -37,6 +39,7 @@ class HttpServer:
         signing_secret: str | None,
         seen_before: Callable[[str], bool],
         teams: TeamsSurface | None = None,
+        asana_webhooks: AsanaWebhooks | None = None,
         host: str = "0.0.0.0",
         port: int = 3000,
         threads: int = 48,
@@ -49,6 +52,10 @@ class HttpServer:
             )
         if teams is not None:
             wsgi = teams.endpoint(wsgi)
+        if asana_webhooks is not None:
+            from bot.asana_endpoint import AsanaEventsEndpoint
+
+            wsgi = AsanaEventsEndpoint(asana_webhooks, wsgi)
         self._server = create_server(
             wsgi, host=host, port=port, threads=threads, max_request_body_size=MAX_BODY_BYTES * 2
         )

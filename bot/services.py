@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,6 +30,7 @@ from bot.usecases.retro import KIND as RETRO_KIND
 from bot.usecases.retro import Retrospectives, RetroWriter
 from bot.usecases.sprint import SprintPlanner
 from bot.usecases.triage import TriageService
+from bot.usecases.webhooks import AsanaWebhooks
 
 if TYPE_CHECKING:
     from bot.scheduler import DigestScheduler, ScheduledJob
@@ -66,6 +68,7 @@ class Services:
     scheduler: DigestScheduler | None = None  # started by `copilot serve` only
     liveness: Liveness = None  # type: ignore[assignment]  # set by build_services
     commands: CommandLedger = None  # type: ignore[assignment]  # set by build_services
+    webhooks: AsanaWebhooks = None  # type: ignore[assignment]  # set by build_services
     # Hooks for other features: daily jobs for the one scheduler (see bot.scheduler.ScheduledJob),
     # and sections appended to the Home tab. Add to them before start_scheduler() / serving.
     scheduled_jobs: list[ScheduledJob] = field(default_factory=list)
@@ -100,6 +103,7 @@ class Services:
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        self.webhooks.close()  # first: its last burst would hand tasks to triage
         if self.triage is not None:
             self.triage.close()
         self.jobs.shutdown()
@@ -261,9 +265,49 @@ def build_services(
         llm=llm,
         chat=services.chat,
     )
+    services.webhooks = AsanaWebhooks(
+        asana=asana,
+        store=store,
+        projects=lambda: linked_projects(access, settings),
+        sink=TriageSink(services),
+        submit=lambda work: services.jobs.events.submit(work, reply=_log_event_failure),
+        clock=clock,
+        public_url=settings.public_url,
+        lock=store.named_lock if store.shared else None,
+    )
     if settings.teams is not None:
         from bot.surfaces.teams.surface import TeamsSurface  # the SDK loads only when used
 
         services.teams = TeamsSurface(settings.teams, services)
         services.chat.teams = services.teams
     return services
+
+
+def linked_projects(access: AccessPolicy, settings: Settings) -> set[str]:
+    """Every project some channel may use: the ones Asana webhooks are kept for."""
+    gids = {link.gid for link in access.links()} | set(access.everywhere)
+    if settings.asana_project:
+        gids.add(settings.asana_project)
+    return gids
+
+
+class TriageSink:
+    """New tasks from Asana's webhooks go to `services.triage` (issue 13 §2), looked up when they
+    arrive, so the order the services are built in does not matter."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def tasks_created(self, project_gid: str, task_gids: Sequence[str]) -> None:
+        triage = getattr(self._services, "triage", None)
+        if triage is None:
+            logging.getLogger(__name__).info(
+                "%d new task(s) in project %s: no triage configured", len(task_gids), project_gid
+            )
+            return
+        triage.tasks_created(project_gid, task_gids)
+
+
+def _log_event_failure(message: str) -> None:
+    # Nobody to tell about one delivery's failure: the reconcile read picks its tasks up.
+    logging.getLogger(__name__).warning("an Asana delivery failed: %s", message)

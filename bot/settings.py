@@ -154,6 +154,9 @@ class Settings:
     retention_days: int = 90
     command_deadline_seconds: float = 120.0
     teams: TeamsSettings | None = None  # TEAMS_*: None when Teams is not configured
+    # COPILOT_PUBLIC_URL (issue 13): the app's public base URL; set, Asana webhooks are kept.
+    public_url: str | None = None
+    reconcile_minutes: float = 10.0  # COPILOT_RECONCILE_MINUTES: the webhooks' catch-up read
 
     @property
     def slack_enabled(self) -> bool:
@@ -327,7 +330,26 @@ class Settings:
                 "COPILOT_COMMAND_DEADLINE_SECONDS", 120.0, low=1, high=3600
             ),
             teams=teams_settings(environ),
+            public_url=public_url(env.get("COPILOT_PUBLIC_URL")),
+            reconcile_minutes=number("COPILOT_RECONCILE_MINUTES", 10.0, low=0.05, high=1440),
         )
+
+
+def public_url(value: str | None) -> str | None:
+    """COPILOT_PUBLIC_URL: https (Asana requires it), or plain http on loopback (the sandbox)."""
+    if not value:
+        return None
+    parsed = urlparse(value)
+    loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+    if not parsed.netloc or not (
+        parsed.scheme == "https" or (parsed.scheme == "http" and loopback)
+    ):
+        raise ConfigError(
+            f"COPILOT_PUBLIC_URL is invalid: Asana delivers only to https URLs, got {value!r}"
+        )
+    if parsed.query or parsed.fragment:
+        raise ConfigError("COPILOT_PUBLIC_URL is invalid: give the base URL, without ? or #")
+    return value.rstrip("/")
 
 
 def _url_password(url: Secret | None) -> Secret | None:

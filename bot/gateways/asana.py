@@ -129,6 +129,7 @@ CREATED_TASK_FIELDS = "name,notes,permalink_url"
 # What a dependency or dependent outside the tasks just read needs (GET /tasks/{gid} in /batch).
 LINK_FIELDS = ("name", "completed", "due_on")
 USER_FIELDS = "name,email"
+WEBHOOK_FIELDS = "active,resource,target,last_failure_at,last_failure_content"
 # People change rarely; a new teammate is picked up within this many seconds.
 USERS_TTL_SECONDS = 3600.0
 TYPEAHEAD_COUNT = 100  # the most GET /workspaces/{gid}/typeahead returns (spec: 1-100)
@@ -208,6 +209,28 @@ class BatchRefused(UpstreamError):
 
 
 @dataclass(frozen=True)
+class WebhookInfo:
+    """A webhook as Asana reports it (never its secret: Asana shows that once, at creation)."""
+
+    gid: str
+    resource_gid: str
+    target: str
+    active: bool
+    last_failure_at: str | None = None
+    last_failure_content: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskStamp:
+    """What the reconcile read needs of a task: when and by whom it was created."""
+
+    gid: str
+    created_at: datetime | None
+    created_by: str | None
+    completed: bool = False
+
+
+@dataclass(frozen=True)
 class Comment:
     task_gid: str
     text: str
@@ -273,11 +296,12 @@ class AsanaGateway:
         self._stories = asana.StoriesApi(self._client)
         self._users = asana.UsersApi(self._client)
         self._typeahead = asana.TypeaheadApi(self._client)
+        self._webhooks = asana.WebhooksApi(self._client)
+        self._me: str | None = None
         self._monotonic = monotonic
         # workspace gid -> (read at, user gid -> email): one users read per workspace per TTL.
         self._emails: dict[str, tuple[float, dict[str, str]]] = {}
         self._emails_lock = threading.Lock()
-        self._me: str | None = None
 
     def close(self) -> None:
         # The v5 client has no close(): stop its thread pool and drop pooled connections.
@@ -724,6 +748,92 @@ class AsanaGateway:
             self._emails[workspace_gid] = (self._monotonic(), emails)
             return emails
 
+    # -- webhooks and what they may miss (issue 13) ------------------------------------------
+
+    def me(self) -> str:
+        """The gid of the user the token acts as (GET /users/me), read once."""
+        if self._me is None:
+            data = self._call(
+                "the token's own user",
+                lambda: self._users.get_user(
+                    "me", {"opt_fields": "name"}, _request_timeout=self._timeout
+                ),
+            )
+            self._me = str(data["gid"])
+        return self._me
+
+    def webhooks(self, workspace_gid: str, resource_gid: str | None = None) -> list[WebhookInfo]:
+        """The token's webhooks in a workspace (on one resource), every page."""
+        opts: dict[str, Any] = {"limit": PAGE_SIZE, "opt_fields": WEBHOOK_FIELDS}
+        if resource_gid is not None:
+            opts["resource"] = resource_gid
+        rows = self._list(
+            f"webhooks of workspace {workspace_gid}",
+            lambda: self._webhooks.get_webhooks(
+                workspace_gid, opts, _request_timeout=self._timeout
+            ),
+        )
+        return [_webhook(r) for r in rows]
+
+    def webhook(self, gid: str) -> WebhookInfo | None:
+        """One webhook, or None when Asana no longer has it."""
+        try:
+            data = self._call(
+                f"webhook {gid}",
+                lambda: self._webhooks.get_webhook(
+                    gid, {"opt_fields": WEBHOOK_FIELDS}, _request_timeout=self._timeout
+                ),
+            )
+        except NotFoundError:
+            return None
+        return _webhook(data)
+
+    def create_webhook(
+        self, resource_gid: str, target: str, filters: Sequence[Mapping[str, Any]]
+    ) -> WebhookInfo:
+        """POST /webhooks; Asana sends the handshake to `target` before this returns."""
+        body = {"data": {"resource": resource_gid, "target": target, "filters": list(filters)}}
+        data = self._call(
+            f"a webhook on {resource_gid}",
+            lambda: self._webhooks.create_webhook(body, {}, _request_timeout=self._timeout),
+        )
+        return _webhook(data)
+
+    def delete_webhook(self, gid: str) -> bool:
+        """Delete a webhook; False when it was already gone."""
+        try:
+            self._call(
+                f"webhook {gid}",
+                lambda: self._webhooks.delete_webhook(gid, _request_timeout=self._timeout),
+            )
+        except NotFoundError:
+            return False
+        return True
+
+    def tasks_modified_since(self, project_gid: str, since: datetime) -> list[TaskStamp]:
+        """Tasks of a project modified at or after `since` (GET /tasks?modified_since)."""
+        rows = self._list(
+            f"tasks of project {project_gid} modified since {_iso(since)}",
+            lambda: self._tasks.get_tasks(
+                {
+                    "project": project_gid,
+                    "modified_since": _iso(since),
+                    "limit": PAGE_SIZE,
+                    "opt_fields": "created_at,created_by,completed",
+                },
+                _request_timeout=self._timeout,
+            ),
+        )
+        return [
+            TaskStamp(
+                gid=str(r["gid"]),
+                created_at=_parse_time(r.get("created_at")),
+                created_by=str((r.get("created_by") or {}).get("gid") or "") or None,
+                completed=bool(r.get("completed")),
+            )
+            for r in rows
+        ]
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _project_tasks(
@@ -840,18 +950,6 @@ class AsanaGateway:
             ) from None
 
     # -- triage (issue 13) -------------------------------------------------------------------
-
-    def me(self) -> str:
-        """The gid of the user the token acts as (the copilot's own writes carry it)."""
-        if self._me is None:
-            data = self._call(
-                "the token's user",
-                lambda: self._users.get_user(
-                    "me", {"opt_fields": "name"}, _request_timeout=self._timeout
-                ),
-            )
-            self._me = str(data["gid"])
-        return self._me
 
     def creators(self, gids: Sequence[str]) -> dict[str, str | None]:
         """Who created each task (a user gid; None: unknown or deleted), 10 a /batch request."""
@@ -979,6 +1077,23 @@ class AsanaGateway:
 
 
 # -- mapping Asana dicts to domain records --------------------------------------------------
+
+
+def _webhook(data: Mapping[str, Any]) -> WebhookInfo:
+    return WebhookInfo(
+        gid=str(data["gid"]),
+        resource_gid=str((data.get("resource") or {}).get("gid") or ""),
+        target=str(data.get("target") or ""),
+        active=bool(data.get("active")),
+        last_failure_at=data.get("last_failure_at"),
+        last_failure_content=data.get("last_failure_content"),
+    )
+
+
+def _parse_time(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
 
 
 def _project(data: Mapping[str, Any]) -> Project:

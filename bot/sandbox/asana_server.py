@@ -29,6 +29,9 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.sandbox.asana_webhooks import WebhookError, WebhookHub, WebhookKnobs
+from bot.sandbox.asana_webhooks import full as full_webhook
+from bot.sandbox.asana_webhooks import render as render_webhook
 from bot.sandbox.loopback import LoopbackService
 
 API_PREFIX = "/api/1.0"
@@ -154,8 +157,20 @@ class AsanaStore:
         # Every task update the API applied (PUT /tasks/{gid}, direct or in /batch), in order.
         self.applied_updates: list[str] = []
         self.me: str | None = None  # the user the sandbox token acts as
+        # The user the API request answered on this thread acts as (its token's): events' user.
+        self._request = threading.local()
+        # Called with each event Asana would publish (the webhooks hub listens here).
+        self.event_listeners: list[Callable[[dict[str, Any]], None]] = []
         # The token user's time zone: Asana answers a due time's due_on as the date there.
         self.time_zone = "UTC"
+
+    @property
+    def actor(self) -> str | None:
+        return getattr(self._request, "actor", None)
+
+    @actor.setter
+    def actor(self, user_gid: str | None) -> None:
+        self._request.actor = user_gid
 
     # -- ids and time
 
@@ -340,12 +355,13 @@ class AsanaStore:
         modified_at: datetime | str | None = None,
         section: str | None = None,
         workspace_gid: str | None = None,
-        created_by: str | None = None,
+        by: str | None = None,
     ) -> str:
         """Create a task; ``tags`` are tag names or gids, enum values option gids or names.
 
-        ``created_by``: the user who created it (a person's gid; the token's user, ``me``, for
-        a task the app itself created); None leaves it unknown, as for tasks Asana imported."""
+        ``by`` is the user creating it: the event published says so (None: Asana itself, as
+        for a form or a rule).
+        """
         with self.lock:
             if assignee is not None:
                 self._need(self.users, assignee, "user")
@@ -387,12 +403,42 @@ class AsanaStore:
                 "dependencies": [],
                 "dependents": [],
                 "custom_values": {},
-                "created_by": created_by,
+                "created_by": by,
             }
             for field_gid, value in (custom_fields or {}).items():
                 self.tasks[gid]["custom_values"][field_gid] = self._coerce(field_gid, value)
             self.stories[gid] = []
+            if project_gid is not None:
+                self.emit("added", gid, user=by, parent=("project", project_gid))
             return gid
+
+    def emit(
+        self,
+        action: str,
+        task_gid: str,
+        *,
+        user: str | None,
+        parent: tuple[str, str] | None = None,
+        change: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish a compact task event, shaped as Asana delivers it to webhooks."""
+        if not self.event_listeners:
+            return
+        event: dict[str, Any] = {
+            "user": {"gid": user, "resource_type": "user"} if user else None,
+            "created_at": self.timestamp(),
+            "action": action,
+            "resource": {
+                "gid": task_gid,
+                "resource_type": "task",
+                "resource_subtype": "default_task",
+            },
+            "parent": {"gid": parent[1], "resource_type": parent[0]} if parent else None,
+        }
+        if change is not None:
+            event["change"] = change
+        for listener in self.event_listeners:
+            listener(event)
 
     def add_dependency(self, task_gid: str, depends_on_gid: str) -> None:
         """Record that ``task_gid`` depends on ``depends_on_gid`` (both directions kept)."""
@@ -477,11 +523,16 @@ class AsanaStore:
                 return value
             return None
 
-    def set_custom_field(self, task_gid: str, field_gid: str, value: Any) -> None:
+    def set_custom_field(
+        self, task_gid: str, field_gid: str, value: Any, *, by: str | None = None
+    ) -> None:
         with self.lock:
             task = self._need(self.tasks, task_gid, "task")
             task["custom_values"][field_gid] = self._coerce(field_gid, value)
             task["modified_at"] = self.timestamp()
+            self.emit(
+                "changed", task_gid, user=by, change={"field": "custom_fields", "action": "changed"}
+            )
 
     def _coerce(self, field_gid: str, value: Any) -> Any:
         custom_field = self._need(self.custom_fields, field_gid, "custom_field")
@@ -1266,10 +1317,13 @@ _TASK_READ_ONLY = {
 class AsanaApi:
     """Route one request to the store and build Asana's answer (no HTTP here)."""
 
-    def __init__(self, store: AsanaStore, base_url: str = "") -> None:
+    def __init__(
+        self, store: AsanaStore, base_url: str = "", hub: WebhookHub | None = None
+    ) -> None:
         self.store = store
         self.base_url = base_url
         self.renderer = _Renderer(store)
+        self.hub = hub
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., _Response]]] = []
         for method, pattern, handler in (
             ("GET", r"/users/me", self.get_me),
@@ -1289,6 +1343,10 @@ class AsanaApi:
             ("GET", r"/sections/(\d+)/tasks", self.list_section_tasks),
             ("GET", r"/tasks", self.list_tasks),
             ("POST", r"/tasks", self.create_task),
+            ("GET", r"/webhooks", self.list_webhooks),
+            ("POST", r"/webhooks", self.create_webhook),
+            ("GET", r"/webhooks/(\d+)", self.get_webhook),
+            ("DELETE", r"/webhooks/(\d+)", self.delete_webhook),
             ("GET", r"/tasks/(\d+)", self.get_task),
             ("PUT", r"/tasks/(\d+)", self.update_task),
             ("GET", r"/tasks/(\d+)/stories", self.list_stories),
@@ -1362,8 +1420,16 @@ class AsanaApi:
             headers["Location"] = f"/{ref.kind}s/{full.key}"
         return _Response(status, {"data": self.renderer.render(full, spec)}, headers)
 
-    def _page(self, path: str, refs: list[Ref], query: dict[str, str]) -> _Response:
-        spec = self._spec(refs[0].kind, query) if refs else self._spec_only(query)
+    def _page(
+        self,
+        path: str,
+        refs: list[Ref],
+        query: dict[str, str],
+        render: Callable[[Ref], dict[str, Any]] | None = None,
+    ) -> _Response:
+        if render is None:
+            spec = self._spec(refs[0].kind, query) if refs else self._spec_only(query)
+            render = lambda ref: self.renderer.render(ref, spec)  # noqa: E731
         raw_limit = query.get("limit")
         offset_token = query.get("offset")
         if raw_limit is None:
@@ -1374,7 +1440,7 @@ class AsanaApi:
                     "The result is too large. You should use pagination "
                     "(may require specifying a workspace)!"
                 )
-            data = [self.renderer.render(r, spec) for r in refs]
+            data = [render(r) for r in refs]
             return _Response(200, {"data": data, "next_page": None})
         try:
             limit = int(raw_limit)
@@ -1393,7 +1459,7 @@ class AsanaApi:
             params["offset"] = token
             rel = f"{path}?{urlencode(params, quote_via=quote, safe=',')}"
             next_page = {"offset": token, "path": rel, "uri": f"{self.base_url}{rel}"}
-        data = [self.renderer.render(r, spec) for r in chunk]
+        data = [render(r) for r in chunk]
         return _Response(200, {"data": data, "next_page": next_page})
 
     @staticmethod
@@ -1420,9 +1486,10 @@ class AsanaApi:
     # -- users and workspaces
 
     def get_me(self, *, query: dict[str, str]) -> _Response:
-        if self.store.me is None:
+        me = self.store.actor or self.store.me
+        if me is None:
             raise ApiError(401, "Not Authorized")
-        return self._one(Ref("user", self.store.me), query)
+        return self._one(Ref("user", me), query)
 
     def get_user(self, gid: str, *, query: dict[str, str]) -> _Response:
         self._need(self.store.users, gid, "user")
@@ -1664,11 +1731,17 @@ class AsanaApi:
             due_on=data.get("due_on"),
             parent=parent,
             workspace_gid=workspace,
-            created_by=self.store.me,  # the token's user: Asana records who created it
+            by=self.store.actor or self.store.me,
         )
         for project_gid in projects[1:]:
             self.store.tasks[gid]["memberships"].append(
                 {"project": project_gid, "section": self.store._first_section(project_gid)}
+            )
+            self.store.emit(
+                "added",
+                gid,
+                user=self.store.actor or self.store.me,
+                parent=("project", project_gid),
             )
         return self._one(Ref("task", gid), query, status=201)
 
@@ -1737,7 +1810,69 @@ class AsanaApi:
         task["custom_values"].update(values)
         task["modified_at"] = now
         self.store.applied_updates.append(gid)  # what tests count as "written"
+        for name in [*changes, *(["custom_fields"] if values else [])]:
+            self.store.emit(
+                "changed", gid, user=self.store.actor, change={"field": name, "action": "changed"}
+            )
         return self._one(Ref("task", gid), query)
+
+    # -- webhooks
+
+    def _hub(self) -> WebhookHub:
+        if self.hub is None:
+            raise ApiError(404, "No matching route for request")
+        return self.hub
+
+    def _owner(self) -> str:
+        return self.store.actor or self.store.me or ""
+
+    def list_webhooks(self, *, query: dict[str, str]) -> _Response:
+        workspace = self._workspace_param(query)
+        assert workspace is not None
+        hooks = self._hub().listing(
+            workspace=workspace, resource=query.get("resource"), owner=self._owner()
+        )
+        refs = [Ref("webhook", w["gid"]) for w in hooks]
+        return self._webhook_page(refs, query)
+
+    def _webhook_page(self, refs: list[Ref], query: dict[str, str]) -> _Response:
+        hub = self._hub()
+        return self._page(
+            "/webhooks",
+            refs,
+            query,
+            render=lambda ref: render_webhook(hub.get(ref.key), query.get("opt_fields")),
+        )
+
+    def create_webhook(self, *, data: dict[str, Any], query: dict[str, str]) -> _Response:
+        hub = self._hub()
+        resource = str(data.get("resource") or "")
+        workspace = None
+        if resource in self.store.projects:
+            workspace = self.store.projects[resource]["workspace"]
+        elif resource in self.store.tasks:
+            workspace = self.store.tasks[resource]["workspace"]
+        try:
+            webhook = hub.create(data, owner=self._owner(), workspace=workspace)
+        except WebhookError as error:
+            raise ApiError(error.status, error.message) from None
+        return _Response(201, {"data": full_webhook(webhook)}, {})
+
+    def get_webhook(self, gid: str, *, query: dict[str, str]) -> _Response:
+        try:
+            webhook = self._hub().get(gid)
+        except WebhookError as error:
+            raise ApiError(error.status, error.message) from None
+        if query.get("opt_fields"):
+            return _Response(200, {"data": render_webhook(webhook, query["opt_fields"])})
+        return _Response(200, {"data": full_webhook(webhook)})
+
+    def delete_webhook(self, gid: str, *, query: dict[str, str]) -> _Response:
+        try:
+            self._hub().delete(gid)
+        except WebhookError as error:
+            raise ApiError(error.status, error.message) from None
+        return _Response(200, {"data": {}})
 
     def _assignee(self, task: dict[str, Any], value: Any) -> str | None:
         if value is None:
@@ -2020,9 +2155,12 @@ class AsanaSandbox(LoopbackService):
         token: str = "sandbox-asana-token",
         rate_limit_per_minute: int | None = None,
         state_path: str | Path | None = None,
+        webhook_knobs: WebhookKnobs | None = None,
     ) -> None:
         self.store = store if store is not None else AsanaStore()
         self.token = token
+        # More tokens, each acting as a person (user gid): their changes are theirs in events.
+        self.people_tokens: dict[str, str] = {}
         self.faults = FaultPlan()
         self.requests: list[RecordedRequest] = []
         self.state_path = Path(state_path) if state_path is not None else None
@@ -2031,7 +2169,32 @@ class AsanaSandbox(LoopbackService):
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
-        self.api = AsanaApi(self.store)
+        self.webhooks = WebhookHub(
+            new_gid=self.store.new_gid,
+            now=self.store.now,
+            resource_of=self._resource_of,
+            projects_of_task=self.store.task_projects,
+            knobs=webhook_knobs,
+        )
+        self.store.event_listeners.append(self.webhooks.publish)
+        self.api = AsanaApi(self.store, hub=self.webhooks)
+
+    def token_for(self, user_gid: str) -> str:
+        """A personal access token acting as that user (a person editing Asana)."""
+        token = f"sandbox-person-{user_gid}"
+        self.people_tokens[token] = user_gid
+        return token
+
+    def _resource_of(self, gid: str) -> dict[str, Any] | None:
+        with self.store.lock:
+            for kind, table in (("project", self.store.projects), ("task", self.store.tasks)):
+                if gid in table:
+                    return {"gid": gid, "resource_type": kind, "name": table[gid]["name"]}
+        return None
+
+    def stop(self) -> None:
+        self.webhooks.stop()
+        super().stop()
 
     @property
     def rate_limit_per_minute(self) -> int | None:
@@ -2123,15 +2286,24 @@ class AsanaSandbox(LoopbackService):
         if not path.startswith(API_PREFIX):
             error = ApiError(404, "No matching route for request")
             return 404, error.body(), {}, delay
-        if headers.get("Authorization", "") != f"Bearer {self.token}":
+        bearer = headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer != self.token and bearer not in self.people_tokens:
             return 401, {"errors": [{"message": "Not Authorized", "help": HELP}]}, {}, delay
+        actor = self.people_tokens.get(bearer, self.store.me)
         try:
             self._limiter.check()
         except ApiError as error:
             return 429, error.body(), error.headers, delay
         if body_error is not None:
             return 400, body_error.body(), {}, delay
+        if method == "POST" and inner.rstrip("/") == "/webhooks":
+            # The handshake reaches the target while this request is open: the store stays
+            # free meanwhile, as Asana keeps answering other requests.
+            self.store.actor = actor
+            response = self.api.handle(method, inner, query, body)
+            return response.status, response.body, response.headers, delay
         with self.store.lock:
+            self.store.actor = actor
             response = self.api.handle(
                 method,
                 inner,
@@ -2140,6 +2312,7 @@ class AsanaSandbox(LoopbackService):
                 batch_fault=fail_actions,
                 batch_status=fail_status,
             )
+            self.store.actor = None
             if self.state_path is not None and method != "GET" and response.status < 400:
                 self.store.save(self.state_path)
         if lose_answer:

@@ -317,6 +317,41 @@ def m008_teams(schema: Schema) -> None:
 
 
 @migrations
+def m009_asana_webhooks(schema: Schema) -> None:
+    # Issue 13: one Asana webhook per linked project. `status` 'creating' marks the app's own
+    # creation request in flight (until `creating_until`): only then is a handshake for that
+    # target accepted, by whichever instance it reaches, and only once (`handshake_at`). The
+    # secret is kept to check every later delivery's X-Hook-Signature.
+    schema.create_table(
+        "asana_webhooks",
+        {
+            "project_gid": str,
+            "target": str,
+            "webhook_gid": str,
+            "secret": str,
+            "status": str,  # creating | active | failed
+            "creating_until": str,
+            "handshake_at": str,
+            "created_at": str,
+            "reconciled_at": str,  # the reconcile read's watermark (Asana's modified_since)
+            "problem": str,  # what went wrong last (disabled by Asana, re-created), for approvers
+            "problem_at": str,
+        },
+        pk="project_gid",
+        not_null=("target", "status"),
+    )
+    # Events already handled (Asana's events carry no id: a key derived from the event), kept
+    # for a retention window so a retry or a replay does nothing twice.
+    schema.create_table(
+        "asana_event_keys",
+        {"key": str, "project_gid": str, "seen_at": str},
+        pk="key",
+        not_null=("seen_at",),
+    )
+    schema.create_index("asana_event_keys", ["seen_at"])
+
+
+@migrations
 def m010_triage(schema: Schema) -> None:
     # Issue 13: each task is triaged once, across restarts and instances (the first claim wins),
     # and the comment an approved triage posts on a task is recorded with its story gid.

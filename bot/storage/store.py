@@ -25,6 +25,7 @@ from bot.storage.schema import migrations
 from bot.storage.teams import TeamsConversationRow, TeamsPersonRow, TeamsStore
 from bot.storage.teams_installs import TeamRef, TeamsInstallsStore
 from bot.storage.triage import TriageStore
+from bot.storage.webhooks import WebhookRow, WebhooksStore
 
 __all__ = [
     "ApprovedSprintRow",
@@ -41,6 +42,7 @@ __all__ = [
     "TeamRef",
     "TeamsConversationRow",
     "TeamsPersonRow",
+    "WebhookRow",
     "iso",
     "utc_now",
 ]
@@ -56,6 +58,7 @@ class Store(
     RetrosStore,
     TeamsInstallsStore,
     TriageStore,
+    WebhooksStore,
     StoreBase,
 ):
     def __init__(

@@ -115,6 +115,7 @@ class TriageService:
         self._lock = threading.Lock()
         self._waiting: dict[str, list[str]] = {}  # project gid -> task gids gathered
         self._timers: dict[str, threading.Timer] = {}
+        self._closed = False  # after close(), late webhook bursts are left to the next reconcile
         engine.add_follow_up(KIND, self._comment)
 
     # -- new tasks -------------------------------------------------------------------------
@@ -124,6 +125,8 @@ class TriageService:
         if not task_gids:
             return
         with self._lock:
+            if self._closed:
+                return
             self._waiting.setdefault(project_gid, []).extend(task_gids)
             if project_gid in self._timers:
                 return
@@ -155,6 +158,7 @@ class TriageService:
         """Stop gathering (shutdown): tasks still waiting are left unclaimed, so the reconcile
         read after the next start brings them back."""
         with self._lock:
+            self._closed = True
             timers, self._timers = list(self._timers.values()), {}
             self._waiting.clear()
         for timer in timers:

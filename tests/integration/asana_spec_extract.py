@@ -34,6 +34,11 @@ OPERATIONS = (
     ("POST", "/custom_fields/{custom_field_gid}/enum_options"),
     ("PUT", "/enum_options/{enum_option_gid}"),
     ("POST", "/batch"),
+    ("GET", "/tasks"),
+    ("GET", "/webhooks"),
+    ("POST", "/webhooks"),
+    ("GET", "/webhooks/{webhook_gid}"),
+    ("DELETE", "/webhooks/{webhook_gid}"),
 )
 OUT = Path(__file__).with_name("asana_spec_operations.json")
 

@@ -41,8 +41,8 @@ NOT_INPUT: frozenset[str] = frozenset()
 def _operations() -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
     ops = []
     for op in SPEC["operations"]:
-        # A gid; {user_gid} may also be "me" (the spec: "the string 'me', an email, or a gid").
-        path = op["path"].replace("{user_gid}", "(?:\\d+|me)")
+        # `me` stands for the token's own user wherever Asana takes a user gid.
+        path = re.sub(r"\{user_gid\}", r"(?:\\d+|me)", op["path"])
         pattern = re.compile(re.sub(r"\{[a-z_]+\}", r"\\d+", path) + "/?")
         ops.append((op["method"], pattern, op))
     return ops
@@ -110,7 +110,7 @@ def demo_traffic() -> tuple[list[RecordedRequest], set[str]]:
     """
     with (
         time_machine.travel(DEFAULT_NOW.instant, tick=True),
-        running_sandbox(tasks=60, lease_seconds=1.0) as box,
+        running_sandbox(tasks=60, lease_seconds=1.0, webhooks=True) as box,
     ):
         box.setup_fields()
         _, message = box.command("/prioritize", box.seed.project_name)  # by name: typeahead
@@ -130,6 +130,16 @@ def demo_traffic() -> tuple[list[RecordedRequest], set[str]]:
         box.click(report.alerts[0].message_ts, "proposal_approve")
         # Issue 13: a new task triaged and approved (its comment), then /estimate and Approve.
         assert triage_demo(box, lambda text="": None)
+        # Asana webhooks (issue 13): a missed event reconciled, a disabled webhook re-created,
+        # and `copilot webhooks --delete` then a fresh ensure.
+        hooks, project = box.services.webhooks, box.seed.project_gid
+        box.asana.webhooks.knobs.drop_next = 1
+        someone = next(u for u in box.seed.user_gids.values() if u != box.asana.store.me)
+        box.asana.store.add_task(project, "Missed by the webhook", by=someone)
+        box.asana.webhooks.deactivate(box.services.store.webhook_row(project).webhook_gid)
+        assert hooks.reconcile()
+        assert hooks.remove(project).action == "deleted"
+        assert hooks.ensure(project).action == "created"
         requests = list(box.asana.requests)
     used = {f"{r.method} {r.path}" for r in requests}
     used |= {
@@ -161,6 +171,11 @@ def test_the_flows_use_the_operations_the_spec_list_covers(demo_traffic) -> None
         "createEnumOptionForCustomField",
         "createCustomField",
         "addCustomFieldSettingForProject",
+        "getTasks",
+        "getWebhooks",
+        "createWebhook",
+        "getWebhook",
+        "deleteWebhook",
     } <= operations
 
 

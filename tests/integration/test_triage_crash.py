@@ -18,9 +18,7 @@ def test_sigkill_after_the_fields_and_the_comment_landed_comments_once(rules_box
     db_path = str(tmp_path / "crash.db")
     store = box.asana.store
     author = next(g for g in box.seed.user_gids.values() if g != store.me)
-    gid = store.add_task(
-        box.seed.project_gid, "Add CSV export to the billing reports", created_by=author
-    )
+    gid = store.add_task(box.seed.project_gid, "Add CSV export to the billing reports", by=author)
     # The card, proposed by an instance on the crash database (as a webhook would make it).
     env = {
         "SLACK_BOT_TOKEN": box.settings.slack_bot_token.value,

@@ -46,7 +46,7 @@ def new_task(box: Sandbox, name: str, notes: str = NOTES, **fields: object) -> s
         box.seed.project_gid,
         name,
         notes=notes,
-        created_by=person(box),
+        by=person(box),
         custom_fields={gids[k.replace("_", " ").title()]: v for k, v in fields.items()},
     )
 
@@ -248,7 +248,7 @@ def test_a_comment_whose_answer_was_lost_is_posted_once(box) -> None:
 def test_a_burst_of_fifty_is_one_card_and_the_copilots_own_tasks_none(box) -> None:
     gids = [new_task(box, f"Import row {i}: migrate invoice {i}", notes="") for i in range(50)]
     mine = box.asana.store.add_task(
-        box.seed.project_gid, "Created by the copilot", created_by=box.asana.store.me
+        box.seed.project_gid, "Created by the copilot", by=box.asana.store.me
     )
     message = triage(box, *gids, mine)
     assert message is not None
