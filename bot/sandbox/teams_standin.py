@@ -34,6 +34,7 @@ Choices where Teams' behaviour is not pinned down by Microsoft's documentation:
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import re
@@ -396,6 +397,12 @@ def _no_proxy_opener() -> urllib.request.OpenerDirector:
 # ---------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _signing_key() -> rsa.RSAPrivateKey:
+    """One RSA key per process: making one takes ~60 ms, and every sandbox starts a stand-in."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 class TeamsStandIn(LoopbackService):
     """A Teams tenant on loopback: records what the bot sends, delivers signed activities to it."""
 
@@ -422,8 +429,8 @@ class TeamsStandIn(LoopbackService):
         self.activities: dict[tuple[str, str], dict[str, Any]] = {}  # (conversation, id) -> last
         self.history: list[dict[str, Any]] = []  # every post and update, in order
         self.tokens_issued = 0
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = uuid.uuid4().hex
+        self.key = _signing_key()
+        self.kid = uuid.uuid4().hex  # its own: a token of another stand-in names a kid not here
         self._lock = threading.RLock()
         self._ids = itertools.count(1700000000001)
         self._server: _Server | None = None
