@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
+import urllib.request
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import asana
 import pytest
 
 from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, Sandbox, running_sandbox
+from bot.sandbox.asana_webhooks import signature
 from bot.sandbox.slack_standin import render_message
 from tests.clock import FrozenNow
 
@@ -50,6 +51,14 @@ def create(box: Sandbox, name: str, *, token: str | None = None) -> str:
 def delivered(box: Sandbox, gids: list[str], copies: int = 1) -> None:
     """Wait until Asana has delivered (and the app answered 200) each task's event `copies`
     times, then for the work after the answers: the burst handed over, triage posted."""
+    arrived(box, gids, copies)
+    box.services.jobs.drain()
+    box.services.webhooks.flush()
+    box.services.triage.settle()
+
+
+def arrived(box: Sandbox, gids: list[str], copies: int = 1) -> None:
+    """Wait until each task's event was delivered `copies` times and answered 200."""
     hub = box.asana.webhooks
 
     def seen() -> Counter[str]:
@@ -61,9 +70,6 @@ def delivered(box: Sandbox, gids: list[str], copies: int = 1) -> None:
         )
 
     assert box.slack.wait_for(lambda: all(seen()[g] >= copies for g in gids), 60), seen()
-    box.services.jobs.drain()
-    box.services.webhooks.flush()
-    box.services.triage.settle()
 
 
 def cards(box: Sandbox) -> list[dict]:
@@ -117,11 +123,25 @@ def test_a_task_a_person_creates_becomes_one_card_and_approve_writes_it_once(box
     assert story_posts(box, gid) == 1 and len(cards(box)) == 1
 
 
-def test_the_same_delivery_replayed_gives_one_card(box) -> None:
-    box.asana.webhooks.knobs.duplicates = 2  # Asana may deliver an event more than once
+def test_the_same_delivery_duplicated_and_replayed_later_gives_one_card(box) -> None:
+    box.asana.webhooks.knobs.duplicates = 1  # Asana may deliver an event twice
     gid = create(box, "Rotate the billing API keys")
-    delivered(box, [gid], copies=3)
-    assert [row["gid"] for c in cards(box) for row in _rows(box, c)] == [gid]
+    delivered(box, [gid], copies=2)
+    [card] = cards(box)
+    # The same body again once the card is out (a late retry, or a replay: Asana's signature
+    # has no timestamp): answered 200, no second card.
+    [(webhook, _, body)] = {(w, s, b) for w, s, b in box.asana.webhooks.deliveries}
+    target = box.asana.webhooks.webhooks[webhook]["target"]
+    secret = box.services.store.webhook_secret(box.seed.project_gid)
+    assert secret is not None
+    headers = {"X-Hook-Signature": signature(secret, body), "Content-Type": "application/json"}
+    for _ in range(2):
+        request = urllib.request.Request(target, data=body, method="POST", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+    delivered(box, [gid], copies=2)
+    assert cards(box) == [card]
+    assert [row["gid"] for row in _rows(box, card)] == [gid]
 
 
 def test_a_task_the_copilots_own_token_creates_gives_no_card(box) -> None:
@@ -131,10 +151,15 @@ def test_a_task_the_copilots_own_token_creates_gives_no_card(box) -> None:
     assert [row["gid"] for c in cards(box) for row in _rows(box, c)] == [theirs]
 
 
-def test_twenty_tasks_created_at_once_give_one_card_listing_them_all(box) -> None:
-    with ThreadPoolExecutor(20) as pool:  # an import: twenty creations at once
-        gids = list(pool.map(lambda n: create(box, f"Imported task {n}"), range(20)))
+def test_twenty_tasks_created_in_a_row_give_one_card_listing_them_all(box) -> None:
+    # An import: twenty tasks one after the other, each event in its own delivery (the
+    # worst case for the app: Asana may batch them, but need not).
+    gids = []
+    for n in range(20):
+        gids.append(create(box, f"Imported task {n}"))
+        arrived(box, gids)
     delivered(box, gids)
+    assert len(box.asana.webhooks.deliveries) == 20
     [card] = cards(box)
     assert sorted(row["gid"] for row in _rows(box, card)) == sorted(gids)
 
