@@ -74,6 +74,9 @@ def test_demo_runs_the_whole_flow():
     text = out.getvalue()
     assert "[Approve] [Reject]" in text
     assert "Approved" in text and "15 of 15 open tasks now carry an AI Priority Score" in text
+    # Triage through the real webhook path: Asana's signed delivery, then one card (issue 13).
+    assert "Asana POSTs the signed event to /asana/events/" in text
+    assert text.count("Triage · 1 new task") >= 1
 
 
 @pytest.mark.parametrize("fault", ["500", "503", "drop", "latency"])
