@@ -108,9 +108,7 @@ def _create_as(box: Sandbox, user_gid: str, project_gid: str) -> str:
     config.host = box.asana.base_url
     config.access_token = box.asana.token_for(user_gid)
     data = {"name": NEW_TASK, "notes": NEW_NOTES, "projects": [project_gid]}
-    task = asana.TasksApi(asana.ApiClient(config)).create_task(
-        {"data": data}, {"opt_fields": "gid"}
-    )
+    task = asana.TasksApi(asana.ApiClient(config)).create_task({"data": data}, {})
     return str(task["gid"])
 
 

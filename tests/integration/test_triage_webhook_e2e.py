@@ -45,7 +45,7 @@ def create(box: Sandbox, name: str, *, token: str | None = None) -> str:
     config.access_token = token or box.asana.token_for(person(box))
     tasks = asana.TasksApi(asana.ApiClient(config))
     data = {"name": name, "notes": NOTES, "projects": [box.seed.project_gid]}
-    return str(tasks.create_task({"data": data}, {"opt_fields": "gid"})["gid"])
+    return str(tasks.create_task({"data": data}, {})["gid"])
 
 
 def delivered(box: Sandbox, gids: list[str], copies: int = 1) -> None:
