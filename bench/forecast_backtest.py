@@ -14,8 +14,10 @@ the P50 sprint itself).
 Scenarios:
 - synthetic: completed tasks per sprint ~ Poisson(10); with growth, added ~ Poisson(3).
 - seed-shaped: like bot/sandbox/asana_seed.py: ten completed tasks a sprint, Story Points drawn
-  uniformly from 1, 2, 3, 5, 8 (the seed's ``FIBONACCI[:5]``). The seed's own three sprints are
-  read from an in-memory sandbox store (no server) and forecast once, for the record.
+  uniformly from 1, 2, 3, 5, 8 (the seed's ``FIBONACCI[:5]``).
+- sandbox seed: the seed's own history, read from an in-memory sandbox store (no server): its
+  three finished sprints' completed points resampled as the truth, and its 30 completed tasks'
+  points resampled ten a sprint. The seed's sprints are also forecast once, for the record.
 - mid-sprint: the forecast made on a random working day of the current sprint, whose real
   completions are thinned to the share of its working days still ahead.
 """
@@ -174,6 +176,52 @@ def backtest(scenario: Scenario, points: int, seed: int) -> Outcome:
     )
 
 
+def seed_points() -> list[float]:
+    """Story Points of every completed task of the sandbox seed (its Sprint 21–23)."""
+    from bot.sandbox.asana_seed import seed_team
+    from bot.sandbox.asana_server import AsanaStore
+
+    store = AsanaStore(now=lambda: datetime.combine(TODAY, clock(9, 30), tzinfo=UTC))
+    info = seed_team(store, today=TODAY)
+    points_field = info.field_gids["Story Points"]
+    return [
+        float(task["custom_values"].get(points_field) or 0)
+        for task in store.tasks.values()
+        if task.get("completed")
+    ]
+
+
+def seed_scenarios(history: tuple[SprintThroughput, ...], points: list[float]) -> list[Scenario]:
+    """Backtests on the sandbox seed's own history: its sprints, or its tasks, resampled."""
+    sprints = [h.completed for h in history]
+    per_sprint = round(len(points) / max(1, len(history)))
+
+    def seed_sprints(rng: np.random.Generator) -> tuple[float, float]:
+        return float(rng.choice(sprints)), 0.0
+
+    def seed_tasks(rng: np.random.Generator) -> tuple[float, float]:
+        return float(rng.choice(points, size=per_sprint).sum()), 0.0
+
+    mean = statistics.fmean(sprints)
+    return [
+        Scenario(
+            f"sandbox seed: its {len(sprints)} sprints ({', '.join(f'{c:g}' for c in sprints)} "
+            "pts) resampled, N=3",
+            seed_sprints,
+            mean,
+            3,
+            ForecastUnit.POINTS,
+        ),
+        Scenario(
+            f"sandbox seed: its {len(points)} completed tasks' points, {per_sprint} a sprint, N=3",
+            seed_tasks,
+            mean,
+            3,
+            ForecastUnit.POINTS,
+        ),
+    ]
+
+
 def seed_history() -> tuple[SprintThroughput, ...]:
     """The sandbox seed's finished sprints (Story Points by completion date), read in memory."""
     from bot.sandbox.asana_seed import seed_team
@@ -254,9 +302,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Backtest: {args.points} forecast points per scenario, 10,000 runs each, seed {args.seed}"
     )
     print()
+    history = seed_history()
     print("| scenario | by P50 | before P50 | by P85 | P85-P50 (sprints) | ms/forecast |")
     print("|---|---|---|---|---|---|")
-    for n, scenario in enumerate(SCENARIOS):
+    for n, scenario in enumerate([*SCENARIOS, *seed_scenarios(history, seed_points())]):
         out = backtest(scenario, args.points, args.seed * 1000 + n)
         print(
             f"| {scenario.name} | {out.by_p50:.0%} | {out.before_p50:.0%} | {out.by_p85:.0%} "
@@ -264,7 +313,6 @@ def main(argv: list[str] | None = None) -> None:
         )
     print()
 
-    history = seed_history()
     sprints = ", ".join(f"{h.name} {h.completed:g}" for h in history)
     fc = forecast_delivery(history, 120.0, today=TODAY, sprint_start=TODAY, sprint_days=SPRINT_DAYS)
     print(f"Sandbox seed history (Story Points completed): {sprints}")

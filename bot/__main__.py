@@ -118,6 +118,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             days="mon-sun",
         )
     )
+    # Every working day: the nudges of the projects an approver turned them on for (issue 14).
+    services.scheduled_jobs.append(services.nudges.scheduled_job())
     # Every day: proposals and caches older than COPILOT_RETENTION_DAYS are pruned.
     services.scheduled_jobs.append(
         ScheduledJob(

@@ -20,7 +20,9 @@ from bot.surfaces.slack.listeners import (
     actions,
     commands,
     fallbacks,
+    forecast,
     home,
+    nudges,
     overload,
     retro,
     sprint,
@@ -56,6 +58,8 @@ def create_app(settings: Settings, services: Services) -> App:
     retro.register(app, services)
     triage.register(app, services)  # issue 13: /estimate and the triage card's assignee menu
     webhooks.register(app, services)  # issue 13: approvers see re-created Asana webhooks
+    forecast.register(app, services)
+    nudges.register(app, services)  # its Home tab section too
     home.register(app, services)
     fallbacks.register(app)  # last: answers whatever no listener above handled
 

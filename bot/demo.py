@@ -310,6 +310,8 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
+    from bot.surfaces.slack.listeners.forecast import forecast_demo
+
     with running_sandbox(tasks=tasks, use_model=use_model) as box:
         say("== Sandbox ==")
         say(
@@ -367,6 +369,8 @@ def run_demo(*, tasks: int = 60, use_model: bool = True, out: TextIO = sys.stdou
         if not retro_demo(box, say):  # before /plan-sprint moves the seed's carried-over tasks
             return 1
         if not _sprint_demo(box, say):
+            return 1
+        if not forecast_demo(box, say):
             return 1
         if not _overload_demo(box, say):
             return 1

@@ -24,7 +24,9 @@ from bot.surfaces.slack.surface import SlackSurface
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import LEASE_SECONDS, ApprovalEngine
 from bot.usecases.digest import DigestService, ScheduleBook
+from bot.usecases.forecast import DeliveryForecaster
 from bot.usecases.instances import CommandLedger, Liveness
+from bot.usecases.nudges import NudgeService
 from bot.usecases.prioritize import Prioritizer
 from bot.usecases.retro import KIND as RETRO_KIND
 from bot.usecases.retro import Retrospectives, RetroWriter
@@ -69,6 +71,8 @@ class Services:
     liveness: Liveness = None  # type: ignore[assignment]  # set by build_services
     commands: CommandLedger = None  # type: ignore[assignment]  # set by build_services
     webhooks: AsanaWebhooks = None  # type: ignore[assignment]  # set by build_services
+    forecaster: DeliveryForecaster = None  # type: ignore[assignment]  # set by build_services
+    nudges: NudgeService = None  # type: ignore[assignment]  # set by build_services
     # Hooks for other features: daily jobs for the one scheduler (see bot.scheduler.ScheduledJob),
     # and sections appended to the Home tab. Add to them before start_scheduler() / serving.
     scheduled_jobs: list[ScheduledJob] = field(default_factory=list)
@@ -274,6 +278,28 @@ def build_services(
         clock=clock,
         public_url=settings.public_url,
         lock=store.named_lock if store.shared else None,
+    )
+    services.forecaster = DeliveryForecaster(
+        asana=asana,
+        projects=access,
+        anchors=store,
+        clock=clock,
+        tz=settings.standup_tz,
+        sprint_days=settings.sprint_days,
+    )
+    services.digests.forecast_line = services.forecaster.digest_line
+    services.nudges = NudgeService(
+        asana=asana,
+        store=store,
+        slack=slack,
+        access=access,
+        chat=services.chat,
+        clock=clock,
+        tz=settings.standup_tz,
+        days=settings.standup_days,
+        stale_days=settings.stale_days,
+        slack_enabled=settings.slack_enabled,
+        teams_enabled=settings.teams is not None,
     )
     if settings.teams is not None:
         from bot.surfaces.teams.surface import TeamsSurface  # the SDK loads only when used

@@ -143,6 +143,7 @@ class Settings:
     port: int = 3000
     sprint_days: int = 14
     retro_project: str | None = None  # COPILOT_RETRO_PROJECT: where retro action items go
+    stale_days: int = 5  # COPILOT_STALE_DAYS: a task untouched this many working days is at risk
     weekly_hours: float = 40.0
     hours_per_point: float = 4.0
     overload_threshold: float = 1.2
@@ -317,6 +318,7 @@ class Settings:
             port=int(number("PORT", 3000, low=1, high=65535)),
             sprint_days=int(number("COPILOT_SPRINT_DAYS", 14, low=1, high=90)),
             retro_project=retro_project.strip() if retro_project else None,
+            stale_days=int(number("COPILOT_STALE_DAYS", 5, low=1, high=365)),
             weekly_hours=number("COPILOT_WEEKLY_HOURS", 40.0, low=1, high=168),
             hours_per_point=number("COPILOT_HOURS_PER_POINT", 4.0, low=0.1, high=100),
             overload_threshold=number("COPILOT_OVERLOAD_THRESHOLD", 1.2, low=0.5, high=5),

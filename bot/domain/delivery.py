@@ -27,8 +27,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import numpy as np
+from bot.domain.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # imported at the first forecast, not at start (memory of an idle instance)
+    np = LazyModule("numpy")
 
 RUNS = 10_000
 HISTORY_SPRINTS = 6

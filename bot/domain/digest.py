@@ -640,3 +640,4 @@ class StandupDigest:
     mentions: Mapping[str, str] = field(default_factory=dict)  # Asana user gid → Slack id
     comments_unread: int = 0  # changed tasks whose comments could not be read
     first: bool = False  # no digest of this project in this channel before
+    forecast_line: str | None = None  # Fridays: the delivery forecast's line, plain text

@@ -174,6 +174,11 @@ class SlackGateway:
             raise UpstreamError("Slack", f"chat.postMessage failed: {type(exc).__name__}") from None
         return str(response["ts"])
 
+    def open_dm(self, user: str) -> str:
+        """The app's direct message with `user` (conversations.open, scope im:write): its id."""
+        response = self._call("conversations.open", users=user)
+        return str(response["channel"]["id"])
+
     def _call(self, method: str, *, client: WebClient | None = None, **kwargs: Any) -> Any:
         return self._guarded(method, lambda: (client or self.client).api_call(method, json=kwargs))
 

@@ -132,6 +132,7 @@ DEFAULT_SCOPES: frozenset[str] = frozenset(
         "users:read",
         "users:read.email",
         "files:write",
+        "im:write",
     }
 )
 
@@ -785,6 +786,7 @@ class SlackStandIn(LoopbackService):
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
+            "conversations.open": self._conversations_open,
             "views.publish": self._views_publish,
             "views.open": self._views_open,
             "views.push": self._views_open,
@@ -940,6 +942,23 @@ class SlackStandIn(LoopbackService):
     def _require_scope(self, scope: str) -> None:
         if scope not in self.scopes:
             raise _SlackError("missing_scope", needed=scope, provided=",".join(sorted(self.scopes)))
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """conversations.open with one user: the bot's DM with them, created once (im:write)."""
+        self._require_scope("im:write")
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise _SlackError("not_enough_users" if not users else "too_many_users")
+        if users[0] not in self.users:
+            raise _SlackError("user_not_found")
+        channel = "D" + users[0][1:]  # as chat.postMessage to a user id answers
+        already = channel in self.conversations
+        if not already:
+            self.conversations[channel] = SlackChannel(channel, kind="im", bot_member=True)
+        out: dict[str, Any] = {"channel": {"id": channel}}
+        if already:
+            out |= {"no_op": True, "already_open": True}
+        return out
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         self._require_scope("channels:join")

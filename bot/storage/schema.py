@@ -370,6 +370,38 @@ def m010_triage(schema: Schema) -> None:
 
 
 @migrations
+def m011_forecast_nudges(schema: Schema) -> None:
+    # Issue 14 §3: nudges are off until an approver turns them on for a project; a person may
+    # turn their own off; one nudge a person a day, claimed in the ledger before it is sent.
+    schema.create_table(
+        "nudge_projects",
+        {"project_gid": str, "project_name": str, "enabled": int, "set_by": str, "set_at": str},
+        pk="project_gid",
+        not_null=("enabled", "set_at"),
+    )
+    schema.create_table(
+        "nudge_opt_outs",
+        {"user_id": str, "set_at": str},
+        pk="user_id",
+        not_null=("set_at",),
+    )
+    schema.create_table(
+        "nudge_ledger",
+        {
+            "person_gid": str,
+            "day": str,
+            "recipient": str,
+            "status": str,
+            "owner": str,
+            "claimed_at": str,
+            "sent_at": str,
+        },
+        pk=("person_gid", "day"),
+        not_null=("status", "claimed_at"),
+    )
+
+
+@migrations
 def m012_retrospectives(schema: Schema) -> None:
     # Issue 14: what each digest found blocked, per task and local day (a retrospective counts
     # the days a task spent blocked and the blockers that keep coming back).

@@ -17,6 +17,7 @@ from bot.storage.base import StoreBase, iso, utc_now
 from bot.storage.caches import CachesStore, CommentRow
 from bot.storage.db import open_database
 from bot.storage.instances import InstancesStore, PendingCommandRow
+from bot.storage.nudges import NudgeProjectRow, NudgesStore
 from bot.storage.people import ChannelLinkRow, OverloadAlertRow, PeopleStore
 from bot.storage.proposals import ItemRow, ProposalRow, ProposalsStore
 from bot.storage.retros import ApprovedSprintRow, BlockedDayRow, RetrosStore
@@ -35,6 +36,7 @@ __all__ = [
     "DeliveryProblemRow",
     "DigestScheduleRow",
     "ItemRow",
+    "NudgeProjectRow",
     "OverloadAlertRow",
     "PendingCommandRow",
     "ProposalRow",
@@ -59,6 +61,7 @@ class Store(
     TeamsInstallsStore,
     TriageStore,
     WebhooksStore,
+    NudgesStore,
     StoreBase,
 ):
     def __init__(

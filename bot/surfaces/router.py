@@ -60,5 +60,8 @@ class ChatSurfaces:
     def person_id(self, channel: str, email: str | None) -> str | None:
         return self.surface(channel).person_id(channel, email)
 
+    def post_direct(self, user: str, view: Mapping[str, Any]) -> str:
+        return self.surface(user).post_direct(user, view)  # people are `teams:` in Teams too
+
     def say_privately(self, channel: str, user: str, text: str, *, reply_to: str = "") -> None:
         self.surface(channel).say_privately(channel, user, text, reply_to=reply_to)

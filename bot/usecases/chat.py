@@ -61,6 +61,11 @@ class ChatPort(Protocol):
         mentions by id (Slack); None otherwise (Teams finds its own mentions in the roster)."""
         ...
 
+    def post_direct(self, user: str, view: Mapping[str, Any]) -> str:
+        """Post a view (a nudge) privately to a person: their DM with the app in Slack, their
+        personal chat with the copilot in Teams (`teams:<aad>`); the message id."""
+        ...
+
     def say_privately(self, channel: str, user: str, text: str, *, reply_to: str = "") -> None:
         """Say a note privately to `user` about `channel` (`reply_to`: Slack's response_url)."""
         ...

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 PROMPT = "standup"
 LEDGER_KIND = "digest"
+FRIDAY = 4  # the digest carries the delivery forecast on the team's Fridays
 
 
 def ledger_key(schedule: DigestSchedule, slot: datetime) -> dict[str, str]:
@@ -116,6 +117,8 @@ class DigestService:
         self._settings = settings
         self._clock = clock
         self._owner = new_owner()
+        # Set by build_services: the delivery forecast's one line, carried on Fridays.
+        self.forecast_line: Callable[..., str | None] | None = None
 
     def _post(self, channel: str, digest: StandupDigest) -> str:
         return self._chat.post_digest(channel, digest)
@@ -193,6 +196,13 @@ class DigestService:
             own_writes=own_writes,
         )
         summary, source, note = self._summary(project, facts, tasks, zone)
+        today = now.astimezone(zone).date()
+        line = None
+        if self.forecast_line is not None and today.weekday() == FRIDAY:
+            try:
+                line = self.forecast_line(project, now=now)
+            except UpstreamError as exc:  # the digest goes out without it
+                log.warning("no forecast line in the digest: %s", exc)
         return StandupDigest(
             project_gid=project.gid,
             project_name=project.name,
@@ -205,6 +215,7 @@ class DigestService:
             mentions=self._mentions(facts, channel),
             comments_unread=unread,
             first=last is None,
+            forecast_line=line,
         )
 
     def _comments(

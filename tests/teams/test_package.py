@@ -48,7 +48,16 @@ def test_the_manifest_is_valid_against_the_published_schema() -> None:
     assert bot["botId"] == CLIENT_ID
     assert set(bot["scopes"]) == {"team", "groupChat", "personal"}
     titles = [c["title"] for c in bot["commandLists"][0]["commands"]]
-    assert titles == ["prioritize", "plan sprint", "retro", "settings", "estimate", "help"]
+    assert titles == [
+        "prioritize",
+        "plan sprint",
+        "retro",
+        "settings",
+        "estimate",
+        "forecast",
+        "nudges",
+        "help",
+    ]
     assert document["validDomains"] == ["copilot.example.com"]
 
 

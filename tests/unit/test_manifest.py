@@ -33,6 +33,7 @@ SCOPES_NEEDED = {
     "chat.update": "chat:write",
     "chat.postEphemeral": "chat:write",
     "conversations.join": "channels:join",
+    "conversations.open": "im:write",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "users.lookupByEmail": "users:read.email",
@@ -74,7 +75,9 @@ def test_each_manifest_fits_the_manifest_schema(name):
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     home = manifest["features"]["app_home"]
-    assert home["home_tab_enabled"] is True and home["messages_tab_enabled"] is False
+    assert home["home_tab_enabled"] is True
+    # Nudges arrive in the app's DM: the Messages tab shows them, read-only (nobody writes to it).
+    assert home["messages_tab_enabled"] is True and home["messages_tab_read_only_enabled"] is True
 
 
 @pytest.mark.parametrize("name", [SOCKET, HTTP])

@@ -15,6 +15,7 @@ from bot.render.text import escape
 from bot.surfaces.slack.blocks.common import fallback_text, notice_blocks
 from bot.surfaces.slack.blocks.digest import digest_blocks, digest_text
 from bot.surfaces.slack.blocks.home import chart_refused_text
+from bot.surfaces.slack.blocks.nudges import nudge_blocks, nudge_text
 from bot.surfaces.slack.blocks.proposals import proposal_blocks
 from bot.usecases.approvals import DecisionResult, decision_view
 from bot.usecases.people import slack_user_for
@@ -39,6 +40,7 @@ class SlackPoster(Protocol):
     def user_id_by_email(self, email: str) -> str | None: ...
     def respond(self, response_url: str, *, text: str) -> None: ...
     def ephemeral(self, channel: str, user: str, *, text: str) -> None: ...
+    def open_dm(self, user: str) -> str: ...
 
 
 class ProposalLinks(Protocol):
@@ -121,13 +123,26 @@ class SlackSurface:
         except PostBlocked as exc:
             if exc.not_a_member:
                 try:
-                    self.post_notice(channel, chart_refused_text())
+                    burnup = filename.startswith("forecast-")  # /forecast's burn-up chart
+                    self.post_notice(
+                        channel,
+                        chart_refused_text("burn-up chart", "the next forecast")
+                        if burnup
+                        else chart_refused_text(),
+                    )
                 except UpstreamError as failure:
                     log.warning("could not say so in the channel: %s", failure)
             raise
 
     def person_id(self, channel: str, email: str | None) -> str | None:
         return slack_user_for(self._store, self._slack, email)
+
+    def post_direct(self, user: str, view: Mapping[str, Any]) -> str:
+        """A nudge in the person's DM with the app (conversations.open, then one post)."""
+        if view.get("kind") != "nudge":
+            raise ValueError(f"no direct message for a {view.get('kind')!r} view")
+        channel = self._slack.open_dm(user)
+        return self._slack.post_once(channel, text=nudge_text(view), blocks=nudge_blocks(view))
 
     def say_privately(self, channel: str, user: str, text: str, *, reply_to: str = "") -> None:
         if reply_to:

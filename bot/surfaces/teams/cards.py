@@ -566,6 +566,10 @@ HELP_LINES = (
     "each with the three most similar finished tasks as evidence.",
     "New tasks are triaged as they are created: a card proposes their priority, estimate, "
     "acceptance criteria, possible duplicates and an assignee.",
+    "**forecast [project] [scope]**: when the work lands (P50 and P85 dates): the tasks "
+    "suggested for Next + Future, `next`, `all`, or a milestone's name.",
+    "**nudges on** / **nudges off**: your own daily nudges about tasks at risk; approvers: "
+    "**nudges on for [project]** / **nudges off for [project]**.",
     "**help**: this list.",
     "In a channel or group chat, @mention me first; in our personal chat, just type. Nothing is "
     "written to Asana until an approver presses **Approve**.",
@@ -658,6 +662,8 @@ def digest_card(digest: StandupDigest, mentions: Mapping[str, tuple[str, str]]) 
                 f"since {when(f.since)}."
             )
         ]
+        if digest.forecast_line:
+            body.append(subtle(f"🔮 {md(digest.forecast_line)}"))
         return card(body)
 
     def build(per_section: int) -> dict[str, Any]:
@@ -669,6 +675,8 @@ def digest_card(digest: StandupDigest, mentions: Mapping[str, tuple[str, str]]) 
                 f"tasks in {project}"
             ),
         ]
+        if digest.forecast_line:
+            body.append(subtle(f"🔮 {md(digest.forecast_line)}"))
         if digest.summary:
             body.append(text(md(digest.summary)))
         if digest.comments_unread:

@@ -15,6 +15,8 @@ SPRINT_START = "sprint start"
 ESTIMATE = "estimate"
 HELP = "help"
 SETTINGS = "settings"
+FORECAST = "forecast"
+NUDGES = "nudges"
 UNKNOWN = "unknown"
 
 _AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
@@ -24,6 +26,7 @@ _TAGS = re.compile(r"<[^>]+>")
 @dataclass(frozen=True)
 class Command:
     name: str  # PRIORITIZE | PLAN_SPRINT | SETTINGS | ESTIMATE | HELP | UNKNOWN
+    name: str  # PRIORITIZE | PLAN_SPRINT | SETTINGS | FORECAST | NUDGES | HELP | UNKNOWN
     text: str  # what follows the command, as the Slack command would receive it
 
 
@@ -59,6 +62,8 @@ def parse(text: str) -> Command:
         return Command(SPRINT_START, words[2].strip() if len(words) > 2 else "")
     if first in ("retro", "retrospective"):
         return Command(RETRO, text[len(words[0]) :].strip())
+    if first in (FORECAST, NUDGES):
+        return Command(first, text[len(words[0]) :].strip())
     if first == "plan" and len(words) > 1 and words[1].casefold() == "sprint":
         return Command(PLAN_SPRINT, words[2].strip() if len(words) > 2 else "")
     return Command(UNKNOWN, text)

@@ -16,7 +16,9 @@ from bot.jobs import SingleFlight
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.commands import (
     ESTIMATE,
+    FORECAST,
     HELP,
+    NUDGES,
     PLAN_SPRINT,
     PRIORITIZE,
     RETRO,
@@ -25,6 +27,7 @@ from bot.surfaces.teams.commands import (
     parse,
     strip_mentions,
 )
+from bot.surfaces.teams.forecast_cards import teams_forecast, teams_nudges
 from bot.surfaces.teams.sdk import App
 
 if TYPE_CHECKING:
@@ -86,6 +89,10 @@ def handle_message(
         teams.settings.open(sender)
     elif command.name == ESTIMATE:
         teams.estimate(sender, command.text)
+    elif command.name == FORECAST:
+        teams_forecast(services, teams, sender, command.text)
+    elif command.name == NUDGES:
+        teams_nudges(services, teams, sender, command.text)
     elif command.name == HELP:
         teams.answer(sender, cards.help_card())
     else:

@@ -27,6 +27,8 @@ COMMANDS = (
     ("retro", "A finished sprint's retrospective: retro [project] [sprint]"),
     ("settings", "Digest schedules, weekly hours and linked projects (our personal chat)"),
     ("estimate", "Propose Story Points for open tasks without one: estimate [project]"),
+    ("forecast", "When will it land? forecast [project] [scope]"),
+    ("nudges", "Your daily nudges about tasks at risk: nudges on | nudges off"),
     ("help", "What the copilot can do, and how to ask"),
 )
 

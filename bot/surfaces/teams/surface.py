@@ -28,6 +28,7 @@ from bot.settings import TeamsSettings
 from bot.surfaces.teams import cards, settings_cards
 from bot.surfaces.teams.auth import ActivityAuth, ClientCredentialsToken, SigningKeys
 from bot.surfaces.teams.endpoint import TeamsEndpoint, WsgiApp
+from bot.surfaces.teams.forecast_cards import nudge_card
 from bot.surfaces.teams.gateway import Member, TeamsGateway
 from bot.surfaces.teams.personal import PersonalSettings
 from bot.surfaces.teams.sdk import TeamsRuntime
@@ -98,6 +99,7 @@ class TeamsSurface:
         from bot.surfaces.teams.handlers import register
 
         self.settings = settings
+        self._tenant_id = settings.tenant_id  # `settings` becomes the personal settings below
         self._services = services
         self._members: dict[tuple[str, str], tuple[float, Member | None]] = {}
         # What sender() last wrote, and when: (kind, id) -> (values, monotonic time).
@@ -509,6 +511,21 @@ class TeamsSurface:
 
     def person_id(self, channel: str, email: str | None) -> str | None:
         return None  # a Teams card finds its @mentions in the conversation's roster
+
+    def post_direct(self, user: str, view: Mapping[str, Any]) -> str:
+        """A nudge in the person's personal chat with the copilot (the connector's create
+        conversation), for `teams:<aad>` the copilot has met; the activity id."""
+        if view.get("kind") != "nudge":
+            raise ValueError(f"no direct message for a {view.get('kind')!r} view")
+        store = self._services.store
+        person = store.teams_person(user[len(PREFIX) :])
+        service_url = store.latest_teams_service_url()
+        if person is None or not person.member_id or service_url is None:
+            raise PostRefused("Teams", f"{user} was never seen in Teams: no personal chat")
+        chat = self.gateway.personal_chat(
+            person.member_id, tenant_id=self._tenant_id, service_url=service_url
+        )
+        return self.gateway.post(chat, service_url=service_url, card=nudge_card(view))
 
     def say_privately(self, channel: str, user: str, text: str, *, reply_to: str = "") -> None:
         """A note for `teams:<aad>` in their personal chat with the copilot, where it is known."""

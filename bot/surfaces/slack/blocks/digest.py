@@ -160,14 +160,20 @@ def _pack(title: str, lines: Sequence[str], key: str) -> list[tuple[dict[str, An
 def digest_blocks(digest: StandupDigest) -> list[dict[str, Any]]:
     f = digest.facts
     project = link(digest.project_url, digest.project_name or digest.project_gid)
+    forecast = (
+        [_context(f":crystal_ball: {escape(digest.forecast_line)}", "digest_forecast")]
+        if digest.forecast_line
+        else []
+    )
     if f.quiet:
-        # A quiet day says so in one line.
+        # A quiet day says so in one line (and the Friday forecast in another).
         return [
             _section(
                 f":sunny: Quiet day in {project}: nothing finished, moved, blocked, late or at "
                 f"risk since {slack_date(f.since)}.",
                 "digest_quiet",
-            )
+            ),
+            *forecast,
         ]
     head: list[dict[str, Any]] = [
         header(f"Stand-up · {digest.project_name or digest.project_gid}"),
@@ -177,6 +183,7 @@ def digest_blocks(digest: StandupDigest) -> list[dict[str, Any]]:
             "digest_context",
         ),
     ]
+    head += forecast
     if digest.summary:
         head.append(_section(escape(digest.summary), "digest_summary"))
     elif digest.summary_source == "rules":

@@ -63,12 +63,12 @@ def schedule_line(
 # -- the load chart's refusal ----------------------------------------------------------------
 
 
-def chart_refused_text() -> str:
-    """Said in the channel when the load chart could not be shared there."""
+def chart_refused_text(what: str = "weekly load chart", when: str = "the next alerts") -> str:
+    """Said in the channel when a chart (the load chart, the burn-up) could not be shared there."""
     return (
-        f":bar_chart: The weekly load chart could not be shared here: Slack lets only members "
+        f":bar_chart: The {what} could not be shared here: Slack lets only members "
         f"share files, and @{APP_NAME} can't join this channel by itself. Invite it "
-        f"(`/invite @{APP_NAME}`) to get the chart with the next alerts."
+        f"(`/invite @{APP_NAME}`) to get the chart with {when}."
     )
 
 
