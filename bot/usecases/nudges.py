@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.digest import parse_days
 from bot.domain.models import Person, Task
 from bot.domain.nudges import Nudge, nudges
-from bot.errors import PostRefused, UpstreamError, UserFacingError
+from bot.errors import NotFoundError, PostRefused, UpstreamError, UserFacingError
 from bot.gateways.asana import Project
 from bot.storage.store import NudgeProjectRow, Store
 from bot.usecases.access import TEAMS
@@ -119,7 +119,11 @@ class NudgeService:
         tasks: list[Task] = []
         project_of: dict[str, str] = {}
         for row in enabled:
-            project = self.asana.project(row.project_gid)
+            try:
+                project = self.asana.project(row.project_gid)
+            except NotFoundError:  # deleted in Asana, or the token lost it: the others go on
+                log.warning("nudges: project %s not found, skipped", row.project_gid)
+                continue
             for task in self.asana.open_tasks(project):
                 project_of.setdefault(task.gid, project.name)
                 tasks.append(task)

@@ -102,6 +102,15 @@ def home_click(box: Sandbox, user: str, action: str, value: str) -> None:
     box.services.jobs.drain(timeout=30)
 
 
+def nudges_section(box: Sandbox, user: str) -> str:
+    """The Nudges section of the person's Home tab, as JSON."""
+    blocks = box.slack.home_views[user]["blocks"]
+    start = next(
+        i for i, b in enumerate(blocks) if b["type"] == "header" and b["text"]["text"] == "Nudges"
+    )
+    return json.dumps(blocks[start:], ensure_ascii=False)
+
+
 def home_text(box: Sandbox, user: str) -> str:
     return json.dumps(box.slack.home_views[user], ensure_ascii=False)
 
@@ -114,7 +123,9 @@ def test_nudges_are_off_by_default_and_only_an_approver_turns_them_on(nbox: Sand
     gid = nbox.seed.project_gid
     with pytest.raises(LookupError):  # a member sees the state, not the switch
         home_click(nbox, "U0BOSS", NUDGE_PROJECT, f"on:{gid}")
-    assert "Only the team's approvers can turn nudges on or off" in home_text(nbox, "U0BOSS")
+    member = nudges_section(nbox, "U0BOSS")
+    assert "Only the team's approvers can turn nudges on or off" in member
+    assert nbox.seed.project_name not in member and gid not in member  # no project list
     assert not nbox.services.store.nudges_enabled(gid)
 
     home_click(nbox, LEAD, NUDGE_PROJECT, f"on:{gid}")

@@ -55,16 +55,17 @@ def nudges_home_blocks(
         _section(
             f"Each working day at {at} ({escape(tz)}), one private message to each owner of a task "
             "at risk: overdue, due within two working days while a dependency is open, or "
-            f"untouched for {stale_days} working days. Only in the projects turned on below "
-            "(off by default)."
+            f"untouched for {stale_days} working days. Only in the projects an approver turned "
+            "them on for (off by default)."
         ),
     ]
-    for gid, name, on in projects:
+    # Only approvers see the projects: a member must not learn which projects a channel they
+    # are not in may use (the links section hides them the same way).
+    for gid, name, on in projects if can_edit else ():
         block: dict[str, Any] = _section(f"*{escape(name)}* — nudges {'*on*' if on else 'off'}")
-        if can_edit:
-            block["accessory"] = _button(
-                "Turn off" if on else "Turn on", NUDGE_PROJECT, f"{'off' if on else 'on'}:{gid}"
-            )
+        block["accessory"] = _button(
+            "Turn off" if on else "Turn on", NUDGE_PROJECT, f"{'off' if on else 'on'}:{gid}"
+        )
         blocks.append(block)
     if not can_edit:
         blocks.append(
