@@ -9,7 +9,7 @@ from bot.domain.delivery import SprintThroughput, forecast_delivery
 from bot.render.burnup import burnup_png
 from bot.surfaces.slack.blocks.forecast import forecast_blocks
 from bot.surfaces.slack.blocks.nudges import NUDGE_SELF, nudge_blocks
-from bot.surfaces.teams.forecast_cards import forecast_card, nudge_card
+from bot.surfaces.teams.forecast_cards import CHART_NOTE, forecast_card, nudge_card
 
 TODAY = date(2027, 1, 4)
 HISTORY = [
@@ -69,10 +69,14 @@ def test_the_slack_message_names_scope_dates_what_counts_first_and_escapes_asana
     assert "…and 11 more." in text and "burn-up chart follows" in text
 
 
-def test_the_teams_card_says_the_same_without_the_chart() -> None:
+def test_the_teams_card_says_the_same_with_the_chart_inline_or_why_not() -> None:
     text = json.dumps(forecast_card(VIEW), ensure_ascii=False)
     assert "**P50 Tue 12 Jan** (sprint 1)" in text and "**P85 Fri 22 Jan** (sprint 2)" in text
-    assert "Slack only for now" in text
+    assert CHART_NOTE in text  # no chart small enough
+    with_chart = forecast_card(VIEW, "iVBORw0KGgo=")
+    assert with_chart["body"][-1]["url"] == "data:image/png;base64,iVBORw0KGgo="
+    too_big = forecast_card(VIEW, "A" * 30_000)  # over Teams' 28 KB: left out, and said
+    assert CHART_NOTE in json.dumps(too_big) and "base64" not in json.dumps(too_big)
 
 
 NUDGE = {

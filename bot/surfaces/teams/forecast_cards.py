@@ -30,6 +30,7 @@ from bot.surfaces.teams.cards import (
     subtle,
     text,
 )
+from bot.surfaces.teams.cards import size as card_size
 from bot.usecases.forecast import ForecastResult, check_syntax
 
 if TYPE_CHECKING:
@@ -60,11 +61,11 @@ def forecast_card(view: Mapping[str, Any], chart_png: str | None = None) -> dict
     label = md(scope["label"])
     if scope.get("milestone"):
         label = link(scope["milestone"]["permalink"], clip(scope["label"], 150))
-    size = f"{scope['tasks']} open task{'' if scope['tasks'] == 1 else 's'}"
+    amount = f"{scope['tasks']} open task{'' if scope['tasks'] == 1 else 's'}"
     if unit == "points":
-        size += f", {scope['amount']:g} points"
+        amount += f", {scope['amount']:g} points"
         if scope["unestimated"]:
-            size += f" ({scope['unestimated']} without points, not counted)"
+            amount += f" ({scope['unestimated']} without points, not counted)"
     if view["p50"] and view["p85"]:
         dates = (
             f"**P50 {_day(view['p50'])}** (sprint {view['p50_sprint']}) · "
@@ -75,7 +76,7 @@ def forecast_card(view: Mapping[str, Any], chart_png: str | None = None) -> dict
         dates = _plain(view["line"])
     body = [
         heading(f"Delivery forecast · {project['name']}"),
-        text(f"**Scope: {label}** ({size})"),
+        text(f"**Scope: {label}** ({amount})"),
         text(dates),
         text(f"{md(view['current_sprint'])} {md(view['calendar'])}"),
         subtle(f"Assumes: {_plain(view['assumptions'])}"),
@@ -93,7 +94,7 @@ def forecast_card(view: Mapping[str, Any], chart_png: str | None = None) -> dict
             "size": "Stretch",
         }
         with_chart = card([*body, image])
-        if size(with_chart) <= CARD_BUDGET:
+        if card_size(with_chart) <= CARD_BUDGET:
             return with_chart
     if view["chart"]:
         body.append(subtle(CHART_NOTE))
