@@ -69,6 +69,13 @@ def forecast(box: Sandbox, text: str = "", **kw: str) -> dict | None:
     return message
 
 
+def refused(box: Sandbox, text: str = "", **kw: str) -> dict | None:
+    """A /forecast expected to post nothing: waits for its queued work, not for a message."""
+    answer, message = box.command("/forecast", text, expect_message=False, **kw)
+    assert answer.status == 200
+    return message
+
+
 def test_forecast_posts_p50_and_p85_for_next_and_future_with_assumptions_and_a_chart(
     fbox: Sandbox,
 ) -> None:
@@ -123,12 +130,12 @@ def test_an_unknown_milestone_or_no_suggested_tasks_is_refused_with_nothing_post
     fbox: Sandbox,
 ) -> None:
     before = len(fbox.channel_messages())
-    assert forecast(fbox) is None  # nothing suggested for Next or Future yet
+    assert refused(fbox) is None  # nothing suggested for Next or Future yet
     assert "approve a /prioritize ranking first, or forecast `all`" in last_ephemeral(fbox)
     mark_next_and_future(fbox)
-    assert forecast(fbox, "no such milestone") is None
+    assert refused(fbox, "no such milestone") is None
     assert "No task is named “no such milestone”" in last_ephemeral(fbox)
-    answer, message = fbox.command("/forecast", '"unclosed')
+    answer, message = fbox.command("/forecast", '"unclosed', expect_message=False)
     assert message is None and "Usage: `/forecast [project] [scope]`" in answer.json()["text"]
     assert len(fbox.channel_messages()) == before
     assert not fbox.slack.calls_to("files.completeUploadExternal")
@@ -141,13 +148,13 @@ def test_an_unknown_or_unlinked_project_is_refused_the_same_way_with_nothing_pos
     store = fbox.asana.store
     secret = store.add_project(fbox.seed.workspace_gid, "Legal Hold")  # exists, not linked
     before = len(fbox.channel_messages())
-    assert forecast(fbox, secret) is None
+    assert refused(fbox, secret) is None
     unlinked = last_ephemeral(fbox)
-    assert forecast(fbox, "9999999999999999") is None
+    assert refused(fbox, "9999999999999999") is None
     unknown = last_ephemeral(fbox)
     assert "among the projects of this channel" in unlinked
     assert unlinked.replace(secret, "X") == unknown.replace("9999999999999999", "X")
-    assert forecast(fbox, '"Legal Hold" next') is None
+    assert refused(fbox, '"Legal Hold" next') is None
     assert "among the projects of this channel" in last_ephemeral(fbox)
     assert len(fbox.channel_messages()) == before
     assert not fbox.slack.calls_to("files.completeUploadExternal")
@@ -245,7 +252,7 @@ def test_a_channel_with_no_linked_project_is_refused_with_nothing_posted(
         box.setup_fields()
         mark_next_and_future(box)
         for text in ("", "all", box.seed.project_gid):
-            assert forecast(box, text) is None
+            assert refused(box, text) is None
         assert "No project is linked to this channel yet" in box.slack.ephemerals[0]["text"]
         assert "among the projects of this channel" in last_ephemeral(box)
         assert box.channel_messages() == []
