@@ -114,4 +114,5 @@ def test_the_teams_card_says_when_the_model_adjusted_an_estimate(frozen_now: Fro
             if "Triage" in json.dumps(m.get("attachments"))
         ]
         shown = json.dumps(card["attachments"][0]["content"], ensure_ascii=False)
-        assert "5 pts (similar tasks: 3; adjusted by the model within 1–8" in shown
+        # The card's markdown escapes the parenthesis (one backslash, doubled by JSON).
+        assert "5 pts \\\\(similar tasks: 3; adjusted by the model within 1–8" in shown
