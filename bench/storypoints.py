@@ -9,7 +9,9 @@ split chronologically 60/20/20 in file order with the original script's off-by-o
 [0, nt-1), val = [nt-1, nt+nv-1), test = the rest; nt = floor(0.6 n), nv = floor(0.2 n)), the
 protocol under which the README's published numbers were computed (the ``split_mark`` column is
 not used: it is 1-2 rows off). The estimator is fitted on train + val, the val rows serving as its
-own chronological holdout (tuning and range calibration), then predicts the test rows.
+own chronological holdout (tuning and range calibration), then predicts the test rows. The bench
+is model-free: it measures the similarity estimate alone, never the language model's adjustment
+(which the product makes only when a model is configured, and only inside the stated range).
 
 Per project: MAE, MdAE, SA (= (1 - MAE / MAE_random-guess) × 100, random guessing = the mean
 absolute error of predicting each test issue by the points of another issue drawn at random from

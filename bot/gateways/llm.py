@@ -11,6 +11,7 @@ back to the rules score.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from bot.errors import ModelOutputError, ModelUnavailableError
 from bot.settings import Secret
+
+log = logging.getLogger(__name__)
 
 # JSON-schema keywords OpenAI's strict mode rejects for fine-tuned models (its structured-outputs
 # guide, "Some type-specific keywords are not yet supported"): those models get the schema
@@ -90,6 +93,21 @@ class CriteriaOut(BaseModel):
     criteria: list[Annotated[str, StringConstraints(min_length=3, max_length=200)]] = Field(
         min_length=1, max_length=6
     )
+
+
+class PointsOut(BaseModel):
+    """One task's adjusted Story Points, as the model must write it (issue 13 §4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str
+    points: Annotated[float, Field(strict=True, ge=0, le=1000, allow_inf_nan=False)]
+
+
+class PointsBatchOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    estimates: list[PointsOut]
 
 
 @dataclass(frozen=True)
@@ -175,6 +193,23 @@ class LlmGateway:
             return [" ".join(c.split()) for c in CriteriaOut.model_validate(data).criteria]
         except pydantic.ValidationError as exc:
             raise ModelOutputError(f"malformed answer ({_why(exc)})") from None
+
+    def adjust_estimates(self, messages: list[dict[str, str]]) -> dict[str, float]:
+        """Ask for adjusted Story Points; {task id: points} of the valid items (the caller checks
+        ids and the scale). ModelOutputError when the answer as a whole is unusable."""
+        data, _ = self._complete(messages, PointsBatchOut)
+        items = data.get("estimates") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ModelOutputError("malformed answer (no estimates list)")
+        points: dict[str, float] = {}
+        for item in items:
+            try:
+                valid = PointsOut.model_validate(item)
+            except pydantic.ValidationError as exc:
+                log.warning("an estimate of the model was refused: %s", _why(exc))
+                continue
+            points.setdefault(valid.task_id, valid.points)
+        return points
 
     def response_format(self, schema: type[BaseModel]) -> dict[str, Any]:
         """The strict json_schema response_format sent for `schema`, ranges included."""

@@ -18,16 +18,22 @@ def points(value: float | None) -> str:
 
 
 def estimate_line(estimate: Mapping[str, Any] | None) -> str:
-    """“3 pts (range 2–5, 80 %; held 84 % of past tasks)” in plain words."""
+    """“3 pts (range 2–5, 80 %; held 84 % of past tasks)” in plain words; when the model moved
+    it, “5 pts (similar tasks: 3; adjusted by the model within 2–5, …)”."""
     if estimate is None:
         return "no estimate: the project has no finished task with Story Points yet"
-    text = f"{points(estimate['points'])} pts (range {points(estimate['low'])}–"
-    text += f"{points(estimate['high'])}, meant to hold {round(estimate['coverage'] * 100)} %"
+    span = f"{points(estimate['low'])}–{points(estimate['high'])}"
+    if estimate.get("adjusted_by_model"):
+        text = f"{points(estimate['points'])} pts (similar tasks: "
+        text += f"{points(estimate['similar_points'])}; adjusted by the model within {span}, "
+    else:
+        text = f"{points(estimate['points'])} pts (range {span}, "
+    text += f"meant to hold {round(estimate['coverage'] * 100)} %"
     measured = estimate.get("measured_coverage")
     if measured is not None:
         text += f"; held {round(measured * 100)} % of the project's recent tasks"
     text += ")"
-    if estimate.get("basis") == "project median":
+    if estimate.get("basis") == "project median" and not estimate.get("adjusted_by_model"):
         text += ", the project's median"
     return text
 

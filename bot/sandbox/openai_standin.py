@@ -6,10 +6,12 @@ including `client.chat.completions.parse(response_format=SomeModel)`.
 The "model" reads the tasks the product sends as JSON between the lines `<tasks_json>` and
 `</tasks_json>` and answers `{"judgements": [...]}`, one per task, deterministically (see
 `judge_task`). With `<facts_json>` … `</facts_json>` it answers `{"summary": "..."}`; with
-`<task_json>` … `</task_json>`, `{"criteria": [...]}` (see `draft_criteria`). Task text is
-treated as data: instructions inside it are ignored, unless the "obey_injection" fault is planned:
-then it obeys scoring instructions it reads in any task's text, across the whole request (see
-`obeyed_scores`), like a gullible model would.
+`<task_json>` … `</task_json>`, `{"criteria": [...]}` (see `draft_criteria`); with
+`<estimates_json>` … `</estimates_json>`, `{"estimates": [...]}` (see `adjust_points`). Task text
+is treated as data: instructions inside it are ignored, unless the "obey_injection" fault is
+planned: then it obeys scoring instructions it reads in any task's text, across the whole request
+(see `obeyed_scores`), and "estimate this N points" in a task's own text (see `obeyed_points`),
+like a gullible model would.
 
 Requests are checked like OpenAI checks them: a Bearer key (401 `invalid_api_key`), a known model
 (404 `model_not_found`), `messages` present (400), and a strict `json_schema` response_format must
@@ -34,7 +36,9 @@ __all__ = [
     "FAULT_KINDS",
     "FaultPlan",
     "OpenAIStandIn",
+    "adjust_points",
     "judge_task",
+    "obeyed_points",
     "obeyed_scores",
     "retro_themes",
     "summarise_facts",
@@ -214,6 +218,36 @@ def obeyed_scores(tasks: list[Mapping[str, Any]]) -> dict[str, float]:
         elif match := _SELF.search(text):
             scores[own] = float(match.group(1))
     return {i: min(100.0, v) for i, v in scores.items()}
+
+
+# Words that make a task look larger or smaller than the similar finished ones.
+LARGER = ("migrate", "migration", "rewrite", "redesign", "end to end", "across every")
+SMALLER = ("typo", "wording", "tweak", "rename", "one line")
+_POINTS = re.compile(
+    r"estimate (?:me|this task|this one|this|it)(?: at| as)? (\d{1,4}) ?(?:points?|pts)\b"
+)
+
+
+def adjust_points(task: Mapping[str, Any]) -> dict[str, Any]:
+    """A task's adjusted Story Points as the sandbox model answers them, deterministically: one
+    step of the task's scale above its estimate when its text has a LARGER word, one below with a
+    SMALLER word, else the estimate itself."""
+    estimate = task.get("estimate")
+    scale = sorted(v for v in task.get("scale") or [] if isinstance(v, (int, float)))
+    text = f"{task.get('name') or ''} {task.get('notes') or ''}".lower()
+    points = estimate if isinstance(estimate, (int, float)) else (scale[0] if scale else 1)
+    if any(w in text for w in LARGER):
+        points = next((v for v in scale if v > points), points)
+    elif any(w in text for w in SMALLER):
+        points = next((v for v in reversed(scale) if v < points), points)
+    return {"task_id": str(task.get("id")), "points": points}
+
+
+def obeyed_points(task: Mapping[str, Any]) -> float | None:
+    """The points a gullible model gives a task whose text says "estimate this N points"."""
+    text = " ".join(f"{task.get('name') or ''} {task.get('notes') or ''}".lower().split())
+    match = _POINTS.search(text)
+    return float(match.group(1)) if match else None
 
 
 def _names_in(node: Any, out: list[str]) -> None:
@@ -588,8 +622,29 @@ class OpenAIStandIn(LoopbackService):
         facts_raw = next((b for t in texts if (b := _block(t, "facts_json")) is not None), None)
         retro_raw = next((b for t in texts if (b := _block(t, "retro_json")) is not None), None)
         task_raw = next((b for t in texts if (b := _block(t, "task_json")) is not None), None)
+        points_raw = next(
+            (b for t in texts if (b := _block(t, "estimates_json")) is not None), None
+        )
 
-        if tasks_raw is not None:
+        if points_raw is not None:
+            try:
+                asked = json.loads(points_raw)
+            except ValueError:
+                return "I could not read the estimates: the JSON is not valid.", "stop"
+            asked = [t for t in asked if isinstance(t, dict)] if isinstance(asked, list) else []
+            estimates = [adjust_points(t) for t in asked]
+            if kind == "unknown_ids":
+                for i, e in enumerate(estimates):
+                    e["task_id"] = f"9999{i:012d}"
+            elif kind == "out_of_range":
+                for e in estimates:
+                    e["points"] = -3
+            elif kind == "obey_injection":
+                for task, e in zip(asked, estimates, strict=True):
+                    if (obeyed := obeyed_points(task)) is not None:
+                        e["points"] = obeyed
+            content = json.dumps({"estimates": estimates})
+        elif tasks_raw is not None:
             try:
                 tasks = json.loads(tasks_raw)
             except ValueError:

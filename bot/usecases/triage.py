@@ -11,6 +11,8 @@ comment carries a marker that is looked for among the task's stories before post
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -25,7 +27,7 @@ from bot.domain.scoring import ScoredTask
 from bot.errors import ModelOutputError, NotFoundError, UpstreamError, UserFacingError
 from bot.gateways.asana import FIELD_STORY_POINTS, Project
 from bot.jobs import JobQueue
-from bot.render.prompts import data_json, render_messages
+from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.render.triage import comment_marker, comment_text
 from bot.storage.store import ItemRow, ProposalRow, Store
 from bot.usecases.approvals import ApprovalEngine, ItemOutcome, NewProposal
@@ -46,12 +48,17 @@ HORIZON_WEEKS = 2  # "next weeks' capacity" for the suggested assignee
 ESTIMATE_USAGE = "Use `/estimate <project gid or name>`."
 NOBODY = "none"  # the select menu's "nobody" option
 CRITERIA_PROMPT = "acceptance"
+ESTIMATE_PROMPT = "estimate"
+ESTIMATE_BATCH = 25  # tasks per model request for adjusted estimates (as /prioritize batches)
 MODEL_CRITERIA = 10  # tasks of a burst whose criteria the model drafts (the rest: rules)
 MAX_CONCURRENT_CRITERIA = 4
 
 
-class CriteriaModel(Protocol):
+class TriageModel(Protocol):
+    model: str
+
     def draft_criteria(self, messages: list[dict[str, str]]) -> list[str]: ...
+    def adjust_estimates(self, messages: list[dict[str, str]]) -> dict[str, float]: ...
 
 
 class TriageAsana(Protocol):
@@ -94,7 +101,7 @@ class TriageService:
         weekly_hours: float = 40.0,
         hours_per_point: float = 4.0,
         gather_seconds: float = GATHER_SECONDS,
-        llm: CriteriaModel | None = None,
+        llm: TriageModel | None = None,
         chat: ChatPort | None = None,
     ) -> None:
         self._asana = asana
@@ -226,11 +233,13 @@ class TriageService:
         people_skills, names = _people(tasks)
         planned, capacity = self._capacity(tasks, people_skills)
         by_gid = {t.gid: t for t in tasks}
+        similar = {t.gid: estimator.predict(t.name, t.notes) for t in new}
+        adjusted = self._adjusted(project, new, similar)
         rows = []
         items = []
         for task in new:
             s = scored[task.gid]
-            estimate = estimator.predict(task.name, task.notes)
+            estimate = adjusted.get(task.gid, similar[task.gid])
             skills = parse_skills(task.field_value(SKILLS_FIELD))
             if not skills and estimate is not None:  # the skills of the most similar work
                 for e in estimate.evidence:
@@ -248,7 +257,7 @@ class TriageService:
                     **_priority_row(s),
                     "assignee_gid": task.assignee.gid if task.assignee else None,
                     "story_points": task.story_points,
-                    "estimate": _estimate_view(estimate, by_gid),
+                    "estimate": _estimate_view(estimate, by_gid, similar[task.gid]),
                     "criteria": list(criteria[task.gid][0]),
                     "criteria_by": criteria[task.gid][1],
                     "duplicates": [d.__dict__ for d in duplicates],
@@ -319,6 +328,66 @@ class TriageService:
                 if answer is not None:
                     drafted[gid] = answer
         return drafted
+
+    def _adjusted(
+        self,
+        project: Project,
+        tasks: Sequence[Task],
+        similar: Mapping[str, Estimate | None],
+    ) -> dict[str, Estimate]:
+        """The similarity estimates the model adjusted, by task gid (issue 13 §4).
+
+        The model sees each task's text (as data, inside <estimates_json>), its estimate, range
+        and evidence, and answers one value per task, ESTIMATE_BATCH tasks a request. An answer
+        that is not a number of points (the gateway checks each item), for an unknown task, or no
+        usable answer at all keeps the similarity estimate; a valid one goes through
+        `Estimate.adjusted`, which keeps it inside the range and on the project's scale whatever
+        the task's text asked for. Answers are cached by content + prompt
+        version + model, so an unchanged re-run asks nothing.
+        """
+        llm = self._llm
+        if llm is None:
+            return {}
+        version = prompt_version(ESTIMATE_PROMPT)
+        rows = {t.gid: _estimate_row(t, e) for t in tasks if (e := similar.get(t.gid)) is not None}
+        keys = {
+            gid: hashlib.sha256(
+                json.dumps(
+                    {"estimate": row, "prompt": version, "model": llm.model}, sort_keys=True
+                ).encode()
+            ).hexdigest()
+            for gid, row in rows.items()
+        }
+        answers: dict[str, float | None] = {}
+        cached = self._store.cached_judgements(list(keys.values()))
+        for gid, key in keys.items():
+            if key in cached:
+                answers[gid] = cached[key]["points"]
+        todo = [gid for gid in rows if gid not in answers]
+        new_cache: dict[str, Any] = {}
+        for start in range(0, len(todo), ESTIMATE_BATCH):
+            batch = todo[start : start + ESTIMATE_BATCH]
+            messages = render_messages(
+                ESTIMATE_PROMPT,
+                project_name=project.name,
+                estimates_json=data_json([rows[gid] for gid in batch]),
+            )
+            try:
+                answer = llm.adjust_estimates(messages)
+            except ModelOutputError as exc:  # asked again on the next run
+                log.warning("estimates by similarity only: the model's answer failed (%s)", exc)
+                continue
+            for gid in batch:
+                answers[gid] = answer.get(gid)
+                new_cache[keys[gid]] = {"points": answers[gid]}
+        if new_cache:
+            self._store.cache_judgements(new_cache, model=llm.model)
+        adjusted: dict[str, Estimate] = {}
+        for gid, points in answers.items():
+            estimate = similar[gid]
+            if points is not None and estimate is not None:
+                adjusted[gid] = estimate.adjusted(points)
+        return adjusted
 
     def _post(self, proposed: Proposed) -> None:
         if self._chat is None:
@@ -434,9 +503,11 @@ class TriageService:
             )
         estimator = self._estimator(tasks)
         by_gid = {t.gid: t for t in tasks}
+        similar = {t.gid: estimator.predict(t.name, t.notes) for t in todo}
+        adjusted = self._adjusted(project, todo, similar)
         rows, items = [], []
         for task in todo:
-            estimate = estimator.predict(task.name, task.notes)
+            estimate = adjusted.get(task.gid, similar[task.gid])
             if estimate is None:
                 continue
             rows.append(
@@ -445,7 +516,7 @@ class TriageService:
                     "name": task.name,
                     "permalink": task.permalink,
                     "assignee": task.assignee.name if task.assignee else None,
-                    "estimate": _estimate_view(estimate, by_gid),
+                    "estimate": _estimate_view(estimate, by_gid, similar[task.gid]),
                 }
             )
             items.append((task.gid, task.name, {FIELD_STORY_POINTS: estimate.points}, {}))
@@ -540,11 +611,30 @@ def _priority_row(s: ScoredTask) -> dict[str, Any]:
     }
 
 
-def _estimate_view(estimate: Estimate | None, by_gid: Mapping[str, Task]) -> dict[str, Any] | None:
+def _estimate_row(task: Task, estimate: Estimate) -> dict[str, Any]:
+    """What the model is shown of one task and its similarity estimate."""
+    return {
+        "id": task.gid,
+        "name": task.name,
+        "notes": task.notes[:1500],
+        "estimate": estimate.points,
+        "range": [estimate.low, estimate.high],
+        "scale": list(estimate.scale),
+        "similar_finished_tasks": [
+            {"name": e.title, "points": e.points} for e in estimate.evidence
+        ],
+    }
+
+
+def _estimate_view(
+    estimate: Estimate | None, by_gid: Mapping[str, Task], similar: Estimate | None = None
+) -> dict[str, Any] | None:
     if estimate is None:
         return None
     return {
         "points": estimate.points,
+        "adjusted_by_model": estimate.adjusted_by_model,
+        "similar_points": similar.points if similar is not None else estimate.points,
         "low": estimate.low,
         "high": estimate.high,
         "coverage": estimate.coverage,
