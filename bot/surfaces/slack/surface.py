@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.domain.digest import StandupDigest
 from bot.errors import PostBlocked, PostRefused, UpstreamError, UserFacingError
+from bot.render.notes import command_ack, deadline_note
 from bot.render.text import escape
 from bot.surfaces.slack.blocks.common import fallback_text, notice_blocks
 from bot.surfaces.slack.blocks.digest import digest_blocks, digest_text
@@ -21,6 +22,9 @@ from bot.usecases.approvals import DecisionResult, decision_view
 from bot.usecases.people import slack_user_for
 
 if TYPE_CHECKING:
+    from slack_bolt import Ack
+
+    from bot.jobs import Deadline
     from bot.services import Services
     from bot.storage.store import Store
 
@@ -162,6 +166,45 @@ def private_reply(services: Services, payload: dict[str, Any]) -> Callable[[str]
     return lambda text: services.chat.slack.say_privately(
         channel, user, text, reply_to=response_url
     )
+
+
+class Proposed(Protocol):
+    """What a use case's `propose` returns: the stored proposal's id and its view."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def view(self) -> Mapping[str, Any]: ...
+
+
+def queue_proposal(
+    services: Services,
+    ack: Ack,
+    command: dict[str, Any],
+    propose: Callable[[], Proposed],
+    *,
+    doing: str,
+) -> None:
+    """Queue a command whose answer is a proposal, and ack it with its place in line.
+
+    The proposal is posted to the command's channel unless the deadline passed first (the person
+    was then told it took too long, so nothing is posted).
+    """
+    channel, user = command["channel_id"], command["user_id"]
+
+    def work(deadline: Deadline) -> None:
+        proposal = propose()
+        if not deadline.claim():  # the person was told it took too long: post nothing
+            return
+        services.chat.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
+
+    # Enqueue before acking, so once Slack has its answer the work is already queued.
+    # Recorded as owed until answered: if this process dies, the next start says so.
+    tracked, late = services.commands.tracked(
+        command, work, lambda deadline: deadline_note(deadline.seconds)
+    )
+    ahead = services.jobs.command(tracked, reply=private_reply(services, command), late=late)
+    ack(response_type="ephemeral", text=command_ack(doing, ahead))
 
 
 def show_page(

@@ -9,11 +9,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.jobs import Deadline
-from bot.render.notes import command_ack, deadline_note
 from bot.render.text import escape
 from bot.services import Services
-from bot.surfaces.slack.surface import private_reply
+from bot.surfaces.slack.surface import private_reply, queue_proposal
 from bot.surfaces.slack.triage_blocks import ASSIGNEE
 
 
@@ -24,18 +22,13 @@ def register(app: App, services: Services) -> None:
         channel, user = command["channel_id"], command["user_id"]
         target = f"“{escape(project_ref)}”" if project_ref else "the default project"
 
-        def work(deadline: Deadline) -> None:
-            proposal = services.triage.propose_estimates(project_ref, channel=channel, user=user)
-            if not deadline.claim():  # the person was told it took too long: post nothing
-                return
-            services.chat.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
-
-        # Enqueue before acking, so once Slack has its answer the work is already queued.
-        tracked, late = services.commands.tracked(
-            command, work, lambda deadline: deadline_note(deadline.seconds)
+        queue_proposal(
+            services,
+            ack,
+            command,
+            lambda: services.triage.propose_estimates(project_ref, channel=channel, user=user),
+            doing=f"Estimating {target}",
         )
-        ahead = services.jobs.command(tracked, reply=private_reply(services, command), late=late)
-        ack(response_type="ephemeral", text=command_ack(f"Estimating {target}", ahead))
 
     @app.action(ASSIGNEE)
     def handle_action_triage_assignee(

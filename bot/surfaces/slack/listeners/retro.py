@@ -10,8 +10,6 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
-from bot.jobs import Deadline
-from bot.render.notes import command_ack, deadline_note
 from bot.render.text import escape
 from bot.services import Services
 from bot.surfaces.slack.blocks.retro import (
@@ -21,7 +19,7 @@ from bot.surfaces.slack.blocks.retro import (
     sprint_start_blocks,
 )
 from bot.surfaces.slack.listeners.home import publish_home
-from bot.surfaces.slack.surface import private_reply
+from bot.surfaces.slack.surface import queue_proposal
 from bot.usecases.retro import check_syntax
 
 
@@ -57,14 +55,10 @@ def register(app: App, services: Services) -> None:
             ack(response_type="ephemeral", text=escape(str(exc)))
             return
 
-        def work(deadline: Deadline) -> None:
-            report = retros.propose(text, channel=channel, user=user)
-            if not deadline.claim():  # the person was told it took too long: post nothing
-                return
-            services.chat.post_proposal(channel, report.view, report.id, proposed_by=user)
-
-        tracked, late = services.commands.tracked(
-            command, work, lambda deadline: deadline_note(deadline.seconds)
+        queue_proposal(
+            services,
+            ack,
+            command,
+            lambda: retros.propose(text, channel=channel, user=user),
+            doing="Looking back on the sprint",
         )
-        ahead = services.jobs.command(tracked, reply=private_reply(services, command), late=late)
-        ack(response_type="ephemeral", text=command_ack("Looking back on the sprint", ahead))

@@ -10,12 +10,11 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UserFacingError
-from bot.jobs import Deadline
-from bot.render.notes import command_ack, deadline_note, queued_note
+from bot.render.notes import queued_note
 from bot.render.text import escape
 from bot.services import Services
 from bot.surfaces.slack.blocks.sprint import SPRINT_PAGE, sprint_page_blocks
-from bot.surfaces.slack.surface import private_reply, show_page
+from bot.surfaces.slack.surface import private_reply, queue_proposal, show_page
 from bot.usecases.sprint import KIND, check_syntax
 
 
@@ -32,19 +31,13 @@ def register(app: App, services: Services) -> None:
             ack(response_type="ephemeral", text=escape(str(exc)))
             return
 
-        def work(deadline: Deadline) -> None:
-            proposal = planner.propose(text, channel=channel, user=user)
-            if not deadline.claim():  # the person was told it took too long: post nothing
-                return
-            services.chat.post_proposal(channel, proposal.view, proposal.id, proposed_by=user)
-
-        # Enqueue before acking, so once Slack has its answer the work is already queued.
-        # Recorded as owed until answered: if this process dies, the next start says so.
-        tracked, late = services.commands.tracked(
-            command, work, lambda deadline: deadline_note(deadline.seconds)
+        queue_proposal(
+            services,
+            ack,
+            command,
+            lambda: planner.propose(text, channel=channel, user=user),
+            doing="Planning the sprint",
         )
-        ahead = services.jobs.command(tracked, reply=private_reply(services, command), late=late)
-        ack(response_type="ephemeral", text=command_ack("Planning the sprint", ahead))
 
     @app.action(SPRINT_PAGE)
     def handle_action_sprint_page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
