@@ -127,6 +127,16 @@ def split_words(text: str) -> list[Word]:
         pos = match.end()
 
 
+def parse_words(text: str) -> PlanArgs:
+    """Read `[project] [name]` (no capacity): the words, quoted text kept together.
+
+    Raise PlanArgsError when it cannot be read, or with no reason when help was asked for.
+    """
+    if text.strip().casefold() in HELP_WORDS:
+        raise PlanArgsError("")
+    return PlanArgs(words=tuple(split_words(text)))
+
+
 def parse_plan_args(
     text: str, *, sprint_words: Collection[str] = (DEFAULT_SPRINT_WORD,)
 ) -> PlanArgs:
@@ -135,9 +145,7 @@ def parse_plan_args(
     `sprint_words` are the (case-insensitive) words a bare trailing number may follow and still
     be part of the sprint name, as in "Sprint 25".
     """
-    if text.strip().casefold() in HELP_WORDS:
-        raise PlanArgsError("")
-    words = split_words(text)
+    words = list(parse_words(text).words)
     known = {w.casefold() for w in sprint_words}
     capacity: float | None = None
     unit: EffortUnit | None = None

@@ -36,13 +36,18 @@ from bot.domain.retro import (
     propose_actions,
     sprint_window,
 )
-from bot.domain.sprint_inputs import PlanArgs, PlanArgsError, canonical_option, split_words
+from bot.domain.sprint_inputs import (
+    PlanArgs,
+    PlanArgsError,
+    canonical_option,
+    parse_words,
+    split_words,
+)
 from bot.errors import (
     ConfigError,
     CopilotError,
     ModelOutputError,
     ModelUnavailableError,
-    NotFoundError,
     UserFacingError,
 )
 from bot.gateways.asana import FIELD_SPRINT, Comment, Project
@@ -52,6 +57,8 @@ from bot.storage.store import ProposalRow, Store
 from bot.usecases.approvals import ApprovalEngine, ItemOutcome, NewProposal, new_owner
 from bot.usecases.chat import ChatPort
 from bot.usecases.prioritize import ProjectAccess
+from bot.usecases.sprint import check_syntax as check_plan_syntax
+from bot.usecases.sprint import project_named_first
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +107,9 @@ def marker(proposal_id: str, item: str) -> str:
     return f"[copilot retro {proposal_id} {item}]"
 
 
-def parse_retro_args(text: str) -> PlanArgs:
-    """`[project] [sprint]`: words, quoted text kept together; PlanArgsError when unreadable."""
-    if text.strip().casefold() in ("help", "?", "-h", "--help"):
-        raise PlanArgsError("")
-    return PlanArgs(words=tuple(split_words(text)))
-
-
-def check_syntax(text: str) -> None:
-    try:
-        parse_retro_args(text)
-    except PlanArgsError as exc:
-        raise UserFacingError(usage_text(str(exc))) from None
+def check_syntax(text: str) -> PlanArgs:
+    """`[project] [sprint]`, parsed like /plan-sprint's but without a capacity."""
+    return check_plan_syntax(text, parse=parse_words, usage=usage_text)
 
 
 class Retrospectives:
@@ -156,22 +154,11 @@ class Retrospectives:
     # -- the command ---------------------------------------------------------------------------
 
     def propose(self, text: str, *, channel: str, user: str) -> RetroReport:
-        check_syntax(text)
-        args = parse_retro_args(text)
-        project, taken = self._project(args, channel)
+        args = check_syntax(text)
+        project, taken = project_named_first(self._projects, args, channel, usage=USAGE_HINT)
         words = args.words[1:] if taken else args.words
         typed = " ".join(w.text for w in words).strip() or None
         return self.report(project, typed, channel=channel, user=user)
-
-    def _project(self, args: PlanArgs, channel: str) -> tuple[Project, bool]:
-        word = args.project_word
-        if word is not None:
-            try:
-                return self._projects.resolve(channel, word.text, usage=USAGE_HINT), True
-            except NotFoundError:
-                if args.project_required:
-                    raise
-        return self._projects.resolve(channel, "", usage=USAGE_HINT), False
 
     # -- the morning after ------------------------------------------------------------------------
 

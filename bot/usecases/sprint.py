@@ -76,12 +76,34 @@ class SprintProposal:
     view: dict[str, Any]
 
 
-def check_syntax(text: str) -> None:
-    """Raise UserFacingError with the usage line when the command's text cannot be read."""
+def check_syntax(
+    text: str,
+    *,
+    parse: Callable[[str], PlanArgs] = parse_plan_args,
+    usage: Callable[[str], str] = usage_text,
+) -> PlanArgs:
+    """The command's arguments; UserFacingError with the usage line when they cannot be read."""
     try:
-        parse_plan_args(text)
+        return parse(text)
     except PlanArgsError as exc:
-        raise UserFacingError(usage_text(str(exc))) from None
+        raise UserFacingError(usage(str(exc))) from None
+
+
+def project_named_first(
+    projects: ProjectAccess, args: PlanArgs, channel: str, *, usage: str
+) -> tuple[Project, bool]:
+    """The project the first word names (and True), else the default one (and False).
+
+    Only projects linked to `channel` count: any other name is refused like an unknown one.
+    """
+    word = args.project_word
+    if word is not None:
+        try:
+            return projects.resolve(channel, word.text, usage=usage), True
+        except NotFoundError:
+            if args.project_required:
+                raise
+    return projects.resolve(channel, "", usage=usage), False
 
 
 class SprintPlanner:
@@ -109,9 +131,10 @@ class SprintPlanner:
         self._time_limit_s = time_limit_s
 
     def propose(self, text: str, *, channel: str, user: str) -> SprintProposal:
-        check_syntax(text)
-        args = parse_plan_args(text)
-        project, project_taken = self._project(args, channel)
+        args = check_syntax(text)
+        project, project_taken = project_named_first(
+            self._projects, args, channel, usage=USAGE_HINT
+        )
         field = project.fields.get(FIELD_SPRINT)
         if field is None or field.subtype not in SPRINT_SUBTYPES:
             raise UserFacingError(
@@ -205,20 +228,6 @@ class SprintPlanner:
         )
         self._engine.propose(proposal)
         return SprintProposal(proposal.id, project, sprint, plan, view)
-
-    def _project(self, args: PlanArgs, channel: str) -> tuple[Project, bool]:
-        """The project the first word names (and True), else the default one (and False).
-
-        Only projects linked to `channel` count: any other name is refused like an unknown one.
-        """
-        word = args.project_word
-        if word is not None:
-            try:
-                return self._projects.resolve(channel, word.text, usage=USAGE_HINT), True
-            except NotFoundError:
-                if args.project_required:
-                    raise
-        return self._projects.resolve(channel, "", usage=USAGE_HINT), False
 
     def _plan(self, inputs: PlanInputs, capacity: Capacity, tasks: Sequence[Task]) -> SprintPlan:
         try:
