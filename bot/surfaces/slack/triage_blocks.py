@@ -14,14 +14,14 @@ from bot.render.text import clip, escape, mention
 from bot.render.triage import estimate_line, points
 from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
-    decision_text,
-    header,
+    actions_blocks,
+    context,
     link,
+    pack_lines,
     proposal_actions,
+    proposal_head,
+    section,
 )
-from bot.surfaces.slack.blocks.common import _context as context
-from bot.surfaces.slack.blocks.common import _section as section
-from bot.surfaces.slack.blocks.sprint import _pack as pack
 
 ASSIGNEE = "triage_assignee"  # action_id of the assignee menus
 DETAILED = 4  # tasks shown in full (with a menu); the rest of a burst one line each
@@ -109,6 +109,19 @@ def _menu(row: Mapping[str, Any], proposal_id: str, horizon: int) -> dict[str, A
     }
 
 
+def _finish(
+    blocks: list[dict[str, Any]],
+    lines: Sequence[str],
+    proposal_id: str,
+    decision: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """`lines` in as many sections as still fit (one block kept for the buttons), then those."""
+    budget = MAX_BLOCKS - len(blocks) - 1
+    blocks.extend(section(t) for t in pack_lines(lines)[:budget])
+    blocks += actions_blocks(proposal_actions(proposal_id, decision, has_more=False), block_id=None)
+    return blocks
+
+
 def triage_blocks(
     view: Mapping[str, Any],
     proposal_id: str,
@@ -120,9 +133,7 @@ def triage_blocks(
     rows: Sequence[Mapping[str, Any]] = view["rows"]
     project = view["project"]
     count = f"{len(rows)} new task{'s' if len(rows) != 1 else ''}"
-    blocks: list[dict[str, Any]] = [header(f"Triage · {count} · {project['name']}")]
-    if decision is not None:
-        blocks.append(section(decision_text(decision)))
+    blocks = proposal_head(f"Triage · {count} · {project['name']}", decision)
     scoring = f"model {escape(view['model'])}" if view.get("model") else "rules score (no model)"
     blocks.append(
         context(
@@ -147,6 +158,7 @@ def triage_blocks(
         if menu is not None:
             blocks.append(menu)
     rest = rows[DETAILED:]
+    lines: list[str] = []
     if rest:
         blocks.append({"type": "divider"})
         lines = [f"*And {len(rest)} more* (Approve covers them too; no assignee is written):"]
@@ -155,12 +167,7 @@ def triage_blocks(
             f" · {escape(estimate_line(r.get('estimate')).split(' (')[0])}"
             for r in rest
         ]
-        budget = MAX_BLOCKS - len(blocks) - 1
-        blocks.extend(section(t) for t in pack(lines)[:budget])
-    actions = proposal_actions(proposal_id, decision, has_more=False)
-    if actions:
-        blocks.append({"type": "actions", "elements": actions})
-    return blocks
+    return _finish(blocks, lines, proposal_id, decision)
 
 
 def estimate_blocks(
@@ -173,9 +180,7 @@ def estimate_blocks(
     """/estimate: each open task without an estimate, its proposed Story Points and evidence."""
     rows: Sequence[Mapping[str, Any]] = view["rows"]
     project = view["project"]
-    blocks: list[dict[str, Any]] = [header(f"Story point estimates · {project['name']}")]
-    if decision is not None:
-        blocks.append(section(decision_text(decision)))
+    blocks = proposal_head(f"Story point estimates · {project['name']}", decision)
     blocks.append(
         context(
             f"{len(rows)} of {view['open']} open tasks have no estimate · learned from "
@@ -193,9 +198,4 @@ def estimate_blocks(
         lines += _evidence_lines(r["estimate"])
     if len(rows) > SHOWN_ESTIMATES:
         lines.append(f"…and {len(rows) - SHOWN_ESTIMATES} more (Approve covers them too).")
-    budget = MAX_BLOCKS - len(blocks) - 1
-    blocks.extend(section(t) for t in pack(lines)[:budget])
-    actions = proposal_actions(proposal_id, decision, has_more=False)
-    if actions:
-        blocks.append({"type": "actions", "elements": actions})
-    return blocks
+    return _finish(blocks, lines, proposal_id, decision)

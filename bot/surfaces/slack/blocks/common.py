@@ -49,11 +49,11 @@ def header(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": clip(text, 150)}}
 
 
-def _section(text: str) -> dict[str, Any]:
+def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip_text(text)}}
 
 
-def _context(text: str) -> dict[str, Any]:
+def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip_text(text)}]}
 
 
@@ -61,16 +61,32 @@ def clip_text(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
+def pack_lines(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
+    """Join lines into as few texts as fit `limit` characters each, never splitting a line."""
+    texts: list[str] = []
+    current = ""
+    for line in lines:
+        line = clip_text(line)
+        if current and len(current) + 1 + len(line) > limit:
+            texts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        texts.append(current)
+    return texts
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {
         "type": "button",
         "text": {"type": "plain_text", "text": text, "emoji": True},
         "action_id": action_id,
         "value": value,
     }
     if style:
-        button["style"] = style
-    return button
+        block["style"] = style
+    return block
 
 
 def _task_line(row: Mapping[str, Any], *, long: bool) -> str:
@@ -97,15 +113,13 @@ def priority_blocks(
     """The /prioritize proposal; with `decision`, the same message after Approve/Reject."""
     project = view["project"]
     rows: Sequence[Mapping[str, Any]] = view["rows"]
-    blocks: list[dict[str, Any]] = [header(f"AI priorities · {project['name']}")]
-    if decision is not None:
-        blocks.append(_section(decision_text(decision)))
+    blocks = proposal_head(f"AI priorities · {project['name']}", decision)
     by_source = view["counts"]["by_source"]
     parts = [f"{len(rows)} open tasks ranked", f"proposed by {mention(proposed_by)}"]
     if view.get("model"):
         parts.append(f"model {escape(view['model'])}")
     parts.extend(f"{n} by {escape(src)}" for src, n in sorted(by_source.items()))
-    blocks.append(_context(" · ".join(parts)))
+    blocks.append(context(" · ".join(parts)))
     warnings = []
     if view.get("missing_fields"):
         names = ", ".join(view["missing_fields"])
@@ -128,24 +142,42 @@ def priority_blocks(
         asked = "; ".join(f"{n} because {why}" for why, n in view["reasked"].items())
         warnings.append(f"Asked the model again with the task alone: {escape(asked)[:500]}.")
     if warnings:
-        blocks.append(_section("\n".join(warnings)))
+        blocks.append(section("\n".join(warnings)))
     blocks.append({"type": "divider"})
     for row in rows[:TOP_TASKS]:
-        blocks.append(_section(_task_line(row, long=True)))
+        blocks.append(section(_task_line(row, long=True)))
     more = len(rows) - TOP_TASKS
     if more > 0:
         blocks.append(
-            _context(
+            context(
                 f"…and {more} more in this proposal (it covers all {len(rows)} open tasks). "
                 "Press *Show all* to page through them; once approved, sort the project by "
                 "*AI Priority Score* in Asana."
             )
         )
-    actions = proposal_actions(proposal_id, decision, has_more=more > 0)
-    if actions:
-        blocks.append({"type": "actions", "block_id": "proposal_actions", "elements": actions})
+    blocks += actions_blocks(proposal_actions(proposal_id, decision, has_more=more > 0))
     assert len(blocks) <= MAX_BLOCKS
     return blocks
+
+
+def proposal_head(title: str, decision: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A proposal's header; after a click, who decided and what happened, right under it."""
+    blocks: list[dict[str, Any]] = [header(title)]
+    if decision is not None:
+        blocks.append(section(decision_text(decision)))
+    return blocks
+
+
+def actions_blocks(
+    elements: list[dict[str, Any]], *, block_id: str | None = "proposal_actions"
+) -> list[dict[str, Any]]:
+    """The buttons' actions block, or nothing when there is no button left to press."""
+    if not elements:
+        return []
+    block: dict[str, Any] = {"type": "actions", "elements": elements}
+    if block_id is not None:
+        block["block_id"] = block_id
+    return [block]
 
 
 def proposal_actions(
@@ -154,13 +186,13 @@ def proposal_actions(
     elements = []
     if decision is None:
         elements += [
-            _button("Approve", APPROVE, proposal_id, "primary"),
-            _button("Reject", REJECT, proposal_id, "danger"),
+            button("Approve", APPROVE, proposal_id, "primary"),
+            button("Reject", REJECT, proposal_id, "danger"),
         ]
     elif decision.get("status") == "partial":
-        elements.append(_button("Retry failed writes", RETRY, proposal_id, "primary"))
+        elements.append(button("Retry failed writes", RETRY, proposal_id, "primary"))
     if has_more:
-        elements.append(_button("Show all", PAGE, f"{proposal_id}:{TOP_TASKS}"))
+        elements.append(button("Show all", PAGE, f"{proposal_id}:{TOP_TASKS}"))
     return elements
 
 
@@ -207,16 +239,16 @@ def page_blocks(view: Mapping[str, Any], proposal_id: str, offset: int) -> list[
     page = rows[offset : offset + PAGE_SIZE]
     end = offset + len(page)
     blocks: list[dict[str, Any]] = [
-        _context(f"{escape(view['project']['name'])}: ranks {offset + 1}–{end} of {len(rows)}")
+        context(f"{escape(view['project']['name'])}: ranks {offset + 1}–{end} of {len(rows)}")
     ]
     for start in range(0, len(page), 10):
         lines = [_task_line(r, long=False) for r in page[start : start + 10]]
-        blocks.append(_section("\n".join(lines)))
+        blocks.append(section("\n".join(lines)))
     if end < len(rows):
         blocks.append(
             {
                 "type": "actions",
-                "elements": [_button(f"Next {PAGE_SIZE}", PAGE, f"{proposal_id}:{end}")],
+                "elements": [button(f"Next {PAGE_SIZE}", PAGE, f"{proposal_id}:{end}")],
             }
         )
     return blocks
@@ -233,4 +265,4 @@ def fallback_text(view: Mapping[str, Any]) -> str:
 
 
 def notice_blocks(text: str) -> list[dict[str, Any]]:
-    return [_section(text)]
+    return [section(text)]

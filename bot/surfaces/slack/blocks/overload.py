@@ -15,13 +15,14 @@ from bot.render.text import clip, escape, mention
 from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
     NAME_MAX,
-    _button,
-    _context,
-    _section,
-    decision_text,
+    actions_blocks,
+    button,
+    context,
     header,
     link,
     proposal_actions,
+    proposal_head,
+    section,
 )
 
 MAX_CAUSES = 10
@@ -85,9 +86,7 @@ def overload_blocks(
     """One overload alert with its proposed fix; with `decision`, the message after a click."""
     del proposed_by  # the copilot proposes these; who decided is in the decision line
     week_label = f"{_day(view['week_start'])} – {_day(view['week_end'])}"
-    blocks: list[dict[str, Any]] = [header(f"Over capacity · week of {week_label}")]
-    if decision is not None:
-        blocks.append(_section(decision_text(decision)))
+    blocks = proposal_head(f"Over capacity · week of {week_label}", decision)
     head = (
         f":warning: {_who(view['person'])} is forecast at *{_hours(view['load'])}* in the week "
         f"of {week_label}: *{_pct(view['percent'])}* of a {_hours(view['capacity'])} week "
@@ -97,7 +96,7 @@ def overload_blocks(
         head += "\n_It has grown since the last alert._"
     elif view.get("reason") == "returned":
         head += "\n_It had cleared and is back._"
-    blocks.append(_section(head))
+    blocks.append(section(head))
     project = view["project"]
     notes = [link(project.get("permalink"), project["name"]), f"forecast of {_day(view['today'])}"]
     if view.get("unscheduled"):
@@ -105,20 +104,20 @@ def overload_blocks(
     if view.get("unestimated"):
         n = view["unestimated"]
         notes.append(f"{n} task{'s' if n != 1 else ''} without an estimate (not counted)")
-    blocks.append(_context(" · ".join(notes)))
+    blocks.append(context(" · ".join(notes)))
 
     causes: Sequence[Mapping[str, Any]] = view["causes"]
     lines = [f"• {_task(c)} — {_hours(c['hours'])}" for c in causes[:MAX_CAUSES]]
     rest = causes[MAX_CAUSES:]
     if rest:
         lines.append(f"…and {len(rest)} more ({_hours(sum(c['hours'] for c in rest))})")
-    blocks.append(_section(f"*What fills the week* ({len(causes)} tasks)\n" + "\n".join(lines)))
+    blocks.append(section(f"*What fills the week* ({len(causes)} tasks)\n" + "\n".join(lines)))
 
     moves: Sequence[Mapping[str, Any]] = view["moves"]
     if moves:
         n = len(moves)
         blocks.append(
-            _section(
+            section(
                 f"*Proposed fix:* {n} change{'s' if n != 1 else ''}, the week drops to "
                 f"*{_hours(view['load_after'])}* ({_pct(view['percent_after'])}).\n"
                 + "\n".join(_move_line(m) for m in moves)
@@ -128,30 +127,28 @@ def overload_blocks(
             " Teammates are chosen by the *Skills* field." if view.get("skills_matched") else ""
         )
         blocks.append(
-            _context(
+            context(
                 f"Approve writes {'this change' if n == 1 else 'these changes'} to Asana. A task "
                 f"completed, reassigned or rescheduled since this alert is skipped.{skills}"
             )
         )
     elif view.get("resolved"):
         blocks.append(
-            _section(
+            section(
                 "*No change needed here:* approving the alert posted just before this one "
                 f"brings this week to {_hours(view['load_after'])}."
             )
         )
     else:
         blocks.append(
-            _section(
+            section(
                 ":x: *No fix found:* no teammate has the spare hours that week, and no due date "
                 "can move later without passing a dependent's dates or the 4-week horizon. "
                 "Take scope out of the week by hand."
             )
         )
     if moves or decision is not None:
-        actions = proposal_actions(proposal_id, decision, has_more=False)
-        if actions:
-            blocks.append({"type": "actions", "block_id": "proposal_actions", "elements": actions})
+        blocks += actions_blocks(proposal_actions(proposal_id, decision, has_more=False))
     assert len(blocks) <= MAX_BLOCKS
     return blocks
 
@@ -161,7 +158,7 @@ def overload_blocks(
 
 def capacity_hint_blocks(text: str) -> list[dict[str, Any]]:
     """The capacity section when there is nothing to show (no default project, Asana down)."""
-    return [header("Team capacity"), _context(escape(text))]
+    return [header("Team capacity"), context(escape(text))]
 
 
 def capacity_home_blocks(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -173,7 +170,7 @@ def capacity_home_blocks(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows: Sequence[Mapping[str, Any]] = overview["rows"]
     blocks: list[dict[str, Any]] = [
         header(f"Team capacity · {overview['project_name']}"),
-        _context(
+        context(
             f"Forecast hours per week from Asana dates and estimates; alert above "
             f"{overview['threshold']:.0%} of a person's weekly hours (default "
             f"{_hours(overview['default_hours'])}). :red_circle: marks an overloaded week."
@@ -189,17 +186,17 @@ def capacity_home_blocks(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
         )
         when = (overview.get("chart_at") or "")[:10]
         blocks.append(
-            _context(f"Chart posted with the last capacity alert{f', {when}' if when else ''}.")
+            context(f"Chart posted with the last capacity alert{f', {when}' if when else ''}.")
         )
     if not rows:
-        blocks.append(_section("Nobody has open assigned tasks in this project."))
+        blocks.append(section("Nobody has open assigned tasks in this project."))
     shown = rows[:MAX_TABLE_PEOPLE]
     for start in range(0, len(shown), TABLE_ROWS):
-        blocks.append(_section(_table(shown[start : start + TABLE_ROWS], weeks)))
+        blocks.append(section(_table(shown[start : start + TABLE_ROWS], weeks)))
     if len(rows) > len(shown):
-        blocks.append(_context(f"…and {len(rows) - len(shown)} more people."))
+        blocks.append(context(f"…and {len(rows) - len(shown)} more people."))
     if overview.get("cached_at"):
-        blocks.append(_context(f"Forecast as of {escape(overview['cached_at'][:16])} UTC."))
+        blocks.append(context(f"Forecast as of {escape(overview['cached_at'][:16])} UTC."))
     if rows:
         # number_input exists only in modals: the Home tab offers buttons that open one.
         blocks.append(
@@ -207,8 +204,8 @@ def capacity_home_blocks(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "type": "actions",
                 "block_id": "overload_capacity_actions",
                 "elements": [
-                    _button("Set weekly hours…", CAPACITY_SAVE, "set", "primary"),
-                    _button("Reset to default…", CAPACITY_RESET, "reset"),
+                    button("Set weekly hours…", CAPACITY_SAVE, "set", "primary"),
+                    button("Reset to default…", CAPACITY_RESET, "reset"),
                 ],
             }
         )
@@ -274,7 +271,7 @@ def capacity_modal(
         )
     else:
         blocks.append(
-            _context(f"Their weekly hours go back to the default, {_hours(default_hours)}.")
+            context(f"Their weekly hours go back to the default, {_hours(default_hours)}.")
         )
     return {
         "type": "modal",

@@ -10,12 +10,12 @@ from bot.render.retro import dates_line, sections, title
 from bot.render.text import escape
 from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
-    _context,
-    _section,
-    decision_text,
-    header,
+    actions_blocks,
+    context,
     link,
     proposal_actions,
+    proposal_head,
+    section,
 )
 
 
@@ -36,20 +36,16 @@ def retro_blocks(
 ) -> list[dict[str, Any]]:
     """The retrospective; with `decision`, the same message after Approve/Reject."""
     del proposed_by  # who decided is in the decision line
-    blocks: list[dict[str, Any]] = [header(title(view))]
-    if decision is not None:
-        blocks.append(_section(decision_text(decision)))
+    blocks = proposal_head(title(view), decision)
     project = view["project"]
     blocks.append(
-        _context(f"{link(project.get('permalink'), project['name'])} · {escape(dates_line(view))}")
+        context(f"{link(project.get('permalink'), project['name'])} · {escape(dates_line(view))}")
     )
     for heading, lines in sections(view, _task_link, _bold, escape):
         # Everything from Asana or the model is escaped: lines hold links and bold we made.
-        blocks.append(_section(f"*{heading}*\n" + "\n".join(lines)))
+        blocks.append(section(f"*{heading}*\n" + "\n".join(lines)))
     if view["actions"] and view["retro_project"] is not None:
-        actions = proposal_actions(proposal_id, decision, has_more=False)
-        if actions:
-            blocks.append({"type": "actions", "block_id": "proposal_actions", "elements": actions})
+        blocks += actions_blocks(proposal_actions(proposal_id, decision, has_more=False))
     assert len(blocks) <= MAX_BLOCKS
     return blocks
 
@@ -65,7 +61,7 @@ def sprint_start_blocks(can_edit: bool) -> list[dict[str, Any]]:
         return []
     return [
         {"type": "divider"},
-        _section(
+        section(
             "*Sprint start dates* (retrospectives)\nA sprint starts when its /plan-sprint "
             "proposal is approved; set another day here: `[project] <sprint name> <YYYY-MM-DD>`."
         ),

@@ -13,15 +13,14 @@ from typing import Any
 from bot.render.text import clip, escape, mention
 from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
-    MAX_TEXT,
-    _button,
-    _context,
-    _section,
-    clip_text,
-    decision_text,
-    header,
+    actions_blocks,
+    button,
+    context,
     link,
+    pack_lines,
     proposal_actions,
+    proposal_head,
+    section,
 )
 
 SPRINT_PAGE = "sprint_page"
@@ -37,22 +36,6 @@ REASON_TITLES = {
     "blocked": "Blocked",
     "needs estimate": "Needs estimate",
 }
-
-
-def _pack(lines: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
-    """Join lines into as few texts as fit `limit` characters each, never splitting a line."""
-    texts: list[str] = []
-    current = ""
-    for line in lines:
-        line = clip_text(line)
-        if current and len(current) + 1 + len(line) > limit:
-            texts.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        texts.append(current)
-    return texts
 
 
 def _num(value: float | None) -> str:
@@ -189,21 +172,19 @@ def sprint_blocks(
     counts, plan, cap = view["counts"], view["plan"], view["capacity"]
     selected: Sequence[Mapping[str, Any]] = view["selected"]
     left_out: Sequence[Mapping[str, Any]] = view["left_out"]
-    blocks: list[dict[str, Any]] = [header(f"Sprint plan · {sprint['name']} · {project['name']}")]
-    if decision is not None:
-        blocks.append(_section(decision_text(decision)))
+    blocks = proposal_head(f"Sprint plan · {sprint['name']} · {project['name']}", decision)
     solver = "optimal" if plan["optimal"] else "may not be optimal"
     blocks.append(
-        _context(
+        context(
             f"{counts['selected']} of {counts['open']} open tasks selected · "
             f"{cap['used']:g}/{cap['team']:g} {unit} · value {plan['value']:g} · "
             f"{solver} ({plan['seconds']:g} s) · proposed by {mention(proposed_by)}"
         )
     )
-    blocks.extend(_section(t) for t in _pack(capacity_text(view).splitlines()))
+    blocks.extend(section(t) for t in pack_lines(capacity_text(view).splitlines()))
     notes = notes_text(view)
     if notes:
-        blocks.extend(_section(t) for t in _pack(notes.splitlines()))
+        blocks.extend(section(t) for t in pack_lines(notes.splitlines()))
     blocks.append({"type": "divider"})
 
     # Keep room for the lists' titles, the "more" lines and the buttons.
@@ -218,10 +199,10 @@ def sprint_blocks(
         lines.append("_Nothing fits the capacity._")
     if len(selected) > SHOW_SELECTED:
         lines.append(f"…and {len(selected) - SHOW_SELECTED} more selected: press *Show all*.")
-    packed = _pack(lines)
+    packed = pack_lines(lines)
     truncated = len(packed) > budget // 2
     packed = packed[: budget // 2]
-    blocks.extend(_section(t) for t in packed)
+    blocks.extend(section(t) for t in packed)
     budget -= len(packed)
 
     if left_out:
@@ -237,9 +218,9 @@ def sprint_blocks(
             lines += [_left_line(r, unit) for r in rows[:SHOW_PER_REASON]]
             if len(rows) > SHOW_PER_REASON:
                 lines.append(f"…and {len(rows) - SHOW_PER_REASON} more")
-        packed = _pack(lines)
+        packed = pack_lines(lines)
         truncated = truncated or len(packed) > max(1, budget)
-        blocks.extend(_section(t) for t in packed[: max(1, budget)])
+        blocks.extend(section(t) for t in packed[: max(1, budget)])
 
     has_more = (
         truncated
@@ -251,9 +232,8 @@ def sprint_blocks(
     )
     actions = proposal_actions(proposal_id, decision, has_more=False)
     if has_more:
-        actions.append(_button("Show all", SPRINT_PAGE, f"{proposal_id}:0"))
-    if actions:
-        blocks.append({"type": "actions", "block_id": "proposal_actions", "elements": actions})
+        actions.append(button("Show all", SPRINT_PAGE, f"{proposal_id}:0"))
+    blocks += actions_blocks(actions)
     assert len(blocks) <= MAX_BLOCKS
     return blocks
 
@@ -267,7 +247,7 @@ def sprint_page_blocks(
     page = rows[offset : offset + PAGE_SIZE]
     end = offset + len(page)
     blocks: list[dict[str, Any]] = [
-        _context(
+        context(
             f"{escape(view['sprint']['name'])} · {escape(view['project']['name'])}: tasks "
             f"{offset + 1}–{end} of {len(rows)} ({len(view['selected'])} selected first, then "
             "the ones left out)"
@@ -277,12 +257,12 @@ def sprint_page_blocks(
         f"✓ {_selected_line(r, unit)[2:]}" if kind == "selected" else f"✗ {_left_line(r, unit)[2:]}"
         for kind, r in page
     ]
-    blocks.extend(_section(t) for t in _pack(lines))
+    blocks.extend(section(t) for t in pack_lines(lines))
     if end < len(rows):
         blocks.append(
             {
                 "type": "actions",
-                "elements": [_button(f"Next {PAGE_SIZE}", SPRINT_PAGE, f"{proposal_id}:{end}")],
+                "elements": [button(f"Next {PAGE_SIZE}", SPRINT_PAGE, f"{proposal_id}:{end}")],
             }
         )
     return blocks
