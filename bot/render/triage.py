@@ -38,6 +38,21 @@ def estimate_line(estimate: Mapping[str, Any] | None) -> str:
     return text
 
 
+def criteria_source(criteria_by: str) -> str:
+    """Who drafted a task's acceptance criteria, as the cards say it."""
+    if criteria_by == "model":
+        return "drafted by the model"
+    return "drafted by rules, no model configured"
+
+
+def candidate_label(candidate: Mapping[str, Any]) -> str:
+    """An assignee menu's choice: the person and their free hours (plain text, unescaped)."""
+    return (
+        f"{candidate['name']} · {candidate['free_hours']:g} h free of "
+        f"{candidate['capacity_hours']:g} h"
+    )
+
+
 def comment_text(row: Mapping[str, Any], proposal_id: str, written: Mapping[str, Any]) -> str:
     """The comment an approved triage leaves on its task: what was written, and why."""
     lines = [

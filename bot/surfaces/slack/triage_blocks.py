@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.render.text import clip, escape, mention
-from bot.render.triage import estimate_line, points
+from bot.render.triage import candidate_label, criteria_source, estimate_line, points
 from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
     actions_blocks,
@@ -54,11 +54,7 @@ def _detail(row: Mapping[str, Any], criteria_by: str) -> str:
     else:
         lines.append(f"*Story Points:* {escape(estimate_line(estimate))}")
     lines += _evidence_lines(estimate)
-    by = (
-        "drafted by the model"
-        if criteria_by == "model"
-        else "drafted by rules, no model configured"
-    )
+    by = criteria_source(criteria_by)
     lines.append(f"*Acceptance criteria*, {by}:")
     lines += [f"• {escape(clip(c, 200))}" for c in row["criteria"]]
     if row["duplicates"]:
@@ -80,9 +76,7 @@ def _menu(row: Mapping[str, Any], proposal_id: str, horizon: int) -> dict[str, A
         {
             "text": {
                 "type": "plain_text",
-                "text": clip(
-                    f"{c['name']} · {c['free_hours']:g} h free of {c['capacity_hours']:g} h", 75
-                ),
+                "text": clip(candidate_label(c), 75),
             },
             "value": f"{row['gid']}:{c['gid']}",
         }

@@ -155,6 +155,16 @@ def decision_text(decision: Mapping[str, Any], names: Names) -> str:
     return "\n\n".join(lines)
 
 
+def proposal_head(
+    title: str, decision: Mapping[str, Any] | None, names: Names
+) -> list[dict[str, Any]]:
+    """A proposal's heading; after a click, who decided and what happened, right under it."""
+    body = [heading(title)]
+    if decision is not None:
+        body.append(text(decision_text(decision, names)))
+    return body
+
+
 def proposal_actions(
     proposal_id: str, decision: Mapping[str, Any] | None, *, page_from: int | None
 ) -> list[dict[str, Any]]:
@@ -281,9 +291,7 @@ def priority_card(
         )
 
     def build(shown: int) -> dict[str, Any]:
-        body = [heading(f"AI priorities · {project['name']}")]
-        if decision is not None:
-            body.append(text(decision_text(decision, names)))
+        body = proposal_head(f"AI priorities · {project['name']}", decision, names)
         body.append(subtle(" · ".join(parts)))
         body.extend(text(w, color="Warning") for w in warnings)
         body.extend(
@@ -408,9 +416,7 @@ def sprint_card(
         notes.append(f"⚠️ {md(plan['note'] or 'the solver did not prove this plan optimal')}.")
 
     def build(shown: int) -> dict[str, Any]:
-        body = [heading(f"Sprint plan · {sprint['name']} · {project['name']}")]
-        if decision is not None:
-            body.append(text(decision_text(decision, names)))
+        body = proposal_head(f"Sprint plan · {sprint['name']} · {project['name']}", decision, names)
         body.append(
             subtle(
                 f"{counts['selected']} of {counts['open']} open tasks selected · "
@@ -484,9 +490,7 @@ def overload_card(
     with it stays within the budget; otherwise the card says it was left out."""
     week = f"{_day(view['week_start'])} – {_day(view['week_end'])}"
     person = f"**{md(clip(view['person'].get('name') or '?', 80))}**"
-    body = [heading(f"Over capacity · week of {week}")]
-    if decision is not None:
-        body.append(text(decision_text(decision, names)))
+    body = proposal_head(f"Over capacity · week of {week}", decision, names)
     body.append(
         text(
             f"⚠️ {person} is forecast at **{_hours(view['load'])}** in the week of {week}: "

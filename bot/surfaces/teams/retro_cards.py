@@ -11,11 +11,10 @@ from bot.surfaces.teams.cards import (
     Names,
     card,
     clip,
-    decision_text,
-    heading,
     link,
     md,
     proposal_actions,
+    proposal_head,
     size,
     subtle,
     text,
@@ -43,9 +42,7 @@ def retro_card(
     parts = sections(view, _task_link, _bold, md)
 
     def build(most: int) -> dict[str, Any]:
-        body = [heading(title(view))]
-        if decision is not None:
-            body.append(text(decision_text(decision, names)))
+        body = proposal_head(title(view), decision, names)
         body.append(
             subtle(f"{link(project.get('permalink'), project['name'])} · {md(dates_line(view))}")
         )

@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.render.triage import estimate_line, points
+from bot.render.triage import candidate_label, criteria_source, estimate_line, points
 from bot.surfaces.teams.cards import (
     Names,
     card,
     clip,
-    decision_text,
     fit,
-    heading,
     link,
     md,
     proposal_actions,
+    proposal_head,
     subtle,
     text,
 )
@@ -55,11 +54,7 @@ def _detail(row: Mapping[str, Any], criteria_by: str) -> list[dict[str, Any]]:
     else:
         lines.append(f"**Story Points:** {md(estimate_line(estimate))}")
     lines += _evidence(estimate)
-    by = (
-        "drafted by the model"
-        if criteria_by == "model"
-        else "drafted by rules, no model configured"
-    )
+    by = criteria_source(criteria_by)
     lines.append(f"**Acceptance criteria**, {by}:")
     lines += [f"- {md(clip(c, 200))}" for c in row["criteria"]]
     if row["duplicates"]:
@@ -86,9 +81,7 @@ def _menu(row: Mapping[str, Any], horizon: int) -> dict[str, Any] | None:
         "placeholder": "Nobody unless picked",
         "choices": [
             {
-                "title": clip(
-                    f"{c['name']} · {c['free_hours']:g} h free of {c['capacity_hours']:g} h", 75
-                ),
+                "title": clip(candidate_label(c), 75),
                 "value": c["gid"],
             }
             for c in candidates
@@ -109,9 +102,7 @@ def triage_card(
     scoring = f"model {md(view['model'])}" if view.get("model") else "rules score (no model)"
 
     def build(shown: int) -> dict[str, Any]:
-        body: list[dict[str, Any]] = [heading(f"Triage · {count} · {view['project']['name']}")]
-        if decision is not None:
-            body.append(text(decision_text(decision, names)))
+        body = proposal_head(f"Triage · {count} · {view['project']['name']}", decision, names)
         body.append(
             subtle(
                 f"Proposed by the copilot when created · {scoring} · estimates from "
@@ -149,9 +140,7 @@ def estimate_card(
     rows: Sequence[Mapping[str, Any]] = view["rows"]
 
     def build(shown: int) -> dict[str, Any]:
-        body: list[dict[str, Any]] = [heading(f"Story point estimates · {view['project']['name']}")]
-        if decision is not None:
-            body.append(text(decision_text(decision, names)))
+        body = proposal_head(f"Story point estimates · {view['project']['name']}", decision, names)
         body.append(
             subtle(
                 f"{len(rows)} of {view['open']} open tasks have no estimate · learned from "
