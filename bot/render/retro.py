@@ -68,6 +68,11 @@ def tasks_text(view: Mapping[str, Any], gids: Sequence[str], link: Link) -> str:
     return ", ".join(shown) + (f" …and {more} more" if more > 0 else "")
 
 
+def _task_row(view: Mapping[str, Any], gid: str) -> Mapping[str, Any]:
+    """A task of the view by gid; a nameless stand-in when the view no longer holds it."""
+    return view["tasks"].get(gid, {"name": "?"})
+
+
 def sections(
     view: Mapping[str, Any], link: Link, bold: Style, esc: Style = lambda s: s
 ) -> list[tuple[str, list[str]]]:
@@ -118,7 +123,7 @@ def sections(
             "with time logged in Asana."
         )
         for m in e["misses"]:
-            row = view["tasks"].get(m["task"], {"name": "?"})
+            row = _task_row(view, m["task"])
             way = "over" if m["ratio"] > 1 else "under"
             estimation.append(
                 f"• {link(row)}: {_n(m['hours'])} h for {_n(m['points'])} points "
@@ -141,7 +146,7 @@ def sections(
             f"done, over {_s(c['measured'], 'task')}. Slowest:"
         )
         for slow in c["slowest"]:
-            row = view["tasks"].get(slow["task"], {"name": "?"})
+            row = _task_row(view, slow["task"])
             cycle.append(f"• {link(row)}: {_n(slow['days'])} days (since {slow['since']})")
     out.append(("Cycle time", cycle))
 
