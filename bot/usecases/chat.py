@@ -21,6 +21,15 @@ from bot.usecases.approvals import DecisionResult
 APP_REMOVED = "app_removed"
 
 
+class Proposed(Protocol):
+    """What a use case's `propose` returns: the stored proposal's id and its view."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def view(self) -> Mapping[str, Any]: ...
+
+
 class ChatPort(Protocol):
     def post_proposal(
         self,

@@ -19,6 +19,7 @@ from bot.surfaces.slack.blocks.home import chart_refused_text
 from bot.surfaces.slack.blocks.nudges import nudge_blocks, nudge_text
 from bot.surfaces.slack.blocks.proposals import proposal_blocks
 from bot.usecases.approvals import DecisionResult, decision_view
+from bot.usecases.chat import Proposed
 from bot.usecases.people import slack_user_for
 
 if TYPE_CHECKING:
@@ -166,15 +167,6 @@ def private_reply(services: Services, payload: dict[str, Any]) -> Callable[[str]
     return lambda text: services.chat.slack.say_privately(
         channel, user, text, reply_to=response_url
     )
-
-
-class Proposed(Protocol):
-    """What a use case's `propose` returns: the stored proposal's id and its view."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def view(self) -> Mapping[str, Any]: ...
 
 
 def queue_proposal(

@@ -34,7 +34,7 @@ from bot.surfaces.teams.personal import PersonalSettings
 from bot.surfaces.teams.sdk import TeamsRuntime
 from bot.usecases.access import TEAMS as PREFIX
 from bot.usecases.approvals import DecisionResult, Outcome, Refusal, decision_view
-from bot.usecases.chat import APP_REMOVED
+from bot.usecases.chat import APP_REMOVED, Proposed
 from bot.usecases.sprint import check_syntax
 
 if TYPE_CHECKING:
@@ -346,23 +346,11 @@ class TeamsSurface:
         )
 
     def plan_sprint(self, sender: Sender, text: str) -> None:
-        try:
-            check_syntax(text)
-        except UserFacingError as exc:  # a wrong syntax gets the usage line, and nothing else
-            self.tell(sender, from_slack_text(str(exc)))
+        if not self._readable(sender, check_syntax, text):
             return
         planner = self._services.planner
-
-        def work(deadline: Deadline) -> None:
-            proposal = planner.propose(text, channel=sender.channel, user=sender.user)
-            if not deadline.claim():  # the person was told it took too long: post nothing
-                return
-            self.post_proposal(sender.channel, proposal.view, proposal.id, proposed_by=sender.user)
-
-        self._services.jobs.command(
-            work,
-            reply=self.private_reply(sender),
-            late=lambda deadline: deadline_note(deadline.seconds),
+        self._queue_proposal(
+            sender, lambda: planner.propose(text, channel=sender.channel, user=sender.user)
         )
 
     def sprint_start(self, sender: Sender, text: str) -> None:
@@ -382,33 +370,35 @@ class TeamsSurface:
         """`retro [project] [sprint]`: the retrospective card in the conversation."""
         from bot.usecases.retro import check_syntax as check_retro
 
-        try:
-            check_retro(text)
-        except UserFacingError as exc:
-            self.tell(sender, from_slack_text(str(exc)))
+        if not self._readable(sender, check_retro, text):
             return
         retros = self._services.retros
-
-        def work(deadline: Deadline) -> None:
-            report = retros.propose(text, channel=sender.channel, user=sender.user)
-            if not deadline.claim():
-                return
-            self.post_proposal(sender.channel, report.view, report.id, proposed_by=sender.user)
-
-        self._services.jobs.command(
-            work,
-            reply=self.private_reply(sender),
-            late=lambda deadline: deadline_note(deadline.seconds),
+        self._queue_proposal(
+            sender, lambda: retros.propose(text, channel=sender.channel, user=sender.user)
         )
 
     def estimate(self, sender: Sender, project_ref: str) -> None:
         """`estimate [project]`: like /estimate in Slack."""
         triage = self._services.triage
+        self._queue_proposal(
+            sender,
+            lambda: triage.propose_estimates(project_ref, channel=sender.channel, user=sender.user),
+        )
+
+    def _readable(self, sender: Sender, check: Callable[[str], object], text: str) -> bool:
+        """False (and the usage line told) when the command's text cannot be read."""
+        try:
+            check(text)
+        except UserFacingError as exc:  # a wrong syntax gets the usage line, and nothing else
+            self.tell(sender, from_slack_text(str(exc)))
+            return False
+        return True
+
+    def _queue_proposal(self, sender: Sender, propose: Callable[[], Proposed]) -> None:
+        """Queue a command answered by a proposal, posted in the conversation unless too late."""
 
         def work(deadline: Deadline) -> None:
-            proposal = triage.propose_estimates(
-                project_ref, channel=sender.channel, user=sender.user
-            )
+            proposal = propose()
             if not deadline.claim():  # the person was told it took too long: post nothing
                 return
             self.post_proposal(sender.channel, proposal.view, proposal.id, proposed_by=sender.user)
