@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 from bot.storage.store import Store
-
-T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+from tests.storage.moments import T0
 
 
 def test_blocked_days_are_kept_once_per_task_day_and_blocker(database_target):

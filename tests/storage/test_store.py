@@ -5,36 +5,10 @@ Two Store objects on one database stand for two processes: each has its own conn
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import timedelta
 
 from bot.storage.store import DigestScheduleRow, PendingCommandRow, Store
-
-T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def stores(database_target, clock):
-    """Two Stores on one database: two instances of the app."""
-    first = Store(database_target, clock=clock)
-    second = Store(database_target, clock=clock)
-    yield first, second
-    first.close()
-    second.close()
+from tests.storage.moments import T0
 
 
 def propose(store: Store, pid: str = "p1", gids: tuple[str, ...] = ("1", "2", "3")) -> None:

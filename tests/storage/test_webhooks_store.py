@@ -2,36 +2,11 @@
 and event keys recorded once across instances (two Stores on one database = two instances)."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import pytest
+from tests.storage.moments import T0
 
-from bot.storage.store import Store
-
-T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 TARGET = "https://copilot.example.com/asana/events/42"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def stores(database_target, clock):
-    first = Store(database_target, clock=clock)
-    second = Store(database_target, clock=clock)
-    yield first, second
-    first.close()
-    second.close()
 
 
 def test_a_handshake_is_accepted_only_for_our_creation_in_flight_and_once(stores):
