@@ -1,57 +1,13 @@
 """SIGKILL in the middle of an Approve: the next start finishes it, writing nothing twice."""
 
-import os
 import signal
-import socket
-import subprocess
-import time
 
 from bot.demo import CHANNEL, LEAD
 from bot.sandbox.cluster import free_port
 from bot.storage.store import Store
-from tests.clock import clocked_command
 
 from .conftest import proposal_id, put_actions
-
-
-def serve(box, db_path: str, port: int) -> subprocess.Popen:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "SLACK_BOT_TOKEN": box.settings.slack_bot_token.value,
-        "SLACK_SIGNING_SECRET": box.settings.slack_signing_secret.value,
-        "SLACK_API_URL": box.slack.api_url,
-        "ASANA_ACCESS_TOKEN": box.settings.asana_access_token.value,
-        "ASANA_BASE_URL": box.asana.base_url,
-        "ASANA_PROJECT": box.seed.project_gid,
-        "COPILOT_PROJECTS": box.seed.project_gid,  # every channel may use it
-        "COPILOT_APPROVERS": ",".join(sorted(box.settings.approvers)),
-        "COPILOT_DB": db_path,
-        "PORT": str(port),
-    }
-    process = subprocess.Popen(
-        clocked_command("serve", "--host", "127.0.0.1"),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("copilot serve did not start")
-
-
-def wait(predicate, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from .processes import reaped, serve, wait
 
 
 def test_sigkill_during_approve_then_restart_finishes_without_duplicates(rules_box, tmp_path):
@@ -59,8 +15,7 @@ def test_sigkill_during_approve_then_restart_finishes_without_duplicates(rules_b
     db_path = str(tmp_path / "crash.db")
     port = free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
-    first = serve(box, db_path, port)
-    try:
+    with reaped(serve(box, db_path, port)) as first:
         box.slack.slash_command(url, "/prioritize", "", user_id=LEAD, channel_id=CHANNEL)
         assert wait(lambda: len(box.channel_messages()) == 1)
         message = box.channel_messages()[0]
@@ -77,10 +32,6 @@ def test_sigkill_during_approve_then_restart_finishes_without_duplicates(rules_b
         assert wait(lambda: box.asana.count("POST", "/batch") >= 3)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     box.asana.faults.clear()
     written_before_restart = len(put_actions(box))
     assert 0 < written_before_restart < 60

@@ -1,16 +1,16 @@
 """SIGKILL between a triage's field write and its comment: the restart comments once."""
 
-import os
 import signal
 
 from bot.demo import CHANNEL, LEAD
 from bot.render.triage import comment_marker
+from bot.sandbox.cluster import free_port
 from bot.services import build_services
 from bot.settings import Settings
 from bot.storage.store import Store
 
 from .conftest import proposal_id, put_actions
-from .test_crash import free_port, serve, wait
+from .processes import reaped, sandbox_env, serve, wait
 
 
 def test_sigkill_after_the_fields_and_the_comment_landed_comments_once(rules_box, tmp_path):
@@ -20,18 +20,7 @@ def test_sigkill_after_the_fields_and_the_comment_landed_comments_once(rules_box
     author = next(g for g in box.seed.user_gids.values() if g != store.me)
     gid = store.add_task(box.seed.project_gid, "Add CSV export to the billing reports", by=author)
     # The card, proposed by an instance on the crash database (as a webhook would make it).
-    env = {
-        "SLACK_BOT_TOKEN": box.settings.slack_bot_token.value,
-        "SLACK_SIGNING_SECRET": box.settings.slack_signing_secret.value,
-        "SLACK_API_URL": box.slack.api_url,
-        "ASANA_ACCESS_TOKEN": box.settings.asana_access_token.value,
-        "ASANA_BASE_URL": box.asana.base_url,
-        "ASANA_PROJECT": box.seed.project_gid,
-        "STANDUP_CHANNEL": CHANNEL,
-        "COPILOT_APPROVERS": LEAD,
-        "COPILOT_DB": db_path,
-        "PATH": os.environ.get("PATH", ""),
-    }
+    env = sandbox_env(box, STANDUP_CHANNEL=CHANNEL, COPILOT_APPROVERS=LEAD, COPILOT_DB=db_path)
     services = build_services(Settings.from_env(env))
     try:
         services.triage.triage(box.seed.project_gid, [gid])
@@ -42,8 +31,7 @@ def test_sigkill_after_the_fields_and_the_comment_landed_comments_once(rules_box
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
-    first = serve(box, db_path, port)
-    try:
+    with reaped(serve(box, db_path, port)) as first:
         # The comment is applied at once but answered 5 s later: the kill lands in between.
         box.asana.faults.add("latency", method="POST", path_contains="/stories", delay=5.0)
         box.slack.click_button(
@@ -56,10 +44,6 @@ def test_sigkill_after_the_fields_and_the_comment_landed_comments_once(rules_box
         assert wait(lambda: len(store.stories[gid]) == 1)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     box.asana.faults.clear()
     crash = Store(db_path)
     assert crash.proposal(pid).status == "approving"
