@@ -1605,28 +1605,9 @@ class SlackStandIn(LoopbackService):
             action["value"] = button["value"]
         if "style" in button:
             action["style"] = button["style"]
-        message = self._message_view(message)
-        payload = {
-            "type": "block_actions",
-            "user": self._user_block(user_id),
-            "api_app_id": APP_ID,
-            "token": "sandbox-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": message_ts,
-                "channel_id": channel_id,
-                "is_ephemeral": False,
-            },
-            "trigger_id": self._new_trigger(),
-            **self._click_origin(user_id),
-            "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
-            "message": message,
-            "state": {"values": {}},
-            "response_url": self._new_response_url(
-                channel=channel_id, user=user_id, message_ts=message_ts
-            ),
-            "actions": [action],
-        }
+        payload = self._message_actions(
+            message, channel_id=channel_id, message_ts=message_ts, user_id=user_id, action=action
+        )
         return self._post_payload(app_url, payload, timeout)
 
     def choose_option(
@@ -1668,8 +1649,30 @@ class SlackStandIn(LoopbackService):
             "placeholder": menu.get("placeholder"),
             "action_ts": f"{time.time():.6f}",
         }
-        message = self._message_view(message)
-        payload = {
+        payload = self._message_actions(
+            message,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            user_id=user_id,
+            action=action,
+            values={
+                block_id: {menu["action_id"]: {"type": "static_select", "selected_option": option}}
+            },
+        )
+        return self._post_payload(app_url, payload, timeout)
+
+    def _message_actions(
+        self,
+        message: dict[str, Any],
+        *,
+        channel_id: str,
+        message_ts: str,
+        user_id: str,
+        action: dict[str, Any],
+        values: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The block_actions payload of a click on a channel message (`values`: its inputs')."""
+        return {
             "type": "block_actions",
             "user": self._user_block(user_id),
             "api_app_id": APP_ID,
@@ -1683,20 +1686,13 @@ class SlackStandIn(LoopbackService):
             "trigger_id": self._new_trigger(),
             **self._click_origin(user_id),
             "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
-            "message": message,
-            "state": {
-                "values": {
-                    block_id: {
-                        menu["action_id"]: {"type": "static_select", "selected_option": option}
-                    }
-                }
-            },
+            "message": self._message_view(message),
+            "state": {"values": values or {}},
             "response_url": self._new_response_url(
                 channel=channel_id, user=user_id, message_ts=message_ts
             ),
             "actions": [action],
         }
-        return self._post_payload(app_url, payload, timeout)
 
     def open_home(self, app_url: str, *, user_id: str, timeout: float = 10) -> HttpResult:
         """Deliver an app_home_opened event in the Events API envelope."""
