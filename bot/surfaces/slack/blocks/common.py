@@ -160,11 +160,6 @@ def priority_blocks(
     return blocks
 
 
-# The old private names, for blocks/forecast.py and blocks/nudges.py (merged by another helper
-# meanwhile, left to it): drop these once they import the public ones.
-_section, _context, _button = section, context, button
-
-
 def proposal_head(title: str, decision: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """A proposal's header; after a click, who decided and what happened, right under it."""
     blocks: list[dict[str, Any]] = [header(title)]

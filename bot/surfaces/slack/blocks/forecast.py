@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from bot.render.text import clip, escape
-from bot.surfaces.slack.blocks.common import _context, _section, header, link
+from bot.surfaces.slack.blocks.common import context, header, link, section
 
 
 def day(iso: str | None) -> str:
@@ -49,9 +49,9 @@ def forecast_blocks(view: Mapping[str, Any]) -> list[dict[str, Any]]:
         lead += f"\n{dates}: half of 10,000 simulated futures finish by the P50 date, 85 % by P85."
     else:
         lead += f"\n{view['line']}"
-    blocks.append(_section(lead))
-    blocks.append(_section(f"{escape(view['current_sprint'])} {escape(view['calendar'])}"))
-    blocks.append(_context(f"*Assumes:* {view['assumptions']}"))
+    blocks.append(section(lead))
+    blocks.append(section(f"{escape(view['current_sprint'])} {escape(view['calendar'])}"))
+    blocks.append(context(f"*Assumes:* {view['assumptions']}"))
     if view["tasks"]:
         lines = []
         for row in view["tasks"]:
@@ -62,10 +62,10 @@ def forecast_blocks(view: Mapping[str, Any]) -> list[dict[str, Any]]:
             lines.append(f"• {link(row['permalink'], clip(row['name'], 150))}{size_text} · {who}")
         if view["more_tasks"]:
             lines.append(f"…and {view['more_tasks']} more.")
-        blocks.append(_section("*In scope*\n" + "\n".join(lines)))
+        blocks.append(section("*In scope*\n" + "\n".join(lines)))
     if view["chart"]:
         blocks.append(
-            _context(
+            context(
                 "The burn-up chart follows: work done per sprint, the scope, and the P50–P85 range."
             )
         )

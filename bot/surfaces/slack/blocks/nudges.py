@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.render.nudges import nudge_headline, reason_text
 from bot.render.text import clip, escape
-from bot.surfaces.slack.blocks.common import _button, _context, _section, header, link
+from bot.surfaces.slack.blocks.common import button, context, header, link, section
 
 NUDGE_PROJECT = "nudges_project"  # value "on:<gid>" | "off:<gid>" (approvers)
 NUDGE_SELF = "nudges_self"  # value "off" | "on" (anyone, for themselves)
@@ -30,9 +30,9 @@ def nudge_lines(view: Mapping[str, Any]) -> list[str]:
 
 def nudge_blocks(view: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
-        _section(f":wave: {nudge_headline(view)}:\n" + "\n".join(nudge_lines(view))),
-        _context("One nudge a day at most. You can turn yours off here or on the app's Home tab."),
-        {"type": "actions", "elements": [_button("Turn my nudges off", NUDGE_SELF, "off")]},
+        section(f":wave: {nudge_headline(view)}:\n" + "\n".join(nudge_lines(view))),
+        context("One nudge a day at most. You can turn yours off here or on the app's Home tab."),
+        {"type": "actions", "elements": [button("Turn my nudges off", NUDGE_SELF, "off")]},
     ]
 
 
@@ -52,7 +52,7 @@ def nudges_home_blocks(
     """The Home tab's Nudges section: (gid, name, on) per project, and the person's own switch."""
     blocks: list[dict[str, Any]] = [
         header("Nudges"),
-        _section(
+        section(
             f"Each working day at {at} ({escape(tz)}), one private message to each owner of a task "
             "at risk: overdue, due within two working days while a dependency is open, or "
             f"untouched for {stale_days} working days. Only in the projects an approver turned "
@@ -62,17 +62,15 @@ def nudges_home_blocks(
     # Only approvers see the projects: a member must not learn which projects a channel they
     # are not in may use (the links section hides them the same way).
     for gid, name, on in projects if can_edit else ():
-        block: dict[str, Any] = _section(f"*{escape(name)}* — nudges {'*on*' if on else 'off'}")
-        block["accessory"] = _button(
+        block: dict[str, Any] = section(f"*{escape(name)}* — nudges {'*on*' if on else 'off'}")
+        block["accessory"] = button(
             "Turn off" if on else "Turn on", NUDGE_PROJECT, f"{'off' if on else 'on'}:{gid}"
         )
         blocks.append(block)
     if not can_edit:
-        blocks.append(
-            _context("Only the team's approvers can turn nudges on or off for a project.")
-        )
-    mine = _section(f"*Your nudges:* {'off' if opted_out else 'on'}")
-    mine["accessory"] = _button(
+        blocks.append(context("Only the team's approvers can turn nudges on or off for a project."))
+    mine = section(f"*Your nudges:* {'off' if opted_out else 'on'}")
+    mine["accessory"] = button(
         "Turn mine on" if opted_out else "Turn mine off", NUDGE_SELF, "on" if opted_out else "off"
     )
     blocks.append(mine)
