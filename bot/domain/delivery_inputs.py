@@ -191,6 +191,21 @@ def completions(
     return out
 
 
+def additions(
+    tasks: Iterable[Task], unit: ForecastUnit, zone: ZoneInfo
+) -> list[tuple[date, float]]:
+    """(local day, effort) of each task's creation, for `windowed_history`'s `added`.
+
+    A task whose creation time was not read is left out; an unestimated one adds nothing in a
+    points forecast (as it counts nothing in the scope).
+    """
+    return [
+        (task.created_at.astimezone(zone).date(), effort(task, unit) or 0.0)
+        for task in tasks
+        if task.created_at is not None
+    ]
+
+
 _NUMBERED = re.compile(r"^(.*?)(\d+)\s*$")
 
 

@@ -60,7 +60,7 @@ class Task:
     completed: bool = False
     completed_at: datetime | None = None
     modified_at: datetime | None = None
-    created_at: datetime | None = None  # read only where asked for (retrospectives)
+    created_at: datetime | None = None  # read only where asked for (retrospectives, forecasts)
     dependencies: tuple[TaskLink, ...] = ()
     dependents: tuple[TaskLink, ...] = ()
     parent_gid: str | None = None

@@ -123,8 +123,10 @@ TASK_OPT_FIELDS = ",".join(
     )
 )
 STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
-# A retrospective also needs when each task was created (added to a sprint after its start).
-RETRO_OPT_FIELDS = TASK_OPT_FIELDS + ",created_at"
+# A retrospective (added to a sprint after its start) and a forecast (scope growth) also need
+# when each task was created.
+CREATED_OPT_FIELDS = TASK_OPT_FIELDS + ",created_at"
+RETRO_OPT_FIELDS = CREATED_OPT_FIELDS
 CREATED_TASK_FIELDS = "name,notes,permalink_url"
 # What a dependency or dependent outside the tasks just read needs (GET /tasks/{gid} in /batch).
 LINK_FIELDS = ("name", "completed", "due_on")
@@ -978,13 +980,17 @@ class AsanaGateway:
 
     # -- reads for the stand-up digest (issue 4) -------------------------------------------
 
-    def tasks_open_or_completed_since(self, project: Project, since: datetime) -> list[Task]:
+    def tasks_open_or_completed_since(
+        self, project: Project, since: datetime, *, created: bool = False
+    ) -> list[Task]:
         """Every open task plus those completed at or after `since`, in one paginated stream.
 
         Asana's completed_since returns "incomplete or completed since", so one read serves both
-        (⌈(open + completed)/100⌉ requests); dependencies resolved as in `_resolved`.
+        (⌈(open + completed)/100⌉ requests); dependencies resolved as in `_resolved`. `created`
+        also reads each task's creation time (`created_at`).
         """
-        return self._resolved(project, self._project_tasks(project, _iso(since)))
+        fields = CREATED_OPT_FIELDS if created else TASK_OPT_FIELDS
+        return self._resolved(project, self._project_tasks(project, _iso(since), fields))
 
     # -- retrospectives (issue 14) ----------------------------------------------------------
 

@@ -58,10 +58,14 @@ def assumptions(forecast: DeliveryForecast) -> str:
     )
     if forecast.ahead:
         text += f", after the {_amount(forecast.ahead, unit)} still open in the current sprint"
+    sprints = f"the last {len(history)} sprint{'' if len(history) == 1 else 's'}"
     if forecast.scope_growth:
-        text += f"; scope grows as it did then (mean {forecast.growth_per_sprint:.1f} a sprint)"
+        text += (
+            f"; scope grew by a mean of {_amount(forecast.growth_per_sprint, unit)} a sprint "
+            f"over {sprints}; simulated"
+        )
     else:
-        text += "; no scope growth assumed"
+        text += f"; no scope growth seen in {sprints}"
     share = forecast.current_sprint_share
     if share < 1:
         text += f"; the current sprint counts for the {share:.0%} of its working days left"

@@ -26,6 +26,7 @@ from bot.domain.delivery_inputs import (
     Scope,
     ScopeError,
     ScopeKind,
+    additions,
     completions,
     current_sprint,
     current_sprint_start,
@@ -57,7 +58,9 @@ USAGE_HINT = "Name it first: `/forecast [project] [scope]`."
 
 
 class ForecastSource(Protocol):
-    def tasks_open_or_completed_since(self, project: Project, since: datetime) -> list[Task]: ...
+    def tasks_open_or_completed_since(
+        self, project: Project, since: datetime, *, created: bool = False
+    ) -> list[Task]: ...
 
 
 class ApprovedSprint(Protocol):
@@ -144,7 +147,7 @@ class DeliveryForecaster:
         since = datetime.combine(
             start - timedelta(days=days * self._history_sprints), datetime.min.time(), self._zone
         )
-        tasks = self._asana.tasks_open_or_completed_since(project, since)
+        tasks = self._asana.tasks_open_or_completed_since(project, since, created=True)
         open_tasks = [t for t in tasks if not t.completed]
         done = [t for t in tasks if t.completed]
         try:
@@ -171,11 +174,15 @@ class DeliveryForecaster:
         ]
         counts_first = kind is not ScopeKind.ALL
         ahead = sum(effort(t, unit) or 0.0 for t in first) if counts_first else 0.0
+        # Scope growth: the tasks of the scope's kind (open or since done) created in each past
+        # sprint, in the forecast's unit.
+        grown = select_scope(tasks, kind, name, named=done).tasks
         history = windowed_history(
             completions(done, unit, self._zone),
             current_sprint_start=start,
             sprint_days=days,
             sprints=self._history_sprints,
+            added=additions(grown, unit, self._zone),
             names=sprint_names(
                 done,
                 current_sprint_start=start,
@@ -191,6 +198,7 @@ class DeliveryForecaster:
             sprint_start=start,
             sprint_days=days,
             unit=unit,
+            scope_growth=any(h.added for h in history),
             workdays=self._workdays,
             seed=self._seed,
             ahead=ahead,

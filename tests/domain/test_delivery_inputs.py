@@ -11,6 +11,7 @@ from bot.domain.delivery import ForecastUnit
 from bot.domain.delivery_inputs import (
     ScopeError,
     ScopeKind,
+    additions,
     completions,
     current_sprint,
     current_sprint_start,
@@ -94,6 +95,23 @@ def test_points_when_any_task_has_them_else_a_task_count() -> None:
         (date(2027, 1, 4), 3.0),
     ]
     assert completions(done, ForecastUnit.TASKS, UTC_ZONE) == [
+        (date(2027, 1, 4), 1.0),
+        (date(2027, 1, 4), 1.0),
+    ]
+
+
+def test_additions_date_each_creation_in_the_teams_zone_in_the_forecasts_unit() -> None:
+    tasks = [
+        t("a", created_at=datetime(2027, 1, 4, 23, 30, tzinfo=UTC)),
+        t("b", created_at=datetime(2027, 1, 4, 10, tzinfo=UTC), story_points=5),
+        t("c"),  # its creation time was not read: left out
+    ]
+    # In Berlin the first creation is already 5 January; unpointed work adds nothing.
+    assert additions(tasks, ForecastUnit.POINTS, ZoneInfo("Europe/Berlin")) == [
+        (date(2027, 1, 5), 0.0),
+        (date(2027, 1, 4), 5.0),
+    ]
+    assert additions(tasks, ForecastUnit.TASKS, UTC_ZONE) == [
         (date(2027, 1, 4), 1.0),
         (date(2027, 1, 4), 1.0),
     ]

@@ -9,13 +9,16 @@ approved /prioritize does), then ask.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import date, timedelta
+import re
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, TEAMS_LEAD, Sandbox, running_sandbox
 from bot.domain.delivery_inputs import ScopeKind
+from bot.sandbox.asana_server import format_timestamp
 from bot.surfaces.slack.blocks.digest import digest_blocks
 from bot.surfaces.teams.cards import digest_card
 from bot.surfaces.teams.forecast_cards import CHART_NOTE
@@ -86,8 +89,10 @@ def test_forecast_posts_p50_and_p85_for_next_and_future_with_assumptions_and_a_c
     assert "Delivery forecast · " + fbox.seed.project_name in body
     assert f"*Scope: Next + Future* ({NEXT + FUTURE} open tasks" in body
     assert "*P50 " in body and "*P85 " in body
-    # What it rests on: the three seeded sprints by name, the runs, no scope growth.
-    assert "10,000 simulated runs" in body and "no scope growth assumed" in body
+    # What it rests on: the three seeded sprints by name, the runs, the scope growth measured
+    # (the seeded tasks were created during those sprints).
+    assert "10,000 simulated runs" in body
+    assert "; scope grew by a mean of " in body and " over the last 3 sprints; simulated" in body
     assert "most recent first" in body
     assert "(no /plan-sprint approved yet)" in body
     # The current sprint's other open work (Sprint 24) counts first, and says so.
@@ -102,6 +107,57 @@ def test_forecast_posts_p50_and_p85_for_next_and_future_with_assumptions_and_a_c
     again = forecast(fbox)
     assert again is not None
     assert text_of(again) == body
+
+
+def created_on(box: Sandbox, gids: Iterable[str], day: date, tz: str) -> None:
+    """Date the tasks' creation (Asana's read-only created_at) to noon of `day` in `tz`."""
+    store = box.asana.store
+    stamp = format_timestamp(datetime.combine(day, time(12), ZoneInfo(tz)))
+    with store.lock:
+        for gid in gids:
+            store.tasks[gid]["created_at"] = stamp
+
+
+def p85_sprint(body: str) -> int:
+    found = re.search(r"\*P85 [^*]*\* \(sprint (\d+)\)", body)
+    assert found is not None, body
+    return int(found.group(1))
+
+
+def test_scope_growth_is_measured_from_tasks_created_in_past_sprints_and_simulated(
+    fbox: Sandbox, frozen_now: FrozenNow
+) -> None:
+    nexts, futures = mark_next_and_future(fbox)
+    scope = nexts + futures
+    # No scope task was created in the history window (six sprints of 14 days back from today):
+    # none seen, nothing simulated.
+    long_ago = frozen_now.today - timedelta(days=7 * 14 + 30)
+    created_on(fbox, scope, long_ago, frozen_now.tz)
+    still = forecast(fbox)
+    assert still is not None, last_ephemeral(fbox)
+    body = text_of(still)
+    assert "; no scope growth seen in the last 3 sprints" in body
+    before = p85_sprint(body)
+
+    # The same scope, but half of it was created in the sprint before this one (which starts
+    # today, no sprint being approved) and half in the one before: the scope grew then.
+    store = fbox.asana.store
+    points = fbox.seed.field_gids["Story Points"]
+    half = len(scope) // 2
+    created_on(fbox, scope[:half], frozen_now.today - timedelta(days=3), frozen_now.tz)
+    created_on(fbox, scope[half:], frozen_now.today - timedelta(days=17), frozen_now.tz)
+    total = sum(float(store.tasks[gid]["custom_values"][points]) for gid in scope)
+    grown = forecast(fbox)
+    assert grown is not None, last_ephemeral(fbox)
+    body = text_of(grown)
+    mean = total / 3
+    shown = f"{mean:g}" if mean == int(mean) else f"{mean:.1f}"
+    assert f"; scope grew by a mean of {shown} points a sprint over the last 3 sprints; " in body
+    assert "simulated" in body
+    assert p85_sprint(body) > before
+    # Seeded: asking again gives the same answer.
+    again = forecast(fbox)
+    assert again is not None and text_of(again) == body
 
 
 def test_scopes_next_all_and_a_milestone_with_its_subtasks(fbox: Sandbox) -> None:

@@ -59,10 +59,10 @@ def test_assumptions_name_the_history_and_the_growth() -> None:
     assert "40 points left" in text
     assert "10,000 simulated runs" in text
     assert "last 2 sprints (8, 12, most recent first; mean 10.0)" in text
-    assert "scope grows as it did then (mean 3.0 a sprint)" in text
+    assert "; scope grew by a mean of 3 points a sprint over the last 2 sprints; simulated" in text
     plain = assumptions(forecast(sprints(8, 12), 7, unit=ForecastUnit.TASKS))
     assert "7 tasks left" in plain and "tasks completed" in plain
-    assert "no scope growth assumed" in plain
+    assert "; no scope growth seen in the last 2 sprints." in plain
     queued = assumptions(forecast(sprints(10), 20, ahead=6, unestimated=2))
     assert "20 points left" in queued
     assert "after the 6 points still open in the current sprint" in queued
