@@ -2,8 +2,8 @@
 PostgreSQL server in a fresh schema per test (dropped after).
 
 The server is `COPILOT_TEST_DATABASE_URL`, default postgresql://postgres@127.0.0.1:5432/test.
-Without one, CI (`CI=true`) fails these tests; elsewhere they are skipped and the session ends
-with one line saying how to enable them.
+Without one these tests fail (errors in the fixture, on a laptop as in CI) with one line saying
+how to start it: a skipped half would prove nothing about PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,19 +18,9 @@ import pytest
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ENABLE_HINT = (
-    "PostgreSQL tests skipped: no server at {url}. Start PostgreSQL there (trust auth) or set "
+    "PostgreSQL is not reachable at {url} ({problem}). Start PostgreSQL there (trust auth) or set "
     "COPILOT_TEST_DATABASE_URL to a database you may create schemas in."
 )
-# The skip reasons, gathered from the test reports (under xdist the skips happen in the workers,
-# the summary is written by the controller, which sees their reports).
-skipped_for_postgres: list[str] = []
-
-
-def note_postgres_skip(report: pytest.TestReport) -> None:
-    if report.skipped and isinstance(report.longrepr, tuple):
-        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
-        if reason.startswith(ENABLE_HINT.split("{", 1)[0]):
-            skipped_for_postgres.append(reason)
 
 
 def server_url_for_tests() -> str:
@@ -49,13 +39,11 @@ def _server_problem(url: str) -> str | None:
 
 
 def require_postgres() -> str:
-    """The server's URL; fail under CI, else skip, when it cannot be reached."""
+    """The server's URL; the test fails, saying how to start one, when it cannot be reached."""
     url = server_url_for_tests()
     problem = _server_problem(url)
     if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but PostgreSQL is not reachable at {url}: {problem}")
-        pytest.skip(ENABLE_HINT.format(url=url))
+        pytest.fail(ENABLE_HINT.format(url=url, problem=problem), pytrace=False)
     return url
 
 

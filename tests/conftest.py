@@ -66,22 +66,7 @@ def frozen_now(request: pytest.FixtureRequest) -> Iterator[FrozenNow]:
 
 
 # Both backends (issue 11): SQLite, and a real PostgreSQL server in a schema per test.
-from tests.backends import (  # noqa: E402, F401
-    database_target,
-    note_postgres_skip,
-    pg_url,
-    postgres_schemas,
-    skipped_for_postgres,
-)
-
-
-def pytest_runtest_logreport(report):
-    note_postgres_skip(report)
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if skipped_for_postgres:
-        terminalreporter.write_line(skipped_for_postgres[0])
+from tests.backends import database_target, pg_url, postgres_schemas  # noqa: E402, F401
 
 
 def pytest_xdist_auto_num_workers(config):
