@@ -176,13 +176,21 @@ def queue_proposal(
     propose: Callable[[], Proposed],
     *,
     doing: str,
+    check: Callable[[str], object] | None = None,
 ) -> None:
     """Queue a command whose answer is a proposal, and ack it with its place in line.
 
-    The proposal is posted to the command's channel unless the deadline passed first (the person
-    was then told it took too long, so nothing is posted).
+    `check` reads the command's text first: a wrong syntax gets the usage line, and nothing is
+    queued. The proposal is posted to the command's channel unless the deadline passed first (the
+    person was then told it took too long, so nothing is posted).
     """
     channel, user = command["channel_id"], command["user_id"]
+    if check is not None:
+        try:
+            check(command.get("text") or "")
+        except UserFacingError as exc:
+            ack(response_type="ephemeral", text=escape(str(exc)))
+            return
 
     def work(deadline: Deadline) -> None:
         proposal = propose()

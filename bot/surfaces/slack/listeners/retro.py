@@ -49,16 +49,11 @@ def register(app: App, services: Services) -> None:
     def handle_command_retro(ack: Ack, command: dict[str, Any]) -> None:
         text = command.get("text") or ""
         channel, user = command["channel_id"], command["user_id"]
-        try:
-            check_syntax(text)
-        except UserFacingError as exc:  # a wrong syntax gets the usage line, and nothing else
-            ack(response_type="ephemeral", text=escape(str(exc)))
-            return
-
         queue_proposal(
             services,
             ack,
             command,
             lambda: retros.propose(text, channel=channel, user=user),
             doing="Looking back on the sprint",
+            check=check_syntax,
         )

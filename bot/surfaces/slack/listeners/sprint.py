@@ -9,9 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.errors import UserFacingError
 from bot.render.notes import queued_note
-from bot.render.text import escape
 from bot.services import Services
 from bot.surfaces.slack.blocks.sprint import SPRINT_PAGE, sprint_page_blocks
 from bot.surfaces.slack.surface import private_reply, queue_proposal, show_page
@@ -25,18 +23,13 @@ def register(app: App, services: Services) -> None:
     def handle_command_plan_sprint(ack: Ack, command: dict[str, Any]) -> None:
         text = command.get("text") or ""
         channel, user = command["channel_id"], command["user_id"]
-        try:
-            check_syntax(text)
-        except UserFacingError as exc:  # a wrong syntax gets the usage line, and nothing else
-            ack(response_type="ephemeral", text=escape(str(exc)))
-            return
-
         queue_proposal(
             services,
             ack,
             command,
             lambda: planner.propose(text, channel=channel, user=user),
             doing="Planning the sprint",
+            check=check_syntax,
         )
 
     @app.action(SPRINT_PAGE)
