@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.domain.digest import Item, Reason, ReasonKind, StandupDigest
 from bot.domain.models import Person
+from bot.render.sprint import capacity_reason
 
 CARD_VERSION = "1.5"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -361,24 +362,7 @@ def _left_line(row: Mapping[str, Any], unit: str) -> str:
 
 def _capacity_lines(view: Mapping[str, Any]) -> list[str]:
     cap, unit = view["capacity"], view["unit"]
-    days = cap["sprint_days"]
-    if cap["source"] == "argument":
-        given = cap["argument"]
-        why = f"the {given['value']:g} {given['unit']} you gave"
-        if given["unit"] != unit:
-            why += f" (at {view['hours_per_point']:g} h per point)"
-    elif cap["source"] == "velocity":
-        sprints = cap["sprints"]
-        shown = ", ".join(f"{s:g}" for s in sprints[:-1]) + f" and {sprints[-1]:g}"
-        why = (
-            f"the team's velocity, the mean of {shown} {unit} completed in the last "
-            f"{len(sprints)} sprints of {days} days (newest first)"
-        )
-    else:
-        why = (
-            f"no estimated work was completed in the last three {days}-day sprints, so the sum "
-            "of everyone's capacity below"
-        )
+    why = capacity_reason(view)
     lines = [f"**Capacity {cap['team']:g} {unit}**: {why}. **Planned {cap['used']:g} {unit}.**"]
     for person in view["people"][:12]:
         lines.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.render.sprint import capacity_reason
 from bot.render.text import clip, escape, mention
 from bot.surfaces.slack.blocks.common import (
     MAX_BLOCKS,
@@ -90,24 +91,7 @@ ESTIMATE_HINT = "_Run `/estimate` to propose Story Points for these from similar
 def capacity_text(view: Mapping[str, Any]) -> str:
     """Which capacity was used and why, then each person's used / available."""
     cap, unit = view["capacity"], view["unit"]
-    days = cap["sprint_days"]
-    if cap["source"] == "argument":
-        given = cap["argument"]
-        why = f"the {given['value']:g} {given['unit']} you gave"
-        if given["unit"] != unit:
-            why += f" (at {view['hours_per_point']:g} h per point)"
-    elif cap["source"] == "velocity":
-        sprints = cap["sprints"]
-        shown = ", ".join(f"{s:g}" for s in sprints[:-1]) + f" and {sprints[-1]:g}"
-        why = (
-            f"the team's velocity, the mean of {shown} {unit} completed in the last "
-            f"{len(sprints)} sprints of {days} days (newest first)"
-        )
-    else:
-        why = (
-            f"no estimated work was completed in the last three {days}-day sprints, so the sum "
-            "of everyone's capacity below"
-        )
+    why = capacity_reason(view)
     lines = [f"*Capacity {cap['team']:g} {unit}*: {why}. *Planned {cap['used']:g} {unit}.*"]
     people: Sequence[Mapping[str, Any]] = view["people"]
     if people:
