@@ -1,8 +1,10 @@
 """Every request the app sends to Asana during the demo flows is one Asana's OpenAPI spec declares.
 
-The flows of `copilot demo` (setup, /prioritize by name, Approve, /plan-sprint, Approve, the
-stand-up digest, the overload check and its Approve, a new task's triage and its Approve with
-its comment, /estimate and its Approve) run against the sandbox; each recorded
+The flows of `copilot demo` (setup, /prioritize by name, Approve, /retro and its Approve (action
+items, the retrospective's task and comment), /plan-sprint, Approve, /forecast, the stand-up
+digest, the overload check and its Approve, a new task's triage and its Approve with its
+comment, /estimate and its Approve, the webhooks' ensure, reconcile and re-creation) run against
+the sandbox; each recorded
 request, and each action inside a /batch, is checked against asana_spec_operations.json (taken
 from Asana/openapi at the commit it names): a declared path, only declared query parameters, the
 required ones present, and only opt_fields names of that operation's enum.
@@ -29,6 +31,7 @@ from bot.demo import (
 )
 from bot.demo_triage import triage_demo
 from bot.sandbox.asana_server import RecordedRequest
+from bot.surfaces.slack.listeners.forecast import forecast_demo
 from bot.usecases.overload import run_overload_check
 from tests.clock import DEFAULT_NOW
 
@@ -116,10 +119,17 @@ def demo_traffic() -> tuple[list[RecordedRequest], set[str]]:
         _, message = box.command("/prioritize", box.seed.project_name)  # by name: typeahead
         assert message is not None
         box.click(message["ts"], "proposal_approve")
+        # Issue 14: /retro and its Approve (action items, the retrospective's task and comment),
+        # before /plan-sprint moves the seed's carried-over tasks; /forecast after it.
+        _, retro = box.command("/retro")
+        assert retro is not None
+        box.click(retro["ts"], "proposal_approve")
+        assert box.services.store.proposal(proposal_id_of(retro)).status == "applied"
         _, sprint = box.command("/plan-sprint")
         assert sprint is not None
         box.click(sprint["ts"], "proposal_approve")
         assert box.services.store.proposal(proposal_id_of(sprint)).status == "applied"
+        assert forecast_demo(box, lambda text="": None)
         digest = box.services.digests.post_now(box.seed.project_name, CHANNEL)  # by name: typeahead
         assert digest.message_ts is not None
         crunch = arrange_overload(box.asana.store, box.seed, box.services.today())
