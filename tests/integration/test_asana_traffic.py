@@ -3,7 +3,7 @@
 The flows of `copilot demo` (setup, /prioritize by name, Approve, /retro and its Approve (action
 items, the retrospective's task and comment), /plan-sprint, Approve, /forecast, the stand-up
 digest, the overload check and its Approve, a new task's triage and its Approve with its
-comment, /estimate and its Approve, the webhooks' ensure, reconcile and re-creation) run against
+comment, /estimate and its Approve, the daily nudges, the webhooks' ensure, reconcile and re-creation) run against
 the sandbox; each recorded
 request, and each action inside a /batch, is checked against asana_spec_operations.json (taken
 from Asana/openapi at the commit it names): a declared path, only declared query parameters, the
@@ -24,6 +24,7 @@ import time_machine
 from bot.demo import (
     CHANNEL,
     HANNAH_SLACK_ID,
+    LEAD,
     add_slack_user_for,
     arrange_overload,
     proposal_id_of,
@@ -130,6 +131,8 @@ def demo_traffic() -> tuple[list[RecordedRequest], set[str]]:
         box.click(sprint["ts"], "proposal_approve")
         assert box.services.store.proposal(proposal_id_of(sprint)).status == "applied"
         assert forecast_demo(box, lambda text="": None)
+        box.services.nudges.set_project(LEAD, CHANNEL, box.seed.project_gid, on=True)
+        box.services.nudges.run()  # the daily nudges' read
         digest = box.services.digests.post_now(box.seed.project_name, CHANNEL)  # by name: typeahead
         assert digest.message_ts is not None
         crunch = arrange_overload(box.asana.store, box.seed, box.services.today())
