@@ -3,8 +3,8 @@
 The flows of `copilot demo` (setup, /prioritize by name, Approve, /retro and its Approve (action
 items, the retrospective's task and comment), /plan-sprint, Approve, /forecast, the stand-up
 digest, the overload check and its Approve, a new task's triage and its Approve with its
-comment, /estimate and its Approve, the daily nudges, the webhooks' ensure, reconcile and re-creation) run against
-the sandbox; each recorded
+comment, /estimate and its Approve, the daily nudges, the webhooks' ensure, reconcile and
+re-creation) run against the sandbox; each recorded
 request, and each action inside a /batch, is checked against asana_spec_operations.json (taken
 from Asana/openapi at the commit it names): a declared path, only declared query parameters, the
 required ones present, and only opt_fields names of that operation's enum.
