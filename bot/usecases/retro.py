@@ -673,30 +673,62 @@ class RetroWriter:
 
     def __init__(self, asana: RetroTarget) -> None:
         self._asana = asana
+        # The target project's tasks, read once per apply: keyed by proposal id and kept only
+        # for the same ProposalRow object, which the engine reads afresh for every apply (a
+        # Retry, a resume after a crash), so a fresh apply always re-reads the project.
+        self._read: dict[str, tuple[ProposalRow, str, list[dict[str, Any]]]] = {}
 
     def create(self, proposal: ProposalRow, item: Any) -> ItemOutcome:
+        try:
+            outcome = self._create(proposal, item)
+        except BaseException:
+            # A write whose answer was lost may have landed: the next apply must look again.
+            self._read.pop(proposal.id, None)
+            raise
+        if item.task_gid == COMMENT_ITEM:  # the last write of a proposal
+            self._read.pop(proposal.id, None)
+        return outcome
+
+    def _tasks(self, proposal: ProposalRow, project_gid: str) -> list[dict[str, Any]]:
+        kept = self._read.get(proposal.id)
+        if kept is not None and kept[0] is proposal and kept[1] == project_gid:
+            return kept[2]
+        rows = list(self._asana.project_tasks_named(project_gid))
+        self._read[proposal.id] = (proposal, project_gid, rows)
+        return rows
+
+    def _made(
+        self, proposal: ProposalRow, project_gid: str, name: str, notes: str
+    ) -> dict[str, Any]:
+        """Create a task and add it to this apply's read, so later items find it."""
+        made = self._asana.create_task(project_gid, name=name, notes=notes)
+        rows = self._tasks(proposal, project_gid)
+        rows.append({"gid": made["gid"], "name": name, "notes": notes, **made})
+        return made
+
+    def _create(self, proposal: ProposalRow, item: Any) -> ItemOutcome:
         changes = item.changes
         if "create_task" in changes:
             spec = changes["create_task"]
             mark = marker(proposal.id, item.task_gid)
-            for row in self._asana.project_tasks_named(spec["project"]):
+            for row in self._tasks(proposal, spec["project"]):
                 if mark in (row.get("notes") or ""):
                     return (item.task_gid, "already", row["gid"], {"created": row["gid"]})
-            made = self._asana.create_task(spec["project"], name=spec["name"], notes=spec["notes"])
+            made = self._made(proposal, spec["project"], spec["name"], spec["notes"])
             return (item.task_gid, "written", made["gid"], {"created": made["gid"]})
         if "find_or_create_task" in changes:
             spec = changes["find_or_create_task"]
-            found = self._summary_task(spec["project"], spec["name"])
+            found = self._summary_task(proposal, spec["project"], spec["name"])
             if found is not None:
                 return (item.task_gid, "already", found, {"found": found})
             notes = (
                 f"Retrospectives of {spec['name'].removesuffix(' retrospective')}, by the copilot."
             )
-            made = self._asana.create_task(spec["project"], name=spec["name"], notes=notes)
+            made = self._made(proposal, spec["project"], spec["name"], notes)
             return (item.task_gid, "written", made["gid"], {"created": made["gid"]})
         if "comment" in changes:
             spec = changes["comment"]
-            task = self._summary_task(spec["project"], spec["task_name"])
+            task = self._summary_task(proposal, spec["project"], spec["task_name"])
             if task is None:
                 return (item.task_gid, "failed", "the retrospective task is missing", {})
             mark = marker(proposal.id, COMMENT_ITEM)
@@ -706,9 +738,9 @@ class RetroWriter:
             return (item.task_gid, "written", task, {"task": task, "story": story})
         return (item.task_gid, "failed", "unknown retrospective write", {})
 
-    def _summary_task(self, project_gid: str, name: str) -> str | None:
+    def _summary_task(self, proposal: ProposalRow, project_gid: str, name: str) -> str | None:
         wanted = " ".join(name.split()).casefold()
-        rows = self._asana.project_tasks_named(project_gid)
+        rows = self._tasks(proposal, project_gid)
         found = [r for r in rows if " ".join((r.get("name") or "").split()).casefold() == wanted]
         return (
             min(found, key=lambda r: int(r["gid"]) if str(r["gid"]).isdigit() else 0)["gid"]

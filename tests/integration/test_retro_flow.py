@@ -162,7 +162,11 @@ def test_approve_creates_the_action_items_and_the_comment_once(rbox):
     message = retro(box)
     pid = proposal_id(message)
     view = view_of(box, message)
+    target_reads = f"/projects/{box.seed.retro_project_gid}/tasks"
+    box.asana.reset_requests()
     click(box, message, APPROVE)
+    # The target project is read once per apply, not once per item.
+    assert box.asana.count("GET", target_reads) == 1
     made = retro_tasks(box)
     names = sorted(t["name"] for t in made.values())
     assert names == sorted([a["title"] for a in view["actions"]] + ["Sprint 23 retrospective"])
@@ -183,7 +187,9 @@ def test_approve_creates_the_action_items_and_the_comment_once(rbox):
     with box.services.store.write() as conn:
         conn.execute("update proposal_items set status = 'pending' where proposal_id = ?", [pid])
         conn.execute("update proposals set status = 'approving' where id = ?", [pid])
+    box.asana.reset_requests()
     box.services.engine.resume_incomplete()
+    assert box.asana.count("GET", target_reads) == 1  # a fresh apply reads the project again
     assert retro_tasks(box).keys() == made.keys()
     assert len(box.asana.store.stories[summary]) == 1
     assert {i.status for i in box.services.store.items(pid)} == {"already"}
