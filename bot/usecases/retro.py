@@ -174,12 +174,17 @@ class Retrospectives:
         owner = owner or self._owner
         today = self.today()
         posted: list[str] = []
+        # Each project's history is read once per morning, for every schedule and sprint of it.
+        reads: dict[str, tuple[list[RetroTask], dict[str, str]]] = {}
         for schedule in self._schedules():
             try:
                 project = self._project_of(schedule.project_gid)
+                if project.gid not in reads:
+                    reads[project.gid] = self._read(project)
+                read = reads[project.gid]
                 due = [
                     w
-                    for w in self.finished(project)
+                    for w in self.finished(project, read=read)
                     if today - timedelta(days=CATCH_UP_DAYS) <= w.end < today
                 ]
             except CopilotError as exc:
@@ -202,7 +207,7 @@ class Retrospectives:
                     continue
                 try:
                     report = self.report(
-                        project, window.name, channel=schedule.channel, user=COPILOT
+                        project, window.name, channel=schedule.channel, user=COPILOT, read=read
                     )
                 except BaseException:
                     self._store.release_slot(**key, owner=owner)
@@ -289,9 +294,14 @@ class Retrospectives:
                 found[name] = window
         return found
 
-    def finished(self, project: Project) -> list[SprintWindow]:
-        """The project's finished sprints, the one that ended last at the end."""
-        tasks, _ = self._read(project)
+    def finished(
+        self, project: Project, *, read: tuple[list[RetroTask], dict[str, str]] | None = None
+    ) -> list[SprintWindow]:
+        """The project's finished sprints, the one that ended last at the end.
+
+        `read` is the project's history (`_read`) when the caller has it already.
+        """
+        tasks, _ = read if read is not None else self._read(project)
         today = self.today()
         return sorted(
             (w for w in self.windows(project, tasks).values() if w.end < today),
@@ -308,10 +318,19 @@ class Retrospectives:
     # -- the report ----------------------------------------------------------------------------
 
     def report(
-        self, project: Project, sprint: str | None, *, channel: str, user: str
+        self,
+        project: Project,
+        sprint: str | None,
+        *,
+        channel: str,
+        user: str,
+        read: tuple[list[RetroTask], dict[str, str]] | None = None,
     ) -> RetroReport:
-        """Work out the sprint's retrospective and store it as a proposal (nothing posted)."""
-        tasks, people = self._read(project)
+        """Work out the sprint's retrospective and store it as a proposal (nothing posted).
+
+        `read` is the project's history (`_read`) when the caller has it already.
+        """
+        tasks, people = read if read is not None else self._read(project)
         windows = self.windows(project, tasks)
         today = self.today()
         ended = sorted(

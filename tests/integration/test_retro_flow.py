@@ -236,8 +236,14 @@ def test_the_morning_after_posts_once_with_two_instances(
         ended = seeded_sprint(box, "Sprint 23")["end"]
         assert ended == frozen_now.today - timedelta(days=1)
         # Two instances sharing the database: the ledger lets one of them post.
+        history = f"/projects/{box.seed.project_gid}/tasks"
+        box.asana.reset_requests()
         first = box.services.retros.morning_after(owner=new_owner())
+        first_reads = box.asana.count("GET", history)
+        box.asana.reset_requests()
         second = box.services.retros.morning_after(owner="other-host:1:machine:token")
+        # Posting reads the project's history no more than finding nothing to post does: once.
+        assert first_reads == box.asana.count("GET", history) >= 1
         again = box.services.retros.morning_after()
         posted = [m for m in box.channel_messages() if "Retrospective" in str(m.get("blocks"))]
         assert first == ["Sprint 23"] and second == [] and again == []
