@@ -53,6 +53,7 @@ from bot.errors import (
 from bot.gateways.asana import FIELD_SPRINT, Comment, Project
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.render.retro import retro_text, usage_text
+from bot.storage.retros import ApprovedSprintRow
 from bot.storage.store import ProposalRow, Store
 from bot.usecases.approvals import ApprovalEngine, ItemOutcome, NewProposal, new_owner
 from bot.usecases.chat import ChatPort
@@ -276,12 +277,21 @@ class Retrospectives:
     def today(self) -> date:
         return self._clock().astimezone(self._zone).date()
 
-    def windows(self, project: Project, tasks: Sequence[RetroTask]) -> dict[str, SprintWindow]:
-        """Every sprint the project knows, dated (sprints nothing dates are left out)."""
+    def windows(
+        self,
+        project: Project,
+        tasks: Sequence[RetroTask],
+        approvals: Mapping[str, ApprovedSprintRow] | None = None,
+    ) -> dict[str, SprintWindow]:
+        """Every sprint the project knows, dated (sprints nothing dates are left out).
+
+        `approvals` is `_approvals(project)` when the caller has it already.
+        """
         field = project.fields.get(FIELD_SPRINT)
         names = list(field.options) if field is not None and field.options else []
         names += sorted({t.sprint for t in tasks if t.sprint and t.sprint not in names})
-        approvals = {a.sprint: a for a in self._store.approved_sprints(project.gid)}
+        if approvals is None:
+            approvals = self._approvals(project)
         starts = self._store.sprint_starts(project.gid)
         found: dict[str, SprintWindow] = {}
         for name in names:
@@ -293,6 +303,10 @@ class Retrospectives:
             if window is not None:
                 found[name] = window
         return found
+
+    def _approvals(self, project: Project) -> dict[str, ApprovedSprintRow]:
+        """The project's approved sprint plans by sprint (the latest per sprint wins)."""
+        return {a.sprint: a for a in self._store.approved_sprints(project.gid)}
 
     def finished(
         self, project: Project, *, read: tuple[list[RetroTask], dict[str, str]] | None = None
@@ -331,7 +345,8 @@ class Retrospectives:
         `read` is the project's history (`_read`) when the caller has it already.
         """
         tasks, people = read if read is not None else self._read(project)
-        windows = self.windows(project, tasks)
+        approvals = self._approvals(project)
+        windows = self.windows(project, tasks, approvals)
         today = self.today()
         ended = sorted(
             (w for w in windows.values() if w.end < today), key=lambda w: (w.end, w.start)
@@ -356,7 +371,6 @@ class Retrospectives:
                     f"“{window.name}” has not ended yet (it runs to {window.end:%a %d %b}): its "
                     "retrospective comes the morning after."
                 )
-        approvals = {a.sprint: a for a in self._store.approved_sprints(project.gid)}
         approved = approvals.get(window.name)
         facts = self._facts(
             project, tasks, people, window, ended, approved.task_gids if approved else None
