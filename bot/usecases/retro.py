@@ -127,7 +127,7 @@ class Retrospectives:
         sprint_days: int = 14,
         retro_project: str | None = None,
         retro_project_name: Callable[[str], str] | None = None,
-        known_projects: Callable[[], frozenset[str]] = frozenset,
+        known_projects: Callable[[], Mapping[str, str]] = dict,
         default_project: str | None = None,
         chat: ChatPort | None = None,
         schedules: Callable[[], Sequence[DigestSchedule]] = list,
@@ -140,7 +140,8 @@ class Retrospectives:
         self._holder_dead = holder_dead
         self._owner = new_owner()
         self._default_project = default_project  # ASANA_PROJECT: when none is named
-        self._known_projects = known_projects  # gids linked to some channel, or everywhere
+        # gid → name as linked ("" when unknown) of the projects linked somewhere or everywhere
+        self._known_projects = known_projects
         self._asana = asana
         self._engine = engine
         self._store = store
@@ -151,6 +152,7 @@ class Retrospectives:
         self._sprint_days = sprint_days
         self._retro_project = retro_project
         self._retro_project_name = retro_project_name
+        self._target_names: dict[str, str] = {}  # the retro project's name, read once
 
     # -- the command ---------------------------------------------------------------------------
 
@@ -259,9 +261,25 @@ class Retrospectives:
             f"({self._sprint_days} days): its retrospective uses these dates."
         )
 
+    def _target_name(self, gid: str) -> str:
+        """The retro project's name, read once (its gid, not kept, when Asana cannot say)."""
+        if self._retro_project_name is None:
+            return ""
+        if gid not in self._target_names:
+            name = self._retro_project_name(gid)
+            if name == gid:
+                return name
+            self._target_names[gid] = name
+        return self._target_names[gid]
+
     def _known_project(self, ref: str) -> Project | None:
-        """A project linked to some channel (or to every one) by gid or name; None for ''."""
-        gids = sorted(self._known_projects())
+        """A project linked to some channel (or to every one) by gid or name; None for ''.
+
+        A name is matched on the links' names first (one read, to confirm it); only when that
+        finds nothing is every linked project read for its current name.
+        """
+        known = self._known_projects()
+        gids = sorted(known)
         ref = " ".join(ref.split())
         if not ref:
             if self._default_project or len(gids) == 1:
@@ -269,7 +287,13 @@ class Retrospectives:
             raise UserFacingError(f"Which project? Name it first. {START_USAGE}")
         if ref.isdigit():
             return self._asana.project(ref) if ref in gids else None
-        found = [p for p in map(self._asana.project, gids) if p.name.casefold() == ref.casefold()]
+        wanted = ref.casefold()
+        named = [g for g in gids if " ".join(known[g].split()).casefold() == wanted]
+        if len(named) == 1:
+            project = self._asana.project(named[0])
+            if project.name.casefold() == wanted:
+                return project
+        found = [p for p in map(self._asana.project, gids) if p.name.casefold() == wanted]
         return found[0] if len(found) == 1 else None
 
     # -- sprints -------------------------------------------------------------------------------
@@ -390,7 +414,7 @@ class Retrospectives:
             retro_project=(
                 {
                     "gid": target,
-                    "name": self._retro_project_name(target) if self._retro_project_name else "",
+                    "name": self._target_name(target),
                 }
                 if target
                 else None

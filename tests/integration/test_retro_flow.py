@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -196,7 +197,10 @@ def test_approve_creates_the_action_items_and_the_comment_once(rbox):
 
     # The next sprint's retrospective finds the same project; a new one for the same sprint
     # adds its comment to the task that is there, never a second "Sprint 23 retrospective".
+    box.asana.reset_requests()
     again = retro(box, "Sprint 23")
+    target = f"/projects/{box.seed.retro_project_gid}"
+    assert not [r for r in box.asana.requests if r.path == target]  # its name is kept
     click(box, again, APPROVE)
     summaries = [t for t in retro_tasks(box).values() if t["name"] == "Sprint 23 retrospective"]
     assert len(summaries) == 1 and len(box.asana.store.stories[summary]) == 2
@@ -291,6 +295,12 @@ def test_an_approver_sets_a_sprints_start_on_the_home_tab_and_the_retro_uses_it(
     assert view["sprint"]["dates_from"] == "approval"
     audit = [r for r in box.services.store.audit_rows() if r["action"] == "sprint_start_set"]
     assert audit and audit[0]["actor"] == LEAD
+    # A project named as linked is read alone, not every linked project for its name.
+    box.services.store.link_project(CHANNEL, box.seed.project_gid, "Platform Backlog", by=LEAD)
+    box.asana.reset_requests()
+    box.services.retros.set_start(LEAD, f'"platform  backlog" Sprint 22 {start}')
+    reads = [r for r in box.asana.requests if re.fullmatch(r"/projects/\d+", r.path)]
+    assert [r.path for r in reads] == [f"/projects/{box.seed.project_gid}"]
 
     # Someone else: refused, nothing stored.
     assert box.slack.open_home(box.app_url, user_id="U0INTERN").status == 200
