@@ -85,7 +85,9 @@ ACTION_PREFIX = "action:"
 
 class RetroSource(Protocol):
     def project(self, gid: str) -> Project: ...
-    def tasks_for_retro(self, project: Project, since: datetime) -> list[Task]: ...
+    def tasks_open_or_completed_since(
+        self, project: Project, since: datetime, *, created: bool = False
+    ) -> list[Task]: ...
     def comments_by_task(self, task_gids: Sequence[str]) -> dict[str, list[Comment]]: ...
 
 
@@ -349,7 +351,7 @@ class Retrospectives:
     def _read(self, project: Project) -> tuple[list[RetroTask], dict[str, str]]:
         """The project's tasks of the last sprints, and its people (Asana gid → name)."""
         since = self._clock() - timedelta(days=self._sprint_days * HISTORY_SPRINTS)
-        read = self._asana.tasks_for_retro(project, since)
+        read = self._asana.tasks_open_or_completed_since(project, since, created=True)
         people = {t.assignee.gid: t.assignee.name for t in read if t.assignee is not None}
         return [_retro_task(t) for t in read], people
 
