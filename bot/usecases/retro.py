@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.changes import option_key
 from bot.domain.digest import DigestSchedule
 from bot.domain.models import Task
 from bot.domain.retro import (
@@ -290,7 +291,7 @@ class Retrospectives:
         if ref.isdigit():
             return self._asana.project(ref) if ref in gids else None
         wanted = ref.casefold()
-        named = [g for g in gids if " ".join(known[g].split()).casefold() == wanted]
+        named = [g for g in gids if option_key(known[g]) == wanted]
         if len(named) == 1:
             project = self._asana.project(named[0])
             if project.name.casefold() == wanted:
@@ -798,9 +799,9 @@ class RetroWriter:
         return (item.task_gid, "failed", "unknown retrospective write", {})
 
     def _summary_task(self, proposal: ProposalRow, project_gid: str, name: str) -> str | None:
-        wanted = " ".join(name.split()).casefold()
+        wanted = option_key(name)
         rows = self._tasks(proposal, project_gid)
-        found = [r for r in rows if " ".join((r.get("name") or "").split()).casefold() == wanted]
+        found = [r for r in rows if option_key(r.get("name") or "") == wanted]
         return (
             min(found, key=lambda r: int(r["gid"]) if str(r["gid"]).isdigit() else 0)["gid"]
             if found
