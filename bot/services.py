@@ -129,6 +129,14 @@ def project_name(asana: AsanaGateway, gid: str) -> str:
         return gid
 
 
+def linked_names(access: AccessPolicy) -> dict[str, str]:
+    """gid → name of every project linked somewhere or everywhere ("" when no link names it)."""
+    names = dict.fromkeys(access.everywhere, "")
+    for link in access.links():
+        names[link.gid] = names.get(link.gid) or link.name
+    return names
+
+
 def build_services(
     settings: Settings,
     *,
@@ -245,7 +253,7 @@ def build_services(
         sprint_days=settings.sprint_days,
         retro_project=settings.retro_project,
         retro_project_name=lambda gid: project_name(asana, gid),
-        known_projects=lambda: frozenset(link.gid for link in access.links()) | access.everywhere,
+        known_projects=lambda: linked_names(access),
         default_project=settings.asana_project,
         chat=services.chat,
         schedules=services.digests.schedules,

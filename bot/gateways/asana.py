@@ -126,7 +126,6 @@ STORY_FIELDS = "text,created_at,resource_subtype,created_by.name"
 # A retrospective (added to a sprint after its start) and a forecast (scope growth) also need
 # when each task was created.
 CREATED_OPT_FIELDS = TASK_OPT_FIELDS + ",created_at"
-RETRO_OPT_FIELDS = CREATED_OPT_FIELDS
 CREATED_TASK_FIELDS = "name,notes,permalink_url"
 # What a dependency or dependent outside the tasks just read needs (GET /tasks/{gid} in /batch).
 LINK_FIELDS = ("name", "completed", "due_on")
@@ -993,12 +992,6 @@ class AsanaGateway:
         return self._resolved(project, self._project_tasks(project, _iso(since), fields))
 
     # -- retrospectives (issue 14) ----------------------------------------------------------
-
-    def tasks_for_retro(self, project: Project, since: datetime) -> list[Task]:
-        """Open tasks and those completed since `since`, with their creation times."""
-        return self._resolved(
-            project, self._project_tasks(project, _iso(since), opt_fields=RETRO_OPT_FIELDS)
-        )
 
     def comments_by_task(self, task_gids: Sequence[str]) -> dict[str, list[Comment]]:
         """Every comment of each task, oldest first, 10 tasks a /batch request."""

@@ -102,35 +102,47 @@ class RetrosStore(StoreBase):
         return {r["sprint"]: date.fromisoformat(r["start_on"]) for r in rows}
 
     def approved_sprints(
-        self, project_gid: str, kind: str = "plan_sprint"
+        self, project_gid: str, kind: str = "plan_sprint", *, with_tasks: bool = True
     ) -> list[ApprovedSprintRow]:
-        """Approved sprint proposals of the project, oldest first (the latest per sprint wins)."""
+        """Approved sprint proposals of the project, oldest first (the latest per sprint wins).
+
+        Two queries whatever the number of proposals; `with_tasks=False` skips the written
+        tasks (left empty) for callers that only need the sprints and their dates.
+        """
+        approved = (
+            "kind = ? and project_gid = ? and status in ('applied', 'partial') "
+            "and decided_at is not null"
+        )
         with self.connect() as conn:
             rows = conn.query(
-                "select id, decided_at, view_json from proposals where kind = ? and "
-                "project_gid = ? and status in ('applied', 'partial') and decided_at is not null "
+                f"select id, decided_at, view_json from proposals where {approved} "
                 "order by decided_at",
                 [kind, project_gid],
             )
-            found = []
-            for row in rows:
-                view = load(row["view_json"]) or {}
-                sprint = (view.get("sprint") or {}).get("name")
-                if not sprint:
-                    continue
+            written: dict[str, list[str]] = {}
+            if with_tasks and rows:
                 items = conn.query(
-                    "select task_gid from proposal_items where proposal_id = ? and status in "
-                    "('written', 'already') order by position",
-                    [row["id"]],
+                    "select proposal_id, task_gid from proposal_items where status in "
+                    f"('written', 'already') and proposal_id in (select id from proposals "
+                    f"where {approved}) order by proposal_id, position",
+                    [kind, project_gid],
                 )
-                found.append(
-                    ApprovedSprintRow(
-                        proposal_id=row["id"],
-                        sprint=sprint,
-                        approved_at=datetime.fromisoformat(row["decided_at"]),
-                        task_gids=tuple(i["task_gid"] for i in items),
-                    )
+                for item in items:
+                    written.setdefault(item["proposal_id"], []).append(item["task_gid"])
+        found = []
+        for row in rows:
+            view = load(row["view_json"]) or {}
+            sprint = (view.get("sprint") or {}).get("name")
+            if not sprint:
+                continue
+            found.append(
+                ApprovedSprintRow(
+                    proposal_id=row["id"],
+                    sprint=sprint,
+                    approved_at=datetime.fromisoformat(row["decided_at"]),
+                    task_gids=tuple(written.get(row["id"], ())),
                 )
+            )
         return found
 
 

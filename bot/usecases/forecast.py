@@ -70,7 +70,9 @@ class ApprovedSprint(Protocol):
 class SprintAnchors(Protocol):
     """Where sprints started (bot/storage/retros.py, shared with /retro)."""
 
-    def approved_sprints(self, project_gid: str) -> Sequence[ApprovedSprint]: ...
+    def approved_sprints(
+        self, project_gid: str, *, with_tasks: bool = ...
+    ) -> Sequence[ApprovedSprint]: ...
     def sprint_starts(self, project_gid: str) -> dict[str, date]: ...
 
 
@@ -222,7 +224,7 @@ class DeliveryForecaster:
         an approver set (as /retro reads them); None when there is neither."""
         starts = [
             row.approved_at.astimezone(self._zone).date()
-            for row in self._anchors.approved_sprints(project_gid)
+            for row in self._anchors.approved_sprints(project_gid, with_tasks=False)
         ]
         starts += self._anchors.sprint_starts(project_gid).values()
         return max((d for d in starts if d <= today), default=None)

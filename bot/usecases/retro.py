@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.changes import option_key
 from bot.domain.digest import DigestSchedule
 from bot.domain.models import Task
 from bot.domain.retro import (
@@ -53,6 +54,7 @@ from bot.errors import (
 from bot.gateways.asana import FIELD_SPRINT, Comment, Project
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.render.retro import retro_text, usage_text
+from bot.storage.retros import ApprovedSprintRow
 from bot.storage.store import ProposalRow, Store
 from bot.usecases.approvals import ApprovalEngine, ItemOutcome, NewProposal, new_owner
 from bot.usecases.chat import ChatPort
@@ -84,7 +86,9 @@ ACTION_PREFIX = "action:"
 
 class RetroSource(Protocol):
     def project(self, gid: str) -> Project: ...
-    def tasks_for_retro(self, project: Project, since: datetime) -> list[Task]: ...
+    def tasks_open_or_completed_since(
+        self, project: Project, since: datetime, *, created: bool = False
+    ) -> list[Task]: ...
     def comments_by_task(self, task_gids: Sequence[str]) -> dict[str, list[Comment]]: ...
 
 
@@ -126,7 +130,7 @@ class Retrospectives:
         sprint_days: int = 14,
         retro_project: str | None = None,
         retro_project_name: Callable[[str], str] | None = None,
-        known_projects: Callable[[], frozenset[str]] = frozenset,
+        known_projects: Callable[[], Mapping[str, str]] = dict,
         default_project: str | None = None,
         chat: ChatPort | None = None,
         schedules: Callable[[], Sequence[DigestSchedule]] = list,
@@ -139,7 +143,8 @@ class Retrospectives:
         self._holder_dead = holder_dead
         self._owner = new_owner()
         self._default_project = default_project  # ASANA_PROJECT: when none is named
-        self._known_projects = known_projects  # gids linked to some channel, or everywhere
+        # gid → name as linked ("" when unknown) of the projects linked somewhere or everywhere
+        self._known_projects = known_projects
         self._asana = asana
         self._engine = engine
         self._store = store
@@ -150,6 +155,7 @@ class Retrospectives:
         self._sprint_days = sprint_days
         self._retro_project = retro_project
         self._retro_project_name = retro_project_name
+        self._target_names: dict[str, str] = {}  # the retro project's name, read once
 
     # -- the command ---------------------------------------------------------------------------
 
@@ -174,12 +180,17 @@ class Retrospectives:
         owner = owner or self._owner
         today = self.today()
         posted: list[str] = []
+        # Each project's history is read once per morning, for every schedule and sprint of it.
+        reads: dict[str, tuple[list[RetroTask], dict[str, str]]] = {}
         for schedule in self._schedules():
             try:
                 project = self._project_of(schedule.project_gid)
+                if project.gid not in reads:
+                    reads[project.gid] = self._read(project)
+                read = reads[project.gid]
                 due = [
                     w
-                    for w in self.finished(project)
+                    for w in self.finished(project, read=read)
                     if today - timedelta(days=CATCH_UP_DAYS) <= w.end < today
                 ]
             except CopilotError as exc:
@@ -202,7 +213,7 @@ class Retrospectives:
                     continue
                 try:
                     report = self.report(
-                        project, window.name, channel=schedule.channel, user=COPILOT
+                        project, window.name, channel=schedule.channel, user=COPILOT, read=read
                     )
                 except BaseException:
                     self._store.release_slot(**key, owner=owner)
@@ -253,9 +264,25 @@ class Retrospectives:
             f"({self._sprint_days} days): its retrospective uses these dates."
         )
 
+    def _target_name(self, gid: str) -> str:
+        """The retro project's name, read once (its gid, not kept, when Asana cannot say)."""
+        if self._retro_project_name is None:
+            return ""
+        if gid not in self._target_names:
+            name = self._retro_project_name(gid)
+            if name == gid:
+                return name
+            self._target_names[gid] = name
+        return self._target_names[gid]
+
     def _known_project(self, ref: str) -> Project | None:
-        """A project linked to some channel (or to every one) by gid or name; None for ''."""
-        gids = sorted(self._known_projects())
+        """A project linked to some channel (or to every one) by gid or name; None for ''.
+
+        A name is matched on the links' names first (one read, to confirm it); only when that
+        finds nothing is every linked project read for its current name.
+        """
+        known = self._known_projects()
+        gids = sorted(known)
         ref = " ".join(ref.split())
         if not ref:
             if self._default_project or len(gids) == 1:
@@ -263,7 +290,13 @@ class Retrospectives:
             raise UserFacingError(f"Which project? Name it first. {START_USAGE}")
         if ref.isdigit():
             return self._asana.project(ref) if ref in gids else None
-        found = [p for p in map(self._asana.project, gids) if p.name.casefold() == ref.casefold()]
+        wanted = ref.casefold()
+        named = [g for g in gids if option_key(known[g]) == wanted]
+        if len(named) == 1:
+            project = self._asana.project(named[0])
+            if project.name.casefold() == wanted:
+                return project
+        found = [p for p in map(self._asana.project, gids) if p.name.casefold() == wanted]
         return found[0] if len(found) == 1 else None
 
     # -- sprints -------------------------------------------------------------------------------
@@ -271,12 +304,21 @@ class Retrospectives:
     def today(self) -> date:
         return self._clock().astimezone(self._zone).date()
 
-    def windows(self, project: Project, tasks: Sequence[RetroTask]) -> dict[str, SprintWindow]:
-        """Every sprint the project knows, dated (sprints nothing dates are left out)."""
+    def windows(
+        self,
+        project: Project,
+        tasks: Sequence[RetroTask],
+        approvals: Mapping[str, ApprovedSprintRow] | None = None,
+    ) -> dict[str, SprintWindow]:
+        """Every sprint the project knows, dated (sprints nothing dates are left out).
+
+        `approvals` is `_approvals(project)` when the caller has it already.
+        """
         field = project.fields.get(FIELD_SPRINT)
         names = list(field.options) if field is not None and field.options else []
         names += sorted({t.sprint for t in tasks if t.sprint and t.sprint not in names})
-        approvals = {a.sprint: a for a in self._store.approved_sprints(project.gid)}
+        if approvals is None:
+            approvals = self._approvals(project)
         starts = self._store.sprint_starts(project.gid)
         found: dict[str, SprintWindow] = {}
         for name in names:
@@ -289,9 +331,18 @@ class Retrospectives:
                 found[name] = window
         return found
 
-    def finished(self, project: Project) -> list[SprintWindow]:
-        """The project's finished sprints, the one that ended last at the end."""
-        tasks, _ = self._read(project)
+    def _approvals(self, project: Project) -> dict[str, ApprovedSprintRow]:
+        """The project's approved sprint plans by sprint (the latest per sprint wins)."""
+        return {a.sprint: a for a in self._store.approved_sprints(project.gid)}
+
+    def finished(
+        self, project: Project, *, read: tuple[list[RetroTask], dict[str, str]] | None = None
+    ) -> list[SprintWindow]:
+        """The project's finished sprints, the one that ended last at the end.
+
+        `read` is the project's history (`_read`) when the caller has it already.
+        """
+        tasks, _ = read if read is not None else self._read(project)
         today = self.today()
         return sorted(
             (w for w in self.windows(project, tasks).values() if w.end < today),
@@ -301,18 +352,28 @@ class Retrospectives:
     def _read(self, project: Project) -> tuple[list[RetroTask], dict[str, str]]:
         """The project's tasks of the last sprints, and its people (Asana gid → name)."""
         since = self._clock() - timedelta(days=self._sprint_days * HISTORY_SPRINTS)
-        read = self._asana.tasks_for_retro(project, since)
+        read = self._asana.tasks_open_or_completed_since(project, since, created=True)
         people = {t.assignee.gid: t.assignee.name for t in read if t.assignee is not None}
         return [_retro_task(t) for t in read], people
 
     # -- the report ----------------------------------------------------------------------------
 
     def report(
-        self, project: Project, sprint: str | None, *, channel: str, user: str
+        self,
+        project: Project,
+        sprint: str | None,
+        *,
+        channel: str,
+        user: str,
+        read: tuple[list[RetroTask], dict[str, str]] | None = None,
     ) -> RetroReport:
-        """Work out the sprint's retrospective and store it as a proposal (nothing posted)."""
-        tasks, people = self._read(project)
-        windows = self.windows(project, tasks)
+        """Work out the sprint's retrospective and store it as a proposal (nothing posted).
+
+        `read` is the project's history (`_read`) when the caller has it already.
+        """
+        tasks, people = read if read is not None else self._read(project)
+        approvals = self._approvals(project)
+        windows = self.windows(project, tasks, approvals)
         today = self.today()
         ended = sorted(
             (w for w in windows.values() if w.end < today), key=lambda w: (w.end, w.start)
@@ -337,7 +398,6 @@ class Retrospectives:
                     f"“{window.name}” has not ended yet (it runs to {window.end:%a %d %b}): its "
                     "retrospective comes the morning after."
                 )
-        approvals = {a.sprint: a for a in self._store.approved_sprints(project.gid)}
         approved = approvals.get(window.name)
         facts = self._facts(
             project, tasks, people, window, ended, approved.task_gids if approved else None
@@ -357,7 +417,7 @@ class Retrospectives:
             retro_project=(
                 {
                     "gid": target,
-                    "name": self._retro_project_name(target) if self._retro_project_name else "",
+                    "name": self._target_name(target),
                 }
                 if target
                 else None
@@ -673,30 +733,62 @@ class RetroWriter:
 
     def __init__(self, asana: RetroTarget) -> None:
         self._asana = asana
+        # The target project's tasks, read once per apply: keyed by proposal id and kept only
+        # for the same ProposalRow object, which the engine reads afresh for every apply (a
+        # Retry, a resume after a crash), so a fresh apply always re-reads the project.
+        self._read: dict[str, tuple[ProposalRow, str, list[dict[str, Any]]]] = {}
 
     def create(self, proposal: ProposalRow, item: Any) -> ItemOutcome:
+        try:
+            outcome = self._create(proposal, item)
+        except BaseException:
+            # A write whose answer was lost may have landed: the next apply must look again.
+            self._read.pop(proposal.id, None)
+            raise
+        if item.task_gid == COMMENT_ITEM:  # the last write of a proposal
+            self._read.pop(proposal.id, None)
+        return outcome
+
+    def _tasks(self, proposal: ProposalRow, project_gid: str) -> list[dict[str, Any]]:
+        kept = self._read.get(proposal.id)
+        if kept is not None and kept[0] is proposal and kept[1] == project_gid:
+            return kept[2]
+        rows = list(self._asana.project_tasks_named(project_gid))
+        self._read[proposal.id] = (proposal, project_gid, rows)
+        return rows
+
+    def _made(
+        self, proposal: ProposalRow, project_gid: str, name: str, notes: str
+    ) -> dict[str, Any]:
+        """Create a task and add it to this apply's read, so later items find it."""
+        made = self._asana.create_task(project_gid, name=name, notes=notes)
+        rows = self._tasks(proposal, project_gid)
+        rows.append({"gid": made["gid"], "name": name, "notes": notes, **made})
+        return made
+
+    def _create(self, proposal: ProposalRow, item: Any) -> ItemOutcome:
         changes = item.changes
         if "create_task" in changes:
             spec = changes["create_task"]
             mark = marker(proposal.id, item.task_gid)
-            for row in self._asana.project_tasks_named(spec["project"]):
+            for row in self._tasks(proposal, spec["project"]):
                 if mark in (row.get("notes") or ""):
                     return (item.task_gid, "already", row["gid"], {"created": row["gid"]})
-            made = self._asana.create_task(spec["project"], name=spec["name"], notes=spec["notes"])
+            made = self._made(proposal, spec["project"], spec["name"], spec["notes"])
             return (item.task_gid, "written", made["gid"], {"created": made["gid"]})
         if "find_or_create_task" in changes:
             spec = changes["find_or_create_task"]
-            found = self._summary_task(spec["project"], spec["name"])
+            found = self._summary_task(proposal, spec["project"], spec["name"])
             if found is not None:
                 return (item.task_gid, "already", found, {"found": found})
             notes = (
                 f"Retrospectives of {spec['name'].removesuffix(' retrospective')}, by the copilot."
             )
-            made = self._asana.create_task(spec["project"], name=spec["name"], notes=notes)
+            made = self._made(proposal, spec["project"], spec["name"], notes)
             return (item.task_gid, "written", made["gid"], {"created": made["gid"]})
         if "comment" in changes:
             spec = changes["comment"]
-            task = self._summary_task(spec["project"], spec["task_name"])
+            task = self._summary_task(proposal, spec["project"], spec["task_name"])
             if task is None:
                 return (item.task_gid, "failed", "the retrospective task is missing", {})
             mark = marker(proposal.id, COMMENT_ITEM)
@@ -706,10 +798,10 @@ class RetroWriter:
             return (item.task_gid, "written", task, {"task": task, "story": story})
         return (item.task_gid, "failed", "unknown retrospective write", {})
 
-    def _summary_task(self, project_gid: str, name: str) -> str | None:
-        wanted = " ".join(name.split()).casefold()
-        rows = self._asana.project_tasks_named(project_gid)
-        found = [r for r in rows if " ".join((r.get("name") or "").split()).casefold() == wanted]
+    def _summary_task(self, proposal: ProposalRow, project_gid: str, name: str) -> str | None:
+        wanted = option_key(name)
+        rows = self._tasks(proposal, project_gid)
+        found = [r for r in rows if option_key(r.get("name") or "") == wanted]
         return (
             min(found, key=lambda r: int(r["gid"]) if str(r["gid"]).isdigit() else 0)["gid"]
             if found

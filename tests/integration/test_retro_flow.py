@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -162,7 +163,11 @@ def test_approve_creates_the_action_items_and_the_comment_once(rbox):
     message = retro(box)
     pid = proposal_id(message)
     view = view_of(box, message)
+    target_reads = f"/projects/{box.seed.retro_project_gid}/tasks"
+    box.asana.reset_requests()
     click(box, message, APPROVE)
+    # The target project is read once per apply, not once per item.
+    assert box.asana.count("GET", target_reads) == 1
     made = retro_tasks(box)
     names = sorted(t["name"] for t in made.values())
     assert names == sorted([a["title"] for a in view["actions"]] + ["Sprint 23 retrospective"])
@@ -183,14 +188,19 @@ def test_approve_creates_the_action_items_and_the_comment_once(rbox):
     with box.services.store.write() as conn:
         conn.execute("update proposal_items set status = 'pending' where proposal_id = ?", [pid])
         conn.execute("update proposals set status = 'approving' where id = ?", [pid])
+    box.asana.reset_requests()
     box.services.engine.resume_incomplete()
+    assert box.asana.count("GET", target_reads) == 1  # a fresh apply reads the project again
     assert retro_tasks(box).keys() == made.keys()
     assert len(box.asana.store.stories[summary]) == 1
     assert {i.status for i in box.services.store.items(pid)} == {"already"}
 
     # The next sprint's retrospective finds the same project; a new one for the same sprint
     # adds its comment to the task that is there, never a second "Sprint 23 retrospective".
+    box.asana.reset_requests()
     again = retro(box, "Sprint 23")
+    target = f"/projects/{box.seed.retro_project_gid}"
+    assert not [r for r in box.asana.requests if r.path == target]  # its name is kept
     click(box, again, APPROVE)
     summaries = [t for t in retro_tasks(box).values() if t["name"] == "Sprint 23 retrospective"]
     assert len(summaries) == 1 and len(box.asana.store.stories[summary]) == 2
@@ -230,8 +240,14 @@ def test_the_morning_after_posts_once_with_two_instances(
         ended = seeded_sprint(box, "Sprint 23")["end"]
         assert ended == frozen_now.today - timedelta(days=1)
         # Two instances sharing the database: the ledger lets one of them post.
+        history = f"/projects/{box.seed.project_gid}/tasks"
+        box.asana.reset_requests()
         first = box.services.retros.morning_after(owner=new_owner())
+        first_reads = box.asana.count("GET", history)
+        box.asana.reset_requests()
         second = box.services.retros.morning_after(owner="other-host:1:machine:token")
+        # Posting reads the project's history no more than finding nothing to post does: once.
+        assert first_reads == box.asana.count("GET", history) >= 1
         again = box.services.retros.morning_after()
         posted = [m for m in box.channel_messages() if "Retrospective" in str(m.get("blocks"))]
         assert first == ["Sprint 23"] and second == [] and again == []
@@ -279,6 +295,12 @@ def test_an_approver_sets_a_sprints_start_on_the_home_tab_and_the_retro_uses_it(
     assert view["sprint"]["dates_from"] == "approval"
     audit = [r for r in box.services.store.audit_rows() if r["action"] == "sprint_start_set"]
     assert audit and audit[0]["actor"] == LEAD
+    # A project named as linked is read alone, not every linked project for its name.
+    box.services.store.link_project(CHANNEL, box.seed.project_gid, "Platform Backlog", by=LEAD)
+    box.asana.reset_requests()
+    box.services.retros.set_start(LEAD, f'"platform  backlog" Sprint 22 {start}')
+    reads = [r for r in box.asana.requests if re.fullmatch(r"/projects/\d+", r.path)]
+    assert [r.path for r in reads] == [f"/projects/{box.seed.project_gid}"]
 
     # Someone else: refused, nothing stored.
     assert box.slack.open_home(box.app_url, user_id="U0INTERN").status == 200
