@@ -464,6 +464,9 @@ class AsanaWebhooks:
     def _check_health(self, row: Any) -> None:
         info = self._asana.webhook(row.webhook_gid) if row.webhook_gid else None
         if info is not None and info.active:
+            if row.problem:
+                # The webhook re-created after a problem is healthy: the notice has done its job.
+                self._store.clear_webhook_problem(row.project_gid)
             return
         why = (
             "Asana deleted the project's webhook"

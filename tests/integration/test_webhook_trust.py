@@ -237,6 +237,10 @@ def test_a_webhook_asana_disabled_is_recreated_and_approvers_are_told(hooks):
     task = box.asana.store.add_task(project, "After the re-creation", by=person(box))
     sink.wait()
     assert sink.tasks() == [task]
+    # The next reconcile finds the re-created webhook healthy: the notice goes away.
+    box.services.webhooks.reconcile()
+    assert box.services.store.webhook_row(project).problem is None
+    assert webhook_problems_section(box.services)("U0LEAD") == []
 
 
 @both_backends("hooks")
