@@ -453,6 +453,11 @@ class TriageService:
         rows = {r["gid"]: r for r in proposal.view["rows"]}
         actor = proposal.decided_by or "copilot"
         failed: list[ItemOutcome] = []
+        # The keys of a person's values the engine kept, from its outcomes' detail (_keep_filled).
+        kept: dict[str, set[str]] = {}
+        for row in self._store.audit_rows(proposal.id):
+            if row["task_gid"] and isinstance(row["detail"], dict):
+                kept.setdefault(row["task_gid"], set()).update(row["detail"].get("kept", ()))
         for item in items:
             if self._store.triage_comment(proposal.id, item.task_gid) is not None:
                 continue
@@ -465,10 +470,8 @@ class TriageService:
                 if story is None:
                     if not confirm():  # the lease is lost: its new holder comments
                         return failed
-                    # What the engine kept of a person's values is named in the item's reason.
-                    written = {
-                        k: v for k, v in item.changes.items() if f"kept the {k} " not in item.reason
-                    }
+                    left = kept.get(item.task_gid, set())
+                    written = {k: v for k, v in item.changes.items() if k not in left}
                     text = comment_text(rows[item.task_gid], proposal.id, written)
                     story = self._asana.add_comment(item.task_gid, text)
             except (UpstreamError, UserFacingError) as exc:
