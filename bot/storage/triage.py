@@ -37,18 +37,6 @@ class TriageStore(StoreBase):
                 [[proposal_id, gid] for gid in task_gids],
             )
 
-    def triage_claims(self, task_gids: Sequence[str]) -> dict[str, str | None]:
-        """Claimed gids among `task_gids`, with the proposal each went into (None: being built)."""
-        if not task_gids:
-            return {}
-        marks = ",".join("?" * len(task_gids))
-        with self.connect() as conn:
-            rows = conn.query(
-                f"select task_gid, proposal_id from triaged_tasks where task_gid in ({marks})",
-                list(task_gids),
-            )
-        return {r["task_gid"]: r["proposal_id"] for r in rows}
-
     def choose_assignee(
         self,
         proposal_id: str,
