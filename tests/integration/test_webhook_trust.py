@@ -244,6 +244,24 @@ def test_a_webhook_asana_disabled_is_recreated_and_approvers_are_told(hooks):
 
 
 @both_backends("hooks")
+def test_the_projects_workspace_is_read_from_asana_once_for_all_webhook_calls(hooks):
+    box, _ = hooks
+    project, webhooks = box.seed.project_gid, box.services.webhooks
+    before = len(box.asana.requests)
+    assert webhooks.ensure(project).action == "kept"
+    assert webhooks.listing([project])[0][0] == project
+    assert webhooks.remove(project).action == "deleted"
+    assert webhooks.ensure(project).action == "created"
+    webhooks.reconcile()
+    reads = [
+        r
+        for r in list(box.asana.requests)[before:]
+        if r.method == "GET" and r.path.rstrip("/").endswith(f"/projects/{project}")
+    ]
+    assert len(reads) <= 1  # a project never changes workspace
+
+
+@both_backends("hooks")
 def test_a_deleted_webhook_is_recreated_too(hooks):
     box, _ = hooks
     project = box.seed.other_project_gid
