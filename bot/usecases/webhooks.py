@@ -445,7 +445,8 @@ class AsanaWebhooks:
                         continue  # a new webhook: nothing before it to catch up on
                 else:
                     self._check_health(row)
-                since = _parse(row.reconciled_at or row.created_at) or started
+                stamp = row.reconciled_at or row.created_at  # the store's ISO times
+                since = datetime.fromisoformat(stamp) if stamp else started
                 since -= RECONCILE_OVERLAP
                 stamps = self._asana.tasks_modified_since(gid, since)
                 created = [
@@ -509,7 +510,3 @@ class AsanaWebhooks:
 def _by(event: dict[str, Any]) -> str | None:
     user = event.get("user")
     return str(user.get("gid")) if isinstance(user, dict) and user.get("gid") else None
-
-
-def _parse(raw: str | None) -> datetime | None:
-    return datetime.fromisoformat(raw) if raw else None
