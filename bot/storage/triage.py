@@ -89,6 +89,15 @@ class TriageStore(StoreBase):
             )
         return row["story_gid"] if row else None
 
+    def triage_comments(self, proposal_id: str) -> dict[str, str]:
+        """Task gid → story gid of every comment this proposal posted and recorded."""
+        with self.connect() as conn:
+            rows = conn.query(
+                "select task_gid, story_gid from triage_comments where proposal_id = ?",
+                [proposal_id],
+            )
+        return {r["task_gid"]: r["story_gid"] for r in rows}
+
     def record_triage_comment(self, proposal_id: str, task_gid: str, story_gid: str) -> None:
         with self.write() as conn:
             conn.insert_ignore(
