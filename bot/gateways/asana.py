@@ -828,7 +828,7 @@ class AsanaGateway:
         return [
             TaskStamp(
                 gid=str(r["gid"]),
-                created_at=_parse_time(r.get("created_at")),
+                created_at=_datetime(r.get("created_at")),
                 created_by=str((r.get("created_by") or {}).get("gid") or "") or None,
                 completed=bool(r.get("completed")),
             )
@@ -1087,12 +1087,6 @@ def _webhook(data: Mapping[str, Any]) -> WebhookInfo:
         last_failure_at=data.get("last_failure_at"),
         last_failure_content=data.get("last_failure_content"),
     )
-
-
-def _parse_time(raw: Any) -> datetime | None:
-    if not raw:
-        return None
-    return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
 
 
 def _project(data: Mapping[str, Any]) -> Project:

@@ -37,18 +37,6 @@ class TriageStore(StoreBase):
                 [[proposal_id, gid] for gid in task_gids],
             )
 
-    def triage_claims(self, task_gids: Sequence[str]) -> dict[str, str | None]:
-        """Claimed gids among `task_gids`, with the proposal each went into (None: being built)."""
-        if not task_gids:
-            return {}
-        marks = ",".join("?" * len(task_gids))
-        with self.connect() as conn:
-            rows = conn.query(
-                f"select task_gid, proposal_id from triaged_tasks where task_gid in ({marks})",
-                list(task_gids),
-            )
-        return {r["task_gid"]: r["proposal_id"] for r in rows}
-
     def choose_assignee(
         self,
         proposal_id: str,
@@ -100,6 +88,15 @@ class TriageStore(StoreBase):
                 [proposal_id, task_gid],
             )
         return row["story_gid"] if row else None
+
+    def triage_comments(self, proposal_id: str) -> dict[str, str]:
+        """Task gid → story gid of every comment this proposal posted and recorded."""
+        with self.connect() as conn:
+            rows = conn.query(
+                "select task_gid, story_gid from triage_comments where proposal_id = ?",
+                [proposal_id],
+            )
+        return {r["task_gid"]: r["story_gid"] for r in rows}
 
     def record_triage_comment(self, proposal_id: str, task_gid: str, story_gid: str) -> None:
         with self.write() as conn:

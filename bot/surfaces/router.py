@@ -53,9 +53,11 @@ class ChatSurfaces:
         return self.surface(channel).post_notice(channel, text)
 
     def share_chart(
-        self, channel: str, *, filename: str, title: str, png: Callable[[], bytes]
+        self, channel: str, *, kind: str, filename: str, title: str, png: Callable[[], bytes]
     ) -> str | None:
-        return self.surface(channel).share_chart(channel, filename=filename, title=title, png=png)
+        return self.surface(channel).share_chart(
+            channel, kind=kind, filename=filename, title=title, png=png
+        )
 
     def person_id(self, channel: str, email: str | None) -> str | None:
         return self.surface(channel).person_id(channel, email)

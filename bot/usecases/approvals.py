@@ -672,6 +672,7 @@ class ApprovalEngine:
         remaining = [] if stop is not None else [i for i in chunk if i.task_gid in writes]
         seen: dict[str, datetime | None] = {}  # modified_at at our last read of each task
         unsure: set[str] = set()  # sent, outcome unknown: it may have landed
+        kept_by_task: dict[str, list[str]] = {}  # the keys of a person's values kept, per task
         uncertain_left, rate_limited_left = UNCERTAIN_RETRIES, RATE_LIMIT_RESENDS
         while remaining:
             if not lease.confirm():
@@ -685,9 +686,11 @@ class ApprovalEngine:
             send: list[ItemRow] = []
             for listed in remaining:
                 task = current.get(listed.task_gid)
-                item, kept = _keep_filled(listed, task)
+                item, kept, kept_keys = _keep_filled(listed, task)
+                if kept_keys:
+                    kept_by_task.setdefault(item.task_gid, []).extend(kept_keys)
                 if kept is not None and not item.changes:  # nothing left to write
-                    outcomes.append((item.task_gid, "skipped", kept, {}))
+                    outcomes.append((item.task_gid, "skipped", kept, {"kept": kept_keys}))
                     continue
                 if item is not listed:
                     writes[item.task_gid] = self._asana.encode_write(
@@ -695,7 +698,7 @@ class ApprovalEngine:
                     )
                 outcome = _settle(item, task, seen, unsure)
                 if outcome is not None:
-                    outcomes.append(outcome)
+                    outcomes.append(_with_kept(outcome, kept_by_task))
                 elif item.task_gid in unsure and uncertain_left < 0:
                     outcomes.append(
                         (item.task_gid, "failed", "Asana did not confirm the write", {})
@@ -723,7 +726,10 @@ class ApprovalEngine:
                     unsure.discard(item.task_gid)
                     # item.reason: what was kept of a person's values (see _keep_filled)
                     outcomes.append(
-                        (item.task_gid, "written", item.reason, {"changes": item.changes})
+                        _with_kept(
+                            (item.task_gid, "written", item.reason, {"changes": item.changes}),
+                            kept_by_task,
+                        )
                     )
                 elif result.retry_after is not None:  # not processed: re-read, then resend
                     remaining.append(item)
@@ -779,19 +785,27 @@ class _Stop:
     settled: set[str] = field(default_factory=set)
 
 
-def _keep_filled(item: ItemRow, task: Task | None) -> tuple[ItemRow, str | None]:
-    """The item without the values a person has set since (Story Points), and what was kept.
+def _keep_filled(item: ItemRow, task: Task | None) -> tuple[ItemRow, str | None, list[str]]:
+    """The item without the values a person has set since (Story Points), what was kept (for
+    people) and the keys kept (recorded in the outcome's detail, for follow-ups to read).
 
     Checked on the fresh read right before each send, as the guards are: a person's estimate is
     never overwritten, and the rest of the item is still written.
     """
     if task is None:
-        return item, None
+        return item, None, []
     changes, guard, kept = keep_filled(item.changes, item.guard, task)
     if not kept:
-        return item, None
+        return item, None, []
     reason = "; ".join(f"kept the {key} a person set ({value})" for key, value in kept.items())
-    return replace(item, changes=changes, guard=guard, reason=reason), reason
+    return replace(item, changes=changes, guard=guard, reason=reason), reason, list(kept)
+
+
+def _with_kept(outcome: ItemOutcome, kept_by_task: Mapping[str, list[str]]) -> ItemOutcome:
+    """The outcome with the keys of a person's values kept on its task, if any, in its detail."""
+    gid, status, reason, detail = outcome
+    kept = kept_by_task.get(gid)
+    return (gid, status, reason, {**detail, "kept": sorted(set(kept))}) if kept else outcome
 
 
 def _settle(

@@ -59,10 +59,11 @@ class ChatPort(Protocol):
         ...
 
     def share_chart(
-        self, channel: str, *, filename: str, title: str, png: Callable[[], bytes]
+        self, channel: str, *, kind: str, filename: str, title: str, png: Callable[[], bytes]
     ) -> str | None:
-        """Share the load chart in the channel; its id, or None where the surface keeps none.
-        `png` draws it, only if the surface shows it."""
+        """Share a chart in the channel; its id, or None where the surface keeps none.
+        `kind` says which: "load" (overload alerts) or "burn-up" (/forecast), for what the
+        surface says when it cannot share it. `png` draws it, only if the surface shows it."""
         ...
 
     def person_id(self, channel: str, email: str | None) -> str | None:

@@ -553,6 +553,7 @@ class OverloadChecker:
         try:
             file_id = self._chat.share_chart(
                 channel,
+                kind="load",
                 filename=f"load-{project.gid}-{snap.today.isoformat()}.png",
                 title=f"Weekly load vs capacity · {project.name}",
                 png=chart,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.domain.models import Task
 from bot.domain.scoring import ScoredTask
 from bot.errors import ModelOutputError, NotFoundError, UpstreamError, UserFacingError
-from bot.gateways.asana import FIELD_STORY_POINTS, Project
+from bot.gateways.asana import FIELD_STORY_POINTS, Comment, Project
 from bot.jobs import JobQueue
 from bot.render.prompts import data_json, prompt_version, render_messages
 from bot.render.triage import comment_marker, comment_text
@@ -67,6 +67,7 @@ class TriageAsana(Protocol):
     def me(self) -> str: ...
     def creators(self, gids: Sequence[str]) -> dict[str, str | None]: ...
     def stories(self, task_gid: str) -> list[tuple[str, str]]: ...
+    def comments_by_task(self, task_gids: Sequence[str]) -> dict[str, list[Comment]]: ...
     def add_comment(self, task_gid: str, text: str) -> str: ...
 
 
@@ -453,22 +454,34 @@ class TriageService:
         rows = {r["gid"]: r for r in proposal.view["rows"]}
         actor = proposal.decided_by or "copilot"
         failed: list[ItemOutcome] = []
-        for item in items:
-            if self._store.triage_comment(proposal.id, item.task_gid) is not None:
-                continue
-            marker = comment_marker(proposal.id)
+        # The keys of a person's values the engine kept, from its outcomes' detail (_keep_filled).
+        kept: dict[str, set[str]] = {}
+        for row in self._store.audit_rows(proposal.id):
+            if row["task_gid"] and isinstance(row["detail"], dict):
+                kept.setdefault(row["task_gid"], set()).update(row["detail"].get("kept", ()))
+        done = self._store.triage_comments(proposal.id)
+        todo = [i for i in items if i.task_gid not in done]
+        if not todo:
+            return failed
+        marker = comment_marker(proposal.id)
+        try:  # every task's comments, 10 tasks a /batch request
+            comments = self._asana.comments_by_task([i.task_gid for i in todo])
+        except (UpstreamError, UserFacingError) as exc:
+            return [(i.task_gid, "failed", f"comment not posted: {exc}", {}) for i in todo]
+        for item in todo:
             try:
-                story = next(
-                    (gid for gid, text in self._asana.stories(item.task_gid) if marker in text),
-                    None,
-                )
+                story = None
+                if any(marker in c.text for c in comments.get(item.task_gid, ())):
+                    # Posted before a crash but not recorded (rare): its gid from the stories.
+                    story = next(
+                        (gid for gid, text in self._asana.stories(item.task_gid) if marker in text),
+                        None,
+                    )
                 if story is None:
                     if not confirm():  # the lease is lost: its new holder comments
                         return failed
-                    # What the engine kept of a person's values is named in the item's reason.
-                    written = {
-                        k: v for k, v in item.changes.items() if f"kept the {k} " not in item.reason
-                    }
+                    left = kept.get(item.task_gid, set())
+                    written = {k: v for k, v in item.changes.items() if k not in left}
                     text = comment_text(rows[item.task_gid], proposal.id, written)
                     story = self._asana.add_comment(item.task_gid, text)
             except (UpstreamError, UserFacingError) as exc:

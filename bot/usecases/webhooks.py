@@ -238,6 +238,8 @@ class AsanaWebhooks:
         # One `ensure` per project at a time across instances (the database's lock when shared):
         # two instances starting together must not create two webhooks.
         self._project_locks: dict[str, threading.Lock] = {}
+        # Project gid → its workspace gid: an Asana project never changes workspace.
+        self._workspaces: dict[str, str] = {}
         self._named_lock = lock or self._local_lock
 
     # -- keeping one webhook per project -------------------------------------------------------
@@ -250,6 +252,16 @@ class AsanaWebhooks:
     def linked_projects(self) -> list[str]:
         return sorted(set(self._projects()))
 
+    def _workspace_of(self, project_gid: str) -> str:
+        """The project's workspace gid, read from Asana once per project."""
+        with self._lock:
+            known = self._workspaces.get(project_gid)
+        if known is None:
+            known = self._asana.project(project_gid).workspace_gid
+            with self._lock:
+                self._workspaces[project_gid] = known
+        return known
+
     def _local_lock(self, name: str) -> AbstractContextManager[Any]:
         with self._lock:
             return self._project_locks.setdefault(name, threading.Lock())
@@ -261,14 +273,14 @@ class AsanaWebhooks:
 
     def _ensure(self, project_gid: str) -> Outcome:
         target = self.target_for(project_gid)
-        project = self._asana.project(project_gid)
+        workspace_gid = self._workspace_of(project_gid)
         # Our row read before and after the listing, until it did not change meanwhile: then no
         # other instance's creation began or ended during the listing, so a webhook in it that
         # is not the row's is a stray, never another instance's webhook in the making. The
         # creation below goes ahead only if the row is still as read (a compare-and-swap).
         for _ in range(5):
             before = self._store.webhook_row(project_gid)
-            listed = self._asana.webhooks(project.workspace_gid, project_gid)
+            listed = self._asana.webhooks(workspace_gid, project_gid)
             row = self._store.webhook_row(project_gid)
             if row == before:
                 break
@@ -331,10 +343,9 @@ class AsanaWebhooks:
     def remove(self, project_gid: str) -> Outcome:
         """Delete our webhooks on the project (every one on our target) and forget them."""
         target = self.target_for(project_gid)
-        project = self._asana.project(project_gid)
         deleted = [
             w.gid
-            for w in self._asana.webhooks(project.workspace_gid, project_gid)
+            for w in self._asana.webhooks(self._workspace_of(project_gid), project_gid)
             if w.target == target and self._asana.delete_webhook(w.gid)
         ]
         self._store.forget_webhook(project_gid)
@@ -346,8 +357,7 @@ class AsanaWebhooks:
         """Every webhook the token has on each project (ours or not)."""
         found = []
         for gid in project_gids:
-            project = self._asana.project(gid)
-            found.append((gid, self._asana.webhooks(project.workspace_gid, gid)))
+            found.append((gid, self._asana.webhooks(self._workspace_of(gid), gid)))
         return found
 
     # -- the handshake and deliveries ----------------------------------------------------------
@@ -435,7 +445,8 @@ class AsanaWebhooks:
                         continue  # a new webhook: nothing before it to catch up on
                 else:
                     self._check_health(row)
-                since = _parse(row.reconciled_at or row.created_at) or started
+                stamp = row.reconciled_at or row.created_at  # the store's ISO times
+                since = datetime.fromisoformat(stamp) if stamp else started
                 since -= RECONCILE_OVERLAP
                 stamps = self._asana.tasks_modified_since(gid, since)
                 created = [
@@ -464,6 +475,9 @@ class AsanaWebhooks:
     def _check_health(self, row: Any) -> None:
         info = self._asana.webhook(row.webhook_gid) if row.webhook_gid else None
         if info is not None and info.active:
+            if row.problem:
+                # The webhook re-created after a problem is healthy: the notice has done its job.
+                self._store.clear_webhook_problem(row.project_gid)
             return
         why = (
             "Asana deleted the project's webhook"
@@ -496,7 +510,3 @@ class AsanaWebhooks:
 def _by(event: dict[str, Any]) -> str | None:
     user = event.get("user")
     return str(user.get("gid")) if isinstance(user, dict) and user.get("gid") else None
-
-
-def _parse(raw: str | None) -> datetime | None:
-    return datetime.fromisoformat(raw) if raw else None

@@ -19,6 +19,7 @@ import pytest
 from bot.demo import CHANNEL, LEAD, TEAMS_CHANNEL, TEAMS_LEAD, Sandbox, running_sandbox
 from bot.domain.delivery_inputs import ScopeKind
 from bot.sandbox.asana_server import format_timestamp
+from bot.sandbox.slack_standin import SlackChannel
 from bot.surfaces.slack.blocks.digest import digest_blocks
 from bot.surfaces.teams.cards import digest_card
 from bot.surfaces.teams.forecast_cards import CHART_NOTE
@@ -77,6 +78,21 @@ def refused(box: Sandbox, text: str = "", **kw: str) -> dict | None:
     answer, message = box.command("/forecast", text, expect_message=False, **kw)
     assert answer.status == 200
     return message
+
+
+def test_where_the_bot_cannot_join_the_channel_is_told_the_burn_up_was_not_shared(
+    fbox: Sandbox,
+) -> None:
+    mark_next_and_future(fbox)
+    fbox.slack.scopes = fbox.slack.scopes - {"channels:join"}
+    fbox.slack.add_conversation(SlackChannel(CHANNEL, bot_member=False))
+    assert forecast(fbox) is not None, last_ephemeral(fbox)
+    said = [fbox.slack.render(m) for m in fbox.slack.channel_messages(CHANNEL)]
+    assert fbox.slack.file_shares == []
+    assert any(
+        "The burn-up chart could not be shared" in text and "the next forecast" in text
+        for text in said
+    ), said
 
 
 def test_forecast_posts_p50_and_p85_for_next_and_future_with_assumptions_and_a_chart(

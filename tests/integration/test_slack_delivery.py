@@ -101,6 +101,8 @@ def test_where_the_bot_cannot_join_the_channel_is_told_and_approvers_see_it(crun
     assert "not_in_channel" in report.chart_error and box.slack.file_shares == []
     said = [box.slack.render(m) for m in box.slack.channel_messages("C0PUBLIC")]
     assert any("/invite @Asana Copilot" in text for text in said[1:]), said
+    # The load chart's refusal names that chart (the kind its caller passed), not the burn-up.
+    assert any("The weekly load chart could not be shared" in text for text in said[1:]), said
     problems = box.services.store.delivery_problems()
     assert [(p.kind, p.channel, p.error) for p in problems] == [
         ("chart", "C0PUBLIC", "not_in_channel")

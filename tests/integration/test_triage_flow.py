@@ -258,6 +258,19 @@ def test_a_burst_of_fifty_is_one_card_and_the_copilots_own_tasks_none(box) -> No
     assert triage(box, *gids) is None  # each is triaged once
     click(box, message, "proposal_approve")
     assert all(field(box, g, "AI Priority Score") is not None for g in gids)
+    assert all(len(comments(box, g)) == 1 for g in gids)
+    # The comments were looked for 10 tasks a /batch request, not in one read per task.
+    assert not [r for r in box.asana.requests if r.method == "GET" and "/stories" in r.path]
+    looked = [
+        r
+        for r in box.asana.requests
+        if r.path.rstrip("/") == "/batch"
+        and any(
+            str(a.get("relative_path", "")).endswith("/stories")
+            for a in (r.body or {}).get("data", {}).get("actions", [])
+        )
+    ]
+    assert len(looked) == 5
 
 
 def needs_estimate(box: Sandbox) -> list[str]:

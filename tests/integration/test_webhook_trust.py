@@ -237,6 +237,28 @@ def test_a_webhook_asana_disabled_is_recreated_and_approvers_are_told(hooks):
     task = box.asana.store.add_task(project, "After the re-creation", by=person(box))
     sink.wait()
     assert sink.tasks() == [task]
+    # The next reconcile finds the re-created webhook healthy: the notice goes away.
+    box.services.webhooks.reconcile()
+    assert box.services.store.webhook_row(project).problem is None
+    assert webhook_problems_section(box.services)("U0LEAD") == []
+
+
+@both_backends("hooks")
+def test_the_projects_workspace_is_read_from_asana_once_for_all_webhook_calls(hooks):
+    box, _ = hooks
+    project, webhooks = box.seed.project_gid, box.services.webhooks
+    before = len(box.asana.requests)
+    assert webhooks.ensure(project).action == "kept"
+    assert webhooks.listing([project])[0][0] == project
+    assert webhooks.remove(project).action == "deleted"
+    assert webhooks.ensure(project).action == "created"
+    webhooks.reconcile()
+    reads = [
+        r
+        for r in list(box.asana.requests)[before:]
+        if r.method == "GET" and r.path.rstrip("/").endswith(f"/projects/{project}")
+    ]
+    assert len(reads) <= 1  # a project never changes workspace
 
 
 @both_backends("hooks")

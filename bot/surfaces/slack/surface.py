@@ -111,7 +111,7 @@ class SlackSurface:
         return self._slack.post(channel, text=text, blocks=notice_blocks(text))
 
     def share_chart(
-        self, channel: str, *, filename: str, title: str, png: Callable[[], bytes]
+        self, channel: str, *, kind: str, filename: str, title: str, png: Callable[[], bytes]
     ) -> str | None:
         """Upload the chart; its file id.
 
@@ -128,11 +128,10 @@ class SlackSurface:
         except PostBlocked as exc:
             if exc.not_a_member:
                 try:
-                    burnup = filename.startswith("forecast-")  # /forecast's burn-up chart
                     self.post_notice(
                         channel,
                         chart_refused_text("burn-up chart", "the next forecast")
-                        if burnup
+                        if kind == "burn-up"
                         else chart_refused_text(),
                     )
                 except UpstreamError as failure:

@@ -495,7 +495,7 @@ class TeamsSurface:
         return self._post_to(channel, cards.notice_card(from_slack_text(text)))
 
     def share_chart(
-        self, channel: str, *, filename: str, title: str, png: Callable[[], bytes]
+        self, channel: str, *, kind: str, filename: str, title: str, png: Callable[[], bytes]
     ) -> str | None:
         return None  # Teams shows the chart in each alert's card (post_proposal), not apart
 

@@ -34,6 +34,7 @@ def post_forecast(services: Services, channel: str, result: ForecastResult) -> s
     try:
         services.chat.share_chart(
             channel,
+            kind="burn-up",
             filename=f"forecast-{result.project.gid}-{result.forecast.today.isoformat()}.png",
             title=f"Burn-up · {result.scope.label} · {result.project.name}",
             png=result.chart_png,
